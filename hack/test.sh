@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need (hack/deps.sh), then
+# vets and runs every test, including those against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "export $(hack/deps.sh | tail -n 1)"
+export KUBEBUILDER_ASSETS="$CUTOVER_TEST_ASSETS"
+echo "== go vet" >&2
+go vet ./...
+echo "== go test" >&2
+go test -count=1 -timeout 40m ./... "$@"

@@ -1,0 +1,141 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Positions maps field paths of a JSON or YAML document to their lines, so
+// that errors and report findings can name the line of a field.
+//
+// Paths use dots for object keys and [i] for list items, starting at the
+// document root: "taskDefinition.containerDefinitions[0].memory". A nil
+// *Positions answers 0 (unknown) for every path.
+type Positions struct {
+	lines map[string]int
+}
+
+// ParsePositions indexes data, which may be JSON or YAML. A syntax error is
+// returned as an *InputError naming the file and line.
+func ParsePositions(file string, data []byte) (*Positions, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, SyntaxError(file, err)
+	}
+	p := &Positions{lines: map[string]int{}}
+	if len(root.Content) > 0 {
+		p.walk("", root.Content[0])
+	}
+	return p, nil
+}
+
+func (p *Positions) walk(path string, n *yaml.Node) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				// Merge keys: index the merged fields as the map's own.
+				p.walk(path, v)
+				continue
+			}
+			child := k.Value
+			if path != "" {
+				child = path + "." + k.Value
+			}
+			if _, seen := p.lines[child]; !seen {
+				p.lines[child] = k.Line
+			}
+			p.walk(child, v)
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			child := fmt.Sprintf("%s[%d]", path, i)
+			p.lines[child] = v.Line
+			p.walk(child, v)
+		}
+	}
+}
+
+// Line returns the line of path, or of its nearest indexed ancestor, or 0.
+func (p *Positions) Line(path string) int {
+	if p == nil {
+		return 0
+	}
+	for path != "" {
+		if l, ok := p.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// Sub returns a view of p rooted at prefix, so code that parses an inner
+// object (the taskDefinition inside describe-task-definition output) can
+// use paths relative to it.
+func (p *Positions) Sub(prefix string) *Positions {
+	if p == nil || prefix == "" {
+		return p
+	}
+	q := &Positions{lines: map[string]int{}}
+	for k, l := range p.lines {
+		if strings.HasPrefix(k, prefix+".") {
+			q.lines[k[len(prefix)+1:]] = l
+		} else if strings.HasPrefix(k, prefix+"[") {
+			q.lines[k[len(prefix):]] = l
+		}
+	}
+	return q
+}
+
+// SyntaxError turns a JSON or YAML parser error into an *InputError with
+// the line the parser reported.
+func SyntaxError(file string, err error) error {
+	line := 0
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	// yaml.v3 messages look like "yaml: line 7: did not find expected key".
+	if i := strings.Index(msg, "line "); i >= 0 {
+		rest := msg[i+5:]
+		j := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if n, convErr := strconv.Atoi(rest[:j]); convErr == nil {
+			line = n
+			msg = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(rest[j:], ":")), "yaml: ")
+		}
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	return &InputError{File: file, Line: line, Err: fmt.Errorf("cannot parse: %s", msg)}
+}
+
+// LineOfOffset returns the 1-based line of a byte offset in data; JSON
+// decoders report offsets.
+func LineOfOffset(data []byte, offset int64) int {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	line := 1
+	for _, b := range data[:offset] {
+		if b == '\n' {
+			line++
+		}
+	}
+	return line
+}
