@@ -17,6 +17,9 @@ import (
 // *Positions answers 0 (unknown) for every path.
 type Positions struct {
 	lines map[string]int
+	// leaves are the paths of scalar values that say something: not null,
+	// not "". Tracker uses them to report every field nobody mapped.
+	leaves map[string]bool
 }
 
 // ParsePositions indexes data, which may be JSON or YAML. A syntax error is
@@ -26,7 +29,7 @@ func ParsePositions(file string, data []byte) (*Positions, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, SyntaxError(file, err)
 	}
-	p := &Positions{lines: map[string]int{}}
+	p := &Positions{lines: map[string]int{}, leaves: map[string]bool{}}
 	if len(root.Content) > 0 {
 		p.walk("", root.Content[0])
 	}
@@ -38,6 +41,10 @@ func (p *Positions) walk(path string, n *yaml.Node) {
 		n = n.Alias
 	}
 	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!null" && n.Value != "" && path != "" {
+			p.leaves[path] = true
+		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -89,12 +96,24 @@ func (p *Positions) Sub(prefix string) *Positions {
 	if p == nil || prefix == "" {
 		return p
 	}
-	q := &Positions{lines: map[string]int{}}
-	for k, l := range p.lines {
+	q := &Positions{lines: map[string]int{}, leaves: map[string]bool{}}
+	rel := func(k string) (string, bool) {
 		if strings.HasPrefix(k, prefix+".") {
-			q.lines[k[len(prefix)+1:]] = l
-		} else if strings.HasPrefix(k, prefix+"[") {
-			q.lines[k[len(prefix):]] = l
+			return k[len(prefix)+1:], true
+		}
+		if strings.HasPrefix(k, prefix+"[") {
+			return k[len(prefix):], true
+		}
+		return "", false
+	}
+	for k, l := range p.lines {
+		if r, ok := rel(k); ok {
+			q.lines[r] = l
+		}
+	}
+	for k := range p.leaves {
+		if r, ok := rel(k); ok {
+			q.leaves[r] = true
 		}
 	}
 	return q

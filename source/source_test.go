@@ -1,0 +1,91 @@
+package source
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cutoverhq/cutover/service"
+)
+
+const doc = `{
+  "taskDefinition": {
+    "family": "web",
+    "containerDefinitions": [
+      {
+        "name": "app",
+        "memory": 512,
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "x"}},
+        "links": null,
+        "hostname": ""
+      }
+    ],
+    "mystery": {"a": 1, "b": [2, 3]}
+  }
+}`
+
+func TestPositionsLines(t *testing.T) {
+	p, err := ParsePositions("td.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]int{
+		"taskDefinition.family":                         3,
+		"taskDefinition.containerDefinitions[0].memory": 7,
+		"taskDefinition.containerDefinitions[0].nope":   5, // falls back to the container
+		"taskDefinition.mystery.b[1]":                   13,
+	}
+	for path, want := range cases {
+		if got := p.Line(path); got != want {
+			t.Errorf("Line(%q) = %d, want %d", path, got, want)
+		}
+	}
+	sub := p.Sub("taskDefinition")
+	if got := sub.Line("containerDefinitions[0].memory"); got != 7 {
+		t.Errorf("Sub Line = %d, want 7", got)
+	}
+}
+
+func TestSyntaxErrorNamesLine(t *testing.T) {
+	_, err := ParsePositions("bad.yaml", []byte("a: 1\nb: [1, 2\nc: 3\n"))
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("want *InputError, got %v", err)
+	}
+	if ie.File != "bad.yaml" || ie.Line == 0 {
+		t.Errorf("error does not name file and line: %v", err)
+	}
+}
+
+func TestTrackerReportsEveryUnmappedField(t *testing.T) {
+	p, err := ParsePositions("td.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r service.Report
+	tr := NewTracker("td.json", p, &r).At("taskDefinition")
+	tr.Mapped("family", "metadata.name")
+	c := tr.At("containerDefinitions[0]")
+	c.Use("name")
+	c.Mapped("memory", "resources.limits.memory")
+	c.Warn("logConfiguration", "", "logs go to stdout")
+	if n := tr.Finish(); n != 1 {
+		t.Fatalf("Finish reported %d fields, want 1 (mystery): %+v", n, r.Findings)
+	}
+	last := r.Findings[len(r.Findings)-1]
+	if last.Field != "taskDefinition.mystery" || last.Status != service.Dropped || last.Line != 13 {
+		t.Errorf("unexpected finding %+v", last)
+	}
+	for _, f := range r.Findings {
+		if strings.Contains(f.Field, "links") || strings.Contains(f.Field, "hostname") {
+			t.Errorf("null or empty field reported: %+v", f)
+		}
+	}
+}
+
+func TestLookupRefusesUnknownFormat(t *testing.T) {
+	_, err := Lookup("cloudformation-nope")
+	if !errors.Is(err, ErrUnknownFormat) {
+		t.Fatalf("want ErrUnknownFormat, got %v", err)
+	}
+}
