@@ -273,6 +273,10 @@ type EFSVolume struct {
 	RootDirectory string
 	// TransitEncryption is true when the input asked for TLS to EFS.
 	TransitEncryption bool
+	// FileSystemIDValue names the Service.Values entry that holds
+	// FileSystemID when the input only named the access point (Lambda's
+	// FileSystemConfigs); "" when FileSystemID is set.
+	FileSystemIDValue string
 }
 
 // ServiceAccount is the pod's AWS identity.
@@ -399,6 +403,19 @@ type Trigger struct {
 	// EventShape is the Lambda event shape an HTTP trigger produces:
 	// "apigw-v1", "apigw-v2" or "alb".
 	EventShape string
+
+	// SourceValue names the Service.Values entry that holds Source when
+	// the input could not say it (a CloudFormation !GetAtt, an unresolved
+	// variable); "" when Source is set.
+	SourceValue string
+	// BrokersValue names the Service.Values entry that holds the Kafka
+	// bootstrap servers (comma-separated) when the input did not list
+	// them (an MSK cluster ARN); "" when Brokers is set or not needed.
+	BrokersValue string
+	// ConsumerGroupValue names the Service.Values entry that holds the
+	// consumer group when it must match one the input does not name (the
+	// UUID Lambda used as group id); "" when ConsumerGroup applies.
+	ConsumerGroupValue string
 }
 
 // Rollout is the update strategy of a Deployment.
