@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1
 mkdir -p "$out"
+# Start clean, so a CRD dropped from crds.txt (or renamed upstream) does
+# not linger and get installed by tests.
+rm -f "$out"/*.yaml
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # go mod download needs a module context; an empty one will do.

@@ -46,11 +46,21 @@ done
 # 2. etcd for envtest: Debian's binary.
 ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$assets/etcd"
 
-# 3. kube-apiserver, built from the module under hack/kube-apiserver.
-if [ ! -x "$assets/kube-apiserver" ] || [ hack/kube-apiserver/go.mod -nt "$assets/kube-apiserver" ]; then
-  log "building kube-apiserver (a few minutes, once)"
+# 3. kube-apiserver, built from the module under hack/kube-apiserver. The
+# version is stamped in as a release build would (a plain go build reports
+# v0.0.0-master), so /version and the apiserver's emulation version say
+# what it is; a binary reporting another version is rebuilt.
+kver=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' hack/kube-apiserver/go.mod)
+[ -n "$kver" ] || { log "cannot read the k8s.io/kubernetes version from hack/kube-apiserver/go.mod"; exit 1; }
+have=$("$assets/kube-apiserver" --version 2>/dev/null || true)
+if [ "$have" != "Kubernetes $kver" ] || [ hack/kube-apiserver/go.mod -nt "$assets/kube-apiserver" ]; then
+  log "building kube-apiserver $kver (a few minutes, once)"
+  major=${kver#v}; major=${major%%.*}
+  minor=${kver#v*.}; minor=${minor%%.*}
+  vpkg=k8s.io/component-base/version
   (cd hack/kube-apiserver && GONOSUMDB=k8s.io,sigs.k8s.io GOFLAGS=-mod=mod \
-    go build -o "$assets/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+    go build -ldflags "-X $vpkg.gitVersion=$kver -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean" \
+    -o "$assets/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
   mv "$assets/kube-apiserver.tmp" "$assets/kube-apiserver"
 fi
 

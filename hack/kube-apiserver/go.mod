@@ -1,5 +1,5 @@
 // This module exists only to build kube-apiserver for the integration tests
-// (hack/kube-apiserver.sh). It is not part of cutover's build.
+// (hack/deps.sh). It is not part of cutover's build.
 module github.com/cutoverhq/cutover/hack/kube-apiserver
 
 go 1.24.0
