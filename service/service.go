@@ -168,6 +168,11 @@ type Container struct {
 	ReadOnlyRootFilesystem *bool
 	// Privileged as the input said. Kubernetes defaults make it false.
 	Privileged bool
+	// CapAdd and CapDrop are Linux capabilities added to and dropped from
+	// the runtime's default set, without the CAP_ prefix ("NET_ADMIN",
+	// "ALL"). Nil keeps the runtime's defaults.
+	CapAdd  []string
+	CapDrop []string
 
 	VolumeMounts []VolumeMount
 }
@@ -259,9 +264,13 @@ type Volume struct {
 	Kind VolumeKind
 	// EFS is set when Kind is VolumeEFS.
 	EFS *EFSVolume
-	// Size is the requested size of a VolumeClaim ("10Gi"); "" means the
-	// renderer's default.
+	// Size is the requested size of a VolumeClaim ("10Gi"), or the
+	// sizeLimit of a VolumeEmptyDir; "" means the renderer's default (no
+	// limit for an emptyDir).
 	Size string
+	// Medium is the emptyDir medium: "Memory" for a tmpfs (RAM, counted
+	// against the container's memory limit); "" means node disk.
+	Medium string
 	// Secrets lists the Service.Secrets names a VolumeSecret holds.
 	Secrets []string
 }
