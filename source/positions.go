@@ -89,6 +89,22 @@ func (p *Positions) Line(path string) int {
 	return 0
 }
 
+// FieldAt returns the deepest field path whose key is on line, or "" when
+// none is; parsers that only know a line (yaml.v3 type errors) use it to
+// name the field.
+func (p *Positions) FieldAt(line int) string {
+	if p == nil || line <= 0 {
+		return ""
+	}
+	best := ""
+	for k, l := range p.lines {
+		if l == line && (len(k) > len(best) || len(k) == len(best) && k < best) {
+			best = k
+		}
+	}
+	return best
+}
+
 // Sub returns a view of p rooted at prefix, so code that parses an inner
 // object (the taskDefinition inside describe-task-definition output) can
 // use paths relative to it.
