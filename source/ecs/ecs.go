@@ -1,0 +1,617 @@
+// Package ecs imports Amazon ECS services into cutover's workload model.
+//
+// It reads what the AWS CLI prints, as users export it: task definitions
+// (describe-task-definition output or register-task-definition input),
+// services (describe-services output or create-service input), target
+// groups (elbv2 describe-target-groups) and Application Auto Scaling
+// policies and scalable targets. Files that describe one service are
+// joined: a service names its task definition, a load balancer names its
+// target group, and scaling resources name "service/<cluster>/<service>".
+//
+// Every field of every file ends in the report: mapped, mapped with a
+// warning, dropped with the reason, or left as a value for the user to
+// fill. Secret values are never read: secrets stay references to Secrets
+// Manager and Parameter Store.
+package ecs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
+)
+
+func init() { source.Register("ecs", Importer{}) }
+
+// Importer is the ECS importer; the registry holds it under "ecs".
+type Importer struct{}
+
+var _ source.Importer = Importer{}
+
+// Detect reports whether f looks like ECS or its neighbours' JSON: it
+// decodes only the top-level keys, and for Application Auto Scaling files
+// it checks the namespace, because Lambda's provisioned concurrency uses
+// the same API.
+func (Importer) Detect(f source.File) bool {
+	data := bytes.TrimSpace(bytes.TrimPrefix(f.Data, bom))
+	if len(data) == 0 || data[0] != '{' {
+		return false
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return false
+	}
+	_, err := classify(top)
+	return err == nil
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+type fileKind int
+
+const (
+	kindTaskDefOutput   fileKind = iota + 1 // describe-task-definition output
+	kindTaskDefInput                        // register-task-definition input
+	kindServices                            // describe-services output
+	kindServiceInput                        // create-service input
+	kindTargetGroups                        // elbv2 describe-target-groups output
+	kindScalingPolicies                     // describe-scaling-policies output
+	kindScalableTargets                     // describe-scalable-targets output
+)
+
+var errUnknownFile = errors.New("not an ECS task definition, ECS service, target group or Application Auto Scaling file: " +
+	"expected describe-task-definition or describe-services output, register-task-definition or create-service input, " +
+	"elbv2 describe-target-groups, or describe-scaling-policies / describe-scalable-targets output")
+
+// classify names a file's kind from its top-level keys.
+func classify(top map[string]json.RawMessage) (fileKind, error) {
+	isObject := func(r json.RawMessage) bool { r = bytes.TrimSpace(r); return len(r) > 0 && r[0] == '{' }
+	isString := func(r json.RawMessage) bool { r = bytes.TrimSpace(r); return len(r) > 0 && r[0] == '"' }
+	if r, ok := top["taskDefinition"]; ok && isObject(r) {
+		return kindTaskDefOutput, nil
+	}
+	if _, ok := top["containerDefinitions"]; ok {
+		return kindTaskDefInput, nil
+	}
+	if r, ok := top["services"]; ok {
+		var list []struct {
+			TaskDefinition json.RawMessage `json:"taskDefinition"`
+			ServiceName    json.RawMessage `json:"serviceName"`
+		}
+		if json.Unmarshal(r, &list) == nil {
+			for _, s := range list {
+				if s.TaskDefinition != nil || s.ServiceName != nil {
+					return kindServices, nil
+				}
+			}
+			if len(list) == 0 {
+				if _, ok := top["failures"]; ok {
+					return kindServices, nil
+				}
+			}
+		}
+	}
+	if r, ok := top["taskDefinition"]; ok && isString(r) {
+		return kindServiceInput, nil
+	}
+	if r, ok := top["serviceName"]; ok && isString(r) {
+		if _, ok := top["desiredCount"]; ok {
+			return kindServiceInput, nil
+		}
+	}
+	if r, ok := top["TargetGroups"]; ok {
+		var list []struct{ TargetType string }
+		if json.Unmarshal(r, &list) == nil && !all(list, func(t struct{ TargetType string }) bool { return t.TargetType == "lambda" }) {
+			return kindTargetGroups, nil
+		}
+	}
+	ecsNS := func(r json.RawMessage) bool {
+		var list []struct{ ServiceNamespace string }
+		if json.Unmarshal(r, &list) != nil {
+			return false
+		}
+		return len(list) == 0 || !all(list, func(e struct{ ServiceNamespace string }) bool {
+			return e.ServiceNamespace != "" && e.ServiceNamespace != "ecs"
+		})
+	}
+	if r, ok := top["ScalingPolicies"]; ok && ecsNS(r) {
+		return kindScalingPolicies, nil
+	}
+	if r, ok := top["ScalableTargets"]; ok && ecsNS(r) {
+		return kindScalableTargets, nil
+	}
+	return 0, errUnknownFile
+}
+
+// all reports whether f holds for every element of a non-empty list.
+func all[T any](list []T, f func(T) bool) bool {
+	if len(list) == 0 {
+		return false
+	}
+	for _, e := range list {
+		if !f(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// Import reads the files, joins the ones that describe one service, and
+// returns one Service per ECS service, plus one per task definition that
+// no service runs.
+func (Importer) Import(ctx context.Context, files []source.File, _ source.Options) ([]*service.Service, error) {
+	var in inputs
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := in.add(f); err != nil {
+			return nil, err
+		}
+	}
+	return in.convert(ctx)
+}
+
+// doc is one parsed input file.
+type doc struct {
+	path string
+	data []byte
+	pos  *source.Positions
+	kind fileKind
+	// order is the file's position on the command line; outputs follow it.
+	order int
+	// matched is set when an auxiliary file (target groups, scaling)
+	// contributed to some service.
+	matched bool
+}
+
+// tdDoc is one task definition.
+type tdDoc struct {
+	*doc
+	prefix string // "taskDefinition" for describe output, "" for input
+	td     *taskDefinition
+	// outerTags are the tags describe-task-definition --include TAGS
+	// prints beside the task definition.
+	outerTags []tag
+	used      bool
+}
+
+// svcDoc is one ECS service.
+type svcDoc struct {
+	*doc
+	prefix  string // "services[i]" for describe output, "" for input
+	s       *ecsService
+	cluster string
+}
+
+type tgDoc struct {
+	*doc
+	prefix string
+	tg     *targetGroup
+}
+
+type policyDoc struct {
+	*doc
+	prefix string
+	p      *scalingPolicy
+}
+
+type targetDoc struct {
+	*doc
+	prefix string
+	t      *scalableTarget
+}
+
+type inputs struct {
+	tds      []*tdDoc
+	svcs     []*svcDoc
+	tgs      []*tgDoc
+	policies []*policyDoc
+	targets  []*targetDoc
+	aux      []*doc
+	n        int
+}
+
+// add parses one file and files its contents by kind.
+func (in *inputs) add(f source.File) error {
+	data := bytes.TrimPrefix(f.Data, bom)
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return jsonError(f.Path, data, err)
+	}
+	if top == nil {
+		return &source.InputError{File: f.Path, Line: 1, Err: errors.New("the file holds null, not a JSON object")}
+	}
+	kind, err := classify(top)
+	if err != nil {
+		return &source.InputError{File: f.Path, Line: 1, Err: err}
+	}
+	pos, err := source.ParsePositions(f.Path, yamlSafe(data))
+	if err != nil {
+		return err
+	}
+	d := &doc{path: f.Path, data: data, pos: pos, kind: kind, order: in.n}
+	in.n++
+	switch kind {
+	case kindTaskDefOutput:
+		var v struct {
+			TaskDefinition *taskDefinition `json:"taskDefinition"`
+			Tags           []tag           `json:"tags"`
+		}
+		if err := decode(d, &v); err != nil {
+			return err
+		}
+		return in.addTaskDef(&tdDoc{doc: d, prefix: "taskDefinition", td: v.TaskDefinition, outerTags: v.Tags})
+	case kindTaskDefInput:
+		var td taskDefinition
+		if err := decode(d, &td); err != nil {
+			return err
+		}
+		return in.addTaskDef(&tdDoc{doc: d, td: &td})
+	case kindServices:
+		var v struct {
+			Services []*ecsService `json:"services"`
+		}
+		if err := decode(d, &v); err != nil {
+			return err
+		}
+		for i, s := range v.Services {
+			if s == nil {
+				continue
+			}
+			in.addService(&svcDoc{doc: d, prefix: fmt.Sprintf("services[%d]", i), s: s})
+		}
+	case kindServiceInput:
+		var s ecsService
+		if err := decode(d, &s); err != nil {
+			return err
+		}
+		in.addService(&svcDoc{doc: d, s: &s})
+	case kindTargetGroups:
+		var v struct {
+			TargetGroups []*targetGroup `json:"TargetGroups"`
+		}
+		if err := decode(d, &v); err != nil {
+			return err
+		}
+		for i, tg := range v.TargetGroups {
+			if tg != nil {
+				in.tgs = append(in.tgs, &tgDoc{doc: d, prefix: fmt.Sprintf("TargetGroups[%d]", i), tg: tg})
+			}
+		}
+		in.aux = append(in.aux, d)
+	case kindScalingPolicies:
+		var v struct {
+			ScalingPolicies []*scalingPolicy `json:"ScalingPolicies"`
+		}
+		if err := decode(d, &v); err != nil {
+			return err
+		}
+		for i, p := range v.ScalingPolicies {
+			if p != nil && (p.ServiceNamespace == "" || p.ServiceNamespace == "ecs") {
+				in.policies = append(in.policies, &policyDoc{doc: d, prefix: fmt.Sprintf("ScalingPolicies[%d]", i), p: p})
+			}
+		}
+		in.aux = append(in.aux, d)
+	case kindScalableTargets:
+		var v struct {
+			ScalableTargets []*scalableTarget `json:"ScalableTargets"`
+		}
+		if err := decode(d, &v); err != nil {
+			return err
+		}
+		for i, t := range v.ScalableTargets {
+			if t != nil && (t.ServiceNamespace == "" || t.ServiceNamespace == "ecs") {
+				in.targets = append(in.targets, &targetDoc{doc: d, prefix: fmt.Sprintf("ScalableTargets[%d]", i), t: t})
+			}
+		}
+		in.aux = append(in.aux, d)
+	}
+	return nil
+}
+
+func (in *inputs) addTaskDef(td *tdDoc) error {
+	if td.td == nil {
+		return &source.InputError{File: td.path, Line: td.pos.Line("taskDefinition"), Field: "taskDefinition", Err: errors.New("taskDefinition is null: nothing to convert")}
+	}
+	in.tds = append(in.tds, td)
+	return nil
+}
+
+func (in *inputs) addService(sd *svcDoc) {
+	sd.cluster = clusterName(sd.s.ClusterArn)
+	if sd.s.ClusterArn == "" {
+		if c := clusterFromServiceARN(sd.s.ServiceArn); c != "" {
+			sd.cluster = c
+		} else {
+			sd.cluster = clusterName(sd.s.Cluster)
+		}
+	}
+	in.svcs = append(in.svcs, sd)
+}
+
+// decode unmarshals the whole file into v, so that type errors carry the
+// file offset, and turns them into InputErrors.
+func decode(d *doc, v any) error {
+	if err := json.Unmarshal(d.data, v); err != nil {
+		return jsonError(d.path, d.data, err)
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into an InputError with the line
+// and, for a type mismatch, the field path.
+func jsonError(file string, data []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return &source.InputError{File: file, Line: source.LineOfOffset(data, se.Offset), Err: fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(se.Error(), "json: "))}
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return &source.InputError{File: file, Line: source.LineOfOffset(data, te.Offset), Err: fmt.Errorf("want a JSON object, found %s", te.Value)}
+		}
+		return &source.InputError{File: file, Line: source.LineOfOffset(data, te.Offset), Field: field, Err: fmt.Errorf("want %s, found %s", goTypeName(te.Type.String()), te.Value)}
+	}
+	return &source.InputError{File: file, Err: fmt.Errorf("invalid JSON: %w", err)}
+}
+
+func goTypeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case t == "string":
+		return "a string"
+	case t == "bool" || t == "*bool":
+		return "true or false"
+	case strings.HasPrefix(t, "map[") || strings.Contains(t, "struct") || strings.Contains(t, "ecs."):
+		return "an object"
+	}
+	return t
+}
+
+// yamlSafe rewrites the JSON strings that the YAML parser behind
+// source.ParsePositions rejects ("\/", surrogate pairs, invalid UTF-8) into
+// equivalent strings it accepts. It keeps every newline, so lines stay
+// where they were. data is valid JSON: encoding/json has checked it.
+func yamlSafe(data []byte) []byte {
+	if !bytes.ContainsRune(data, '\\') && utf8.Valid(data) {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); {
+		if data[i] != '"' {
+			out = append(out, data[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(data) && data[j] != '"' {
+			if data[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(data) {
+			return append(out, data[i:]...)
+		}
+		tok := data[i : j+1]
+		if bytes.IndexByte(tok, '\\') >= 0 || !utf8.Valid(tok) {
+			var s string
+			if json.Unmarshal(tok, &s) == nil {
+				tok = quoteForYAML(s)
+			}
+		}
+		out = append(out, tok...)
+		i = j + 1
+	}
+	return out
+}
+
+// quoteForYAML quotes s as a double-quoted scalar both JSON and YAML read
+// the same way: printable runes as themselves, the rest as \uXXXX escapes
+// of the BMP (YAML refuses surrogate escapes).
+func quoteForYAML(s string) []byte {
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || r == 0xfeff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.Bytes()
+}
+
+// convert joins services with their task definitions, target groups and
+// scaling resources, and maps each.
+func (in *inputs) convert(ctx context.Context) ([]*service.Service, error) {
+	var out []*service.Service
+	names := map[string]string{} // service name → where it came from
+	add := func(svc *service.Service, file string, line int, field string) error {
+		if prev, dup := names[svc.Name]; dup {
+			return &source.InputError{File: file, Line: line, Field: field, Err: fmt.Errorf("a second service named %q (the first comes from %s): convert them in separate runs or give one another name", svc.Name, prev)}
+		}
+		names[svc.Name] = file
+		out = append(out, svc)
+		return nil
+	}
+	for _, sd := range in.svcs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		td, err := in.taskDefFor(sd)
+		if err != nil {
+			return nil, err
+		}
+		td.used = true
+		m := newMapper(td, sd)
+		m.attach(in)
+		svc, err := m.run()
+		if err != nil {
+			return nil, err
+		}
+		if err := add(svc, sd.path, sd.pos.Line(join(sd.prefix, "serviceName")), join(sd.prefix, "serviceName")); err != nil {
+			return nil, err
+		}
+	}
+	for _, td := range in.tds {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if td.used {
+			continue
+		}
+		m := newMapper(td, nil)
+		m.attach(in)
+		svc, err := m.run()
+		if err != nil {
+			return nil, err
+		}
+		if err := add(svc, td.path, td.pos.Line(join(td.prefix, "family")), join(td.prefix, "family")); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		f := "the input"
+		if len(in.aux) > 0 {
+			f = in.aux[0].path
+		}
+		return nil, &source.InputError{File: f, Err: errors.New("no task definition among the ECS files: add `aws ecs describe-task-definition` output")}
+	}
+	for _, d := range in.aux {
+		if !d.matched {
+			if err := in.unmatched(d, out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// unmatched fails for an auxiliary file none of whose entries belongs to a
+// converted service: the user named it, so it was meant to change
+// something, and a silent no-op would hide a typo in a cluster name. A file
+// with no entries at all says nothing and is accepted.
+func (in *inputs) unmatched(d *doc, out []*service.Service) error {
+	var names []string
+	for _, s := range out {
+		names = append(names, s.Name)
+	}
+	var field, what string
+	switch d.kind {
+	case kindTargetGroups:
+		for _, tg := range in.tgs {
+			if tg.doc == d {
+				field, what = join(tg.prefix, "TargetGroupArn"), "no target group here is named by a service's loadBalancers"
+				break
+			}
+		}
+	case kindScalingPolicies:
+		for _, p := range in.policies {
+			if p.doc == d {
+				field, what = join(p.prefix, "ResourceId"), "no scaling policy here is for a service in the input (ResourceId service/<cluster>/<service>)"
+				break
+			}
+		}
+	case kindScalableTargets:
+		for _, t := range in.targets {
+			if t.doc == d {
+				field, what = join(t.prefix, "ResourceId"), "no scalable target here is for a service in the input (ResourceId service/<cluster>/<service>)"
+				break
+			}
+		}
+	}
+	if field == "" {
+		return nil
+	}
+	return &source.InputError{File: d.path, Line: d.pos.Line(field), Field: field, Err: fmt.Errorf("%s; services converted: %s", what, strings.Join(names, ", "))}
+}
+
+// taskDefFor finds the task definition a service runs.
+func (in *inputs) taskDefFor(sd *svcDoc) (*tdDoc, error) {
+	field := join(sd.prefix, "taskDefinition")
+	if strings.TrimSpace(sd.s.TaskDefinition) == "" {
+		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: errors.New("the service names no task definition")}
+	}
+	ref, err := parseTaskDefRef(sd.s.TaskDefinition)
+	if err != nil {
+		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: err}
+	}
+	var cands []*tdDoc
+	for _, td := range in.tds {
+		if td.td.Family == ref.Family {
+			cands = append(cands, td)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: fmt.Errorf(
+			"the service runs task definition %s, which no input file holds: add the output of `aws ecs describe-task-definition --task-definition %s`",
+			sd.s.TaskDefinition, ref.Family+suffix(":", ref.Revision))}
+	}
+	if ref.Revision != "" {
+		for _, td := range cands {
+			if td.td.Revision.raw == ref.Revision {
+				return td, nil
+			}
+		}
+		if len(cands) == 1 {
+			// The mapper warns that the revisions differ.
+			return cands[0], nil
+		}
+		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: fmt.Errorf(
+			"the service runs %s:%s, and the input holds %d other revisions of %s: pass the one the service runs", ref.Family, ref.Revision, len(cands), ref.Family)}
+	}
+	// A family alone means its latest revision.
+	best := cands[0]
+	for _, td := range cands[1:] {
+		a, _ := strconv.Atoi(best.td.Revision.raw)
+		b, _ := strconv.Atoi(td.td.Revision.raw)
+		if b > a {
+			best = td
+		}
+	}
+	return best, nil
+}
+
+func suffix(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
+}
+
+// join appends a field to a path prefix the way source.Tracker does.
+func join(prefix, field string) string {
+	switch {
+	case prefix == "":
+		return field
+	case field == "":
+		return prefix
+	case strings.HasPrefix(field, "["):
+		return prefix + field
+	}
+	return prefix + "." + field
+}
+
+// fileBase is a file's name without directory and extension, the last
+// resort for a service name.
+func fileBase(p string) string {
+	b := path.Base(strings.ReplaceAll(p, "\\", "/"))
+	return strings.TrimSuffix(b, path.Ext(b))
+}

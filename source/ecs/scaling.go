@@ -1,0 +1,252 @@
+package ecs
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
+)
+
+// defaultScaleInCooldown is Application Auto Scaling's scale-in cooldown
+// for ECS when a target tracking policy does not set one.
+const defaultScaleInCooldown = 300
+
+// scaling maps scalable targets and target tracking policies to the
+// HorizontalPodAutoscaler, and explains the policies it cannot map.
+func (m *mapper) scaling() error {
+	sc := &service.Scaling{}
+	var minC, maxC int64
+	haveTarget := false
+	byFam := func(t *source.Tracker) {
+		if m.byFam {
+			t.Warn("ResourceId", "", fmt.Sprintf("no ECS service in the input: matched to task definition family %s by name", m.td.td.Family))
+		} else {
+			t.Mapped("ResourceId", "joins service "+m.svc.Name)
+		}
+		t.Use("ServiceNamespace")
+		t.Use("ScalableDimension")
+	}
+	var targetT *source.Tracker
+	for _, td := range m.tgts {
+		t := source.NewTracker(td.path, td.pos, &m.svc.Report).At(td.prefix)
+		m.aux = append(m.aux, t)
+		if haveTarget {
+			t.Drop("", "a second scalable target for the same service: the first one applies")
+			continue
+		}
+		byFam(t)
+		lo, ok1 := td.t.MinCapacity.int()
+		hi, ok2 := td.t.MaxCapacity.int()
+		switch {
+		case !ok1 || lo < 0 || lo > math.MaxInt32:
+			return inputErr(t, "MinCapacity", "want a whole number of tasks, found %s", td.t.MinCapacity.raw)
+		case !ok2 || hi < 0 || hi > math.MaxInt32:
+			return inputErr(t, "MaxCapacity", "want a whole number of tasks, found %s", td.t.MaxCapacity.raw)
+		case !td.t.MaxCapacity.set:
+			return inputErr(t, "MaxCapacity", "the scalable target has no MaxCapacity")
+		case hi < lo:
+			return inputErr(t, "MaxCapacity", "MaxCapacity %d is below MinCapacity %d", hi, lo)
+		}
+		minC, maxC, haveTarget, targetT = lo, hi, true, t
+		if ss := td.t.SuspendedState; ss != nil {
+			var off []string
+			for _, s := range []struct {
+				v    *bool
+				name string
+			}{{ss.DynamicScalingInSuspended, "scale-in"}, {ss.DynamicScalingOutSuspended, "scale-out"}, {ss.ScheduledScalingSuspended, "scheduled scaling"}} {
+				if s.v != nil && *s.v {
+					off = append(off, s.name)
+				}
+			}
+			if len(off) > 0 {
+				t.Warn("SuspendedState", "HorizontalPodAutoscaler", fmt.Sprintf("%s was suspended on ECS; the autoscaler will act", strings.Join(off, ", ")))
+			} else {
+				t.Drop("SuspendedState", "nothing was suspended")
+			}
+		}
+		for _, f := range []string{"RoleARN", "ScalableTargetARN", "CreationTime"} {
+			dropIf(t, f, "Application Auto Scaling's own bookkeeping: the HorizontalPodAutoscaler needs no role")
+		}
+	}
+
+	converted := false
+	scaleDown := int64(-1)
+	for _, pd := range m.pols {
+		t := source.NewTracker(pd.path, pd.pos, &m.svc.Report).At(pd.prefix)
+		m.aux = append(m.aux, t)
+		byFam(t)
+		t.Use("PolicyARN")
+		t.Use("PolicyName")
+		p := pd.p
+		dropIf(t, "Alarms", "the CloudWatch alarms Application Auto Scaling kept for this policy; the autoscaler reads the metric itself")
+		dropIf(t, "CreationTime", "Application Auto Scaling's own bookkeeping")
+		switch p.PolicyType {
+		case "TargetTrackingScaling":
+			ct := t.At("TargetTrackingScalingPolicyConfiguration")
+			conf := p.TargetTrackingConf
+			if conf == nil {
+				dropIf(t, "PolicyType", "the policy has no target tracking configuration")
+				continue
+			}
+			t.Use("PolicyType")
+			tv, ok := conf.TargetValue.float()
+			if !ok || !conf.TargetValue.set || tv <= 0 {
+				return inputErr(ct, "TargetValue", "want a positive number, found %q", conf.TargetValue.raw)
+			}
+			metric := ""
+			if conf.PredefinedMetricSpecification != nil {
+				metric = conf.PredefinedMetricSpecification.PredefinedMetricType
+			}
+			var hpa string
+			switch metric {
+			case "ECSServiceAverageCPUUtilization":
+				sc.TargetCPUPercent = int32(math.Round(min(tv, 100)))
+				hpa = "HorizontalPodAutoscaler cpu averageUtilization"
+			case "ECSServiceAverageMemoryUtilization":
+				sc.TargetMemoryPercent = int32(math.Round(min(tv, 100)))
+				hpa = "HorizontalPodAutoscaler memory averageUtilization"
+			case "ALBRequestCountPerTarget":
+				ct.Warn("", "", fmt.Sprintf("%s: keep %g requests per task per minute. The HPA has no request-rate metric of its own: use a KEDA ScaledObject with the prometheus scaler on the ingress controller's request rate per pod (or the aws-cloudwatch scaler on RequestCountPerTarget while the ALB still fronts the service)", p.PolicyName, tv))
+				continue
+			case "":
+				name := "a customized metric"
+				if cm := conf.CustomizedMetricSpecification; cm != nil && cm.MetricName != "" {
+					name = cm.Namespace + "/" + cm.MetricName
+				}
+				ct.Warn("", "", fmt.Sprintf("%s tracks %s at %g: use a KEDA ScaledObject with the aws-cloudwatch scaler on that metric, or the prometheus scaler once the metric is scraped", p.PolicyName, name, tv))
+				continue
+			default:
+				ct.Warn("", "", fmt.Sprintf("%s tracks %s at %g: use a KEDA ScaledObject on the same metric", p.PolicyName, metric, tv))
+				continue
+			}
+			converted = true
+			ct.Mapped("TargetValue", hpa)
+			ct.Mapped("PredefinedMetricSpecification", hpa)
+			in, ok := conf.ScaleInCooldown.int()
+			if !ok || in < 0 {
+				return inputErr(ct, "ScaleInCooldown", "want a whole number of seconds, found %s", conf.ScaleInCooldown.raw)
+			}
+			if !conf.ScaleInCooldown.set {
+				in = defaultScaleInCooldown
+			} else {
+				ct.Mapped("ScaleInCooldown", "HorizontalPodAutoscaler behavior.scaleDown.stabilizationWindowSeconds")
+			}
+			scaleDown = max(scaleDown, in)
+			dropIf(ct, "ScaleOutCooldown", "the autoscaler scales up without a cooldown (at most doubling every 15 s); set behavior.scaleUp by hand if scale-ups must be slower")
+			if conf.DisableScaleIn != nil && *conf.DisableScaleIn {
+				ct.Warn("DisableScaleIn", "HorizontalPodAutoscaler", "this policy never scaled in; the autoscaler will: set behavior.scaleDown.selectPolicy Disabled by hand to keep that")
+			} else {
+				dropIf(ct, "DisableScaleIn", "false: the autoscaler scales in too")
+			}
+		case "StepScaling":
+			var alarms []string
+			for _, a := range p.Alarms {
+				if a.AlarmName != "" {
+					alarms = append(alarms, a.AlarmName)
+				}
+			}
+			msg := fmt.Sprintf("%s is a step scaling policy, which no Kubernetes autoscaler reproduces step by step", p.PolicyName)
+			if len(alarms) > 0 {
+				msg += fmt.Sprintf("; its alarms (%s) name the metric", strings.Join(alarms, ", "))
+			}
+			msg += ": use a KEDA ScaledObject (aws-cloudwatch scaler) with a target value on that metric, or an HPA on CPU or memory"
+			t.Warn("", "", msg)
+		case "PredictiveScaling":
+			t.Warn("", "", fmt.Sprintf("%s is a predictive scaling policy: Kubernetes has none; KEDA's cron scaler can pre-scale for known peaks", p.PolicyName))
+		default:
+			t.Warn("", "", fmt.Sprintf("%s: unknown policy type %q, not converted", p.PolicyName, p.PolicyType))
+		}
+	}
+
+	if !converted {
+		if m.desired != nil {
+			m.svc.Replicas = m.desired
+			m.st.Mapped("desiredCount", "Deployment .spec.replicas")
+		}
+		if haveTarget {
+			targetT.Warn("MinCapacity", "", fmt.Sprintf("no CPU or memory target tracking policy was converted, so the replica count is fixed; ECS scaled between %d and %d tasks", minC, maxC))
+			targetT.Use("MaxCapacity")
+		}
+		return nil
+	}
+	if !haveTarget {
+		lo := int64(1)
+		if m.desired != nil && *m.desired > 0 {
+			lo = int64(*m.desired)
+		}
+		minC, maxC = lo, max(2*lo, lo+1)
+		t := source.NewTracker(m.pols[0].path, m.pols[0].pos, &m.svc.Report).At(m.pols[0].prefix)
+		t.Warn("ResourceId", "HorizontalPodAutoscaler minReplicas, maxReplicas", fmt.Sprintf("the service's min and max capacity are unknown (pass `aws application-autoscaling describe-scalable-targets --service-namespace ecs` output): min %d, max %d for now", minC, maxC))
+	} else {
+		targetT.Mapped("MinCapacity", "HorizontalPodAutoscaler .spec.minReplicas")
+		targetT.Mapped("MaxCapacity", "HorizontalPodAutoscaler .spec.maxReplicas")
+	}
+	if minC == 0 {
+		minC = 1
+		maxC = max(maxC, 1)
+		targetT.Warn("MinCapacity", "HorizontalPodAutoscaler .spec.minReplicas 1", "ECS could scale to zero tasks; an HPA cannot (without the HPAScaleToZero feature gate): KEDA can, with an event source that wakes it")
+	}
+	sc.MinReplicas, sc.MaxReplicas = int32(minC), int32(maxC)
+	sc.ScaleDownStabilizationSeconds = int32(scaleDown)
+	m.svc.Scaling = sc
+	if m.desired != nil {
+		m.st.Warn("desiredCount", "HorizontalPodAutoscaler", fmt.Sprintf("the autoscaler owns the replica count (%d when exported)", *m.desired))
+	}
+	return nil
+}
+
+// finish decides the kind, the readiness probe where no load balancer
+// said one, graceful shutdown, and places the containers.
+func (m *mapper) finish() error {
+	app := m.app
+	if m.expose == nil && len(app.out.Ports) > 0 {
+		m.expose = &service.Expose{Port: app.out.Ports[0].ContainerPort, Internal: true}
+	}
+	m.svc.Expose = m.expose
+	if m.expose == nil {
+		m.svc.Kind = service.KindWorker
+		field, t := "family", m.t
+		if m.sd != nil {
+			field, t = "serviceName", m.st
+		}
+		t.Warn(field, "kind worker", "no load balancer, service registry or port mapping: a worker, a Deployment without a Service")
+	} else {
+		m.svc.Kind = service.KindServer
+		if app.out.Readiness == nil {
+			app.out.Readiness = &service.Probe{TCPPort: m.expose.Port}
+			if !(m.sd != nil && len(m.sd.s.LoadBalancers) > 0) {
+				field := "portMappings"
+				for i, pm := range app.def.PortMappings {
+					if v, _ := pm.ContainerPort.int(); v == int64(m.expose.Port) {
+						field = fmt.Sprintf("portMappings[%d].containerPort", i)
+						break
+					}
+				}
+				app.t.Warn(field, app.target+".readinessProbe.tcpSocket", fmt.Sprintf("no load balancer health check is known: the pod is ready once port %d accepts connections", m.expose.Port))
+			}
+		}
+	}
+
+	// ECS gave each container stopTimeout between SIGTERM and SIGKILL;
+	// the pod's grace period must cover the longest, plus the preStop
+	// sleep, which Kubernetes counts inside the grace period.
+	stop := int64(0)
+	for _, c := range m.cs {
+		if c.role == roleMain || c.role == roleSidecar {
+			v, _ := c.def.StopTimeout.int()
+			if !c.def.StopTimeout.set {
+				v = defaultStopTimeout
+			}
+			stop = max(stop, v)
+		}
+	}
+	if m.expose != nil {
+		app.out.PreStopSleepSeconds = preStopSeconds
+		stop += preStopSeconds
+	}
+	m.svc.TerminationGracePeriodSeconds = &stop
+	m.place()
+	return nil
+}
