@@ -88,6 +88,9 @@ type function struct {
 	memoryAt  val
 	timeout   int64
 	timeoutAt val
+	// memoryDefault and timeoutDefault are set when the input did not
+	// say and the format's default applies.
+	memoryDefault, timeoutDefault bool
 	// reserved is the reserved concurrency; nil when not set.
 	reserved      *int64
 	reservedAt    val
@@ -172,7 +175,14 @@ func (fn *function) text(v val, name, what string) (lit, ref, note string) {
 
 // addEnv maps one environment variable of the function.
 func (fn *function) addEnv(name string, v val) {
+	if v.isNull() {
+		// A null variable (console exports) is not set at all.
+		return
+	}
 	s := fn.res.resolve(v)
+	if !s.ok && v.isEmpty() {
+		s = scalar{ok: true}
+	}
 	switch {
 	case s.secret != nil:
 		sec := *s.secret
@@ -244,9 +254,7 @@ func (fn *function) setMemory(v val, mb int64, def bool) error {
 		return v.errf("memory %d MB is outside Lambda's 128–10240 MB", mb)
 	}
 	fn.memoryMB, fn.memoryAt = mb, v
-	if def {
-		v.t.Warn(v.field, "container resources memory and cpu", fmt.Sprintf("not set: the default %d MB is used", mb))
-	}
+	fn.memoryDefault = def
 	return nil
 }
 
@@ -524,17 +532,18 @@ func (fn *function) finish() (*service.Service, error) {
 	c.Resources.MemoryLimit = c.Resources.MemoryRequest
 	milli := (fn.memoryMB*1000 + mbPerVCPU - 1) / mbPerVCPU
 	c.Resources.CPURequest = fmt.Sprintf("%dm", milli)
-	if fn.memoryAt.n != nil {
-		fn.memoryAt.t.Warn(fn.memoryAt.field, "container resources memory request=limit, cpu request",
-			fmt.Sprintf("memory %dMi request and limit; cpu %dm requested in proportion as Lambda allots it (1769 MB = 1 vCPU), with no CPU limit, so the pod may use idle CPU Lambda would not have given it", fn.memoryMB, milli))
+	msg := fmt.Sprintf("memory %dMi request and limit; cpu %dm requested in proportion as Lambda allots it (1769 MB = 1 vCPU), with no CPU limit, so the pod may use idle CPU Lambda would not have given it", fn.memoryMB, milli)
+	if fn.memoryDefault {
+		msg = fmt.Sprintf("not set: the default %d MB applies; ", fn.memoryMB) + msg
 	}
+	fn.memoryAt.t.Warn(fn.memoryAt.field, "container resources memory request=limit, cpu request", msg)
 
 	if fn.timeout == 0 {
 		fn.timeout = fn.defaultTimeout
 		if fn.timeout == 0 {
 			fn.timeout = lambdaDefaultTimeout
 		}
-		fn.timeoutAt.t.Warn(fn.timeoutAt.field, "AWS_LAMBDA_FUNCTION_TIMEOUT", fmt.Sprintf("not set: the default of %d s is used", fn.timeout))
+		fn.timeoutDefault = true
 	}
 	fn.finishTiming()
 	fn.finishScaling()

@@ -163,6 +163,9 @@ func readCLIFunction(fn *function, top val) error {
 		if err := fn.setRole(v); err != nil {
 			return err
 		}
+	} else {
+		fn.svc.ServiceAccount = &service.ServiceAccount{FormerPrincipal: "lambda.amazonaws.com"}
+		fn.svc.ServiceAccount.RoleValue = fn.fill(v, "roleArn", "", "the IAM role the function ran as, which the input does not say (aws lambda get-function-configuration --function-name "+fn.name+" --query Role); its trust policy must admit the cluster's OIDC provider")
 	}
 	env := cfg.get("Environment")
 	vars := env.get("Variables")
@@ -223,8 +226,8 @@ func (fn *function) readGetFunctionExtras(top val) {
 		v.t.Drop(v.field, "Lambda could not list the tags when this was exported")
 	}
 	rc := top.get("Concurrency").get("ReservedConcurrentExecutions")
-	fn.reservedAt = rc
 	if !rc.absent() {
+		fn.reservedAt = rc
 		if n, err := rc.int(); err == nil {
 			_ = fn.setReserved(rc, n)
 		}
@@ -482,7 +485,6 @@ func (fn *function) addMapping(m val) error {
 			if err := fn.mskCluster(tr, src, s); err != nil {
 				return err
 			}
-			src.t.Mapped(src.field, "KEDA kafka scaler and serve --brokers (from the value to fill)")
 		default:
 			src.t.Drop(src.field, fmt.Sprintf("cutover has no %s event source (Amazon MQ and DocumentDB streams are not converted): keep this function on Lambda or consume the source in the application", a.Service))
 			for _, k := range m.keys() {
@@ -506,7 +508,7 @@ func (fn *function) addMapping(m val) error {
 	} else if !m.get("Topics").absent() {
 		return m.get("Topics").errf("topics belong to Kafka sources only")
 	}
-	if err := fn.mappingCommon(tr, m); err != nil {
+	if err := fn.mappingCommon(tr, m, nil); err != nil {
 		return err
 	}
 	for _, k := range m.keys() {
@@ -587,8 +589,35 @@ func (fn *function) kafkaAuth(tr *trigger, v val) {
 
 // mappingCommon reads the batching, position, state and error handling
 // fields every kind of mapping shares. SAM event properties and the
-// Lambda API use the same names for them.
-func (fn *function) mappingCommon(tr *trigger, m val) error {
+// Lambda API use the same names for them; keys renames them for formats
+// that do not (nil: the API's names).
+func (fn *function) mappingCommon(tr *trigger, m val, keys map[string]string) error {
+	return fn.mappingFields(tr, keyed{m, keys})
+}
+
+// keyed reads a mapping's fields under another format's names.
+type keyed struct {
+	v    val
+	keys map[string]string
+}
+
+func (k keyed) get(name string) val {
+	if k.keys != nil {
+		alias, ok := k.keys[name]
+		if !ok {
+			// The format has no such field: an absent value.
+			return val{t: k.v.t, field: joinPath(k.v.field, name)}
+		}
+		name = alias
+	}
+	v := k.v
+	for _, part := range strings.Split(name, ".") {
+		v = v.get(part)
+	}
+	return v
+}
+
+func (fn *function) mappingFields(tr *trigger, m keyed) error {
 	if v := m.get("BatchSize"); !v.absent() {
 		n, note, ok, err := fn.num(v)
 		if err != nil {
@@ -658,7 +687,7 @@ func (fn *function) mappingCommon(tr *trigger, m val) error {
 			report(v, "trigger "+tr.Name+" enabled", note)
 		}
 	}
-	if v := m.get("ScalingConfig").get("MaximumConcurrency"); !v.absent() {
+	if v := m.get("ScalingConfig.MaximumConcurrency"); !v.absent() {
 		n, note, ok, err := fn.num(v)
 		if err != nil {
 			return err

@@ -151,7 +151,10 @@ func (fn *function) finishTiming() {
 	if capped {
 		parts = append(parts, fmt.Sprintf("capped at %d s: an invocation still running then is cut off (a queue message returns after its visibility timeout, an HTTP request fails); shorten the timeout or raise the cap in values", maxGraceSeconds))
 	}
-	if capped || svc.TimeoutSeconds > 0 {
+	if fn.timeoutDefault {
+		parts = append([]string{fmt.Sprintf("not set: the default of %d s applies", fn.timeout)}, parts...)
+	}
+	if capped || svc.TimeoutSeconds > 0 || fn.timeoutDefault {
 		at.t.Warn(at.field, "AWS_LAMBDA_FUNCTION_TIMEOUT, terminationGracePeriodSeconds", strings.Join(parts, "; "))
 		return
 	}

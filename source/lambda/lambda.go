@@ -52,14 +52,14 @@ var _ source.Importer = Importer{}
 type docKind int
 
 const (
-	docUnknown docKind = iota
-	docFunction        // get-function or get-function-configuration
-	docFunctions       // list-functions
-	docMappings        // list-event-source-mappings
-	docMapping         // one event source mapping
-	docURL             // get-function-url-config
-	docSAM             // SAM template
-	docServerless      // serverless.yml
+	docUnknown    docKind = iota
+	docFunction           // get-function or get-function-configuration
+	docFunctions          // list-functions
+	docMappings           // list-event-source-mappings
+	docMapping            // one event source mapping
+	docURL                // get-function-url-config
+	docSAM                // SAM template
+	docServerless         // serverless.yml
 )
 
 // Detect recognises Lambda CLI JSON by its keys, SAM templates by their

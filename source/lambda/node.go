@@ -30,9 +30,18 @@ type val struct {
 	over  *val
 }
 
-// absent reports whether the value is missing or null.
+// absent reports whether the value is missing, null or the empty string:
+// console exports write "" where a field was never set.
 func (v val) absent() bool {
-	return v.isNull() && (v.over == nil || v.over.absent())
+	return v.isEmpty() && (v.over == nil || v.over.absent())
+}
+
+func (v val) isEmpty() bool {
+	if v.isNull() {
+		return true
+	}
+	n := deref(v.n)
+	return n.Kind == yaml.ScalarNode && n.Value == "" && (n.Tag == "!!str" || n.Tag == "")
 }
 
 func (v val) self() val { v.over = nil; return v }
@@ -383,4 +392,22 @@ func checkJSON(file string, data []byte) error {
 		return &source.InputError{File: file, Line: source.LineOfOffset(data, se.Offset), Err: fmt.Errorf("cannot parse JSON: %v", err)}
 	}
 	return &source.InputError{File: file, Err: fmt.Errorf("cannot parse JSON: %v", err)}
+}
+
+// nodeStr is a plain string node, for values the importer supplies.
+func nodeStr(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+}
+
+// compactJSON renders an object as compact JSON (a schedule's input).
+func compactJSON(v val) string {
+	var x any
+	if err := deref(v.n).Decode(&x); err != nil {
+		return v.text()
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return v.text()
+	}
+	return string(b)
 }

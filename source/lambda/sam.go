@@ -400,7 +400,7 @@ func (fn *function) samEvent(name string, ev val) error {
 		return nil
 	}
 	if isQueue(tr.Kind) {
-		if err := fn.mappingCommon(tr, p); err != nil {
+		if err := fn.mappingCommon(tr, p, nil); err != nil {
 			return err
 		}
 	}
