@@ -1,0 +1,230 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutoverhq/cutover/internal/golden"
+	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
+)
+
+// caseOptions are the options a golden case runs with, beyond its files.
+var caseOptions = map[string]source.Options{
+	"profiles":                 {Profiles: []string{"monitoring"}},
+	"interpolation-unset-vars": {Env: map[string]string{"REGISTRY": "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "API_REPLICAS": "4"}},
+}
+
+// inputs returns the compose files of a case: every *.yaml / *.yml file
+// of the directory, compose.yaml first, overrides after.
+func inputs(t *testing.T, dir string) []source.File {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		oi, oj := strings.Contains(names[i], "override"), strings.Contains(names[j], "override")
+		if oi != oj {
+			return oj
+		}
+		return names[i] < names[j]
+	})
+	var files []source.File
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := source.File{Path: p, Data: data}
+		if !(Importer{}).Detect(f) {
+			continue // a file the services mount (prometheus.yml)
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+func report(svcs []*service.Service) []byte {
+	var b strings.Builder
+	for _, s := range svcs {
+		b.WriteString("# " + s.Name + "\n")
+		for _, f := range s.Report.Sorted() {
+			b.WriteString(f.String())
+			b.WriteByte('\n')
+		}
+	}
+	return []byte(b.String())
+}
+
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, dir := range dirs {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() || filepath.Base(dir) == "errors" || filepath.Base(dir) == "fuzz" {
+			continue
+		}
+		name := filepath.Base(dir)
+		ran++
+		t.Run(name, func(t *testing.T) {
+			files := inputs(t, dir)
+			svcs, err := Importer{}.Import(context.Background(), files, caseOptions[name])
+			if err != nil {
+				t.Fatalf("Import: %v", err)
+			}
+			for _, s := range svcs {
+				if err := s.Validate(); err != nil {
+					t.Errorf("invalid service: %v", err)
+				}
+				if len(s.Report.Findings) == 0 {
+					t.Errorf("%s: empty report", s.Name)
+				}
+			}
+			golden.AssertJSON(t, filepath.Join(dir, "service.json"), svcs)
+			golden.Assert(t, filepath.Join(dir, "report.txt"), report(svcs))
+		})
+	}
+	if ran < 6 {
+		t.Fatalf("only %d golden cases found", ran)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		line       int
+		field      string
+		msg        string
+	}{
+		{"invalid yaml", "services:\n  web:\n    image: [nginx\n    ports: []\n", 2, "", "cannot parse"},
+		{"not a mapping", "- web\n- db\n", 1, "", "mapping"},
+		{"services not a map", "services: [web, db]\n", 1, "services", "mapping"},
+		{"service not a map", "services:\n  web: nginx\n", 2, "services.web", "mapping"},
+		{"no image no build", "services:\n  web:\n    image: nginx:1.27\n  api:\n    command: ./api\n", 4, "services.api", "neither an image nor a build"},
+		{"unknown top-level key", "services:\n  web:\n    image: nginx:1.27\nservice_accounts:\n  web: {}\n", 4, "service_accounts", "unknown field"},
+		{"unknown service key", "services:\n  web:\n    image: nginx:1.27\n    replicas: 3\n", 4, "services.web.replicas", "unknown field"},
+		{"invalid duration", "services:\n  web:\n    image: nginx:1.27\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 10x\n", 6, "services.web.healthcheck.interval", "10x"},
+		{"undefined dependency", "services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n", 4, "services.web.depends_on", "undefined service"},
+		{"undefined volume", "services:\n  web:\n    image: nginx:1.27\n    volumes: [\"data:/data\"]\n", 4, "services.web.volumes", "undefined volume"},
+		{"invalid interpolation", "services:\n  web:\n    image: nginx:1.27\n    environment:\n      A: \"${A\"\n", 5, "services.web.environment.A", "interpolation"},
+		{"invalid port", "services:\n  web:\n    image: nginx:1.27\n    ports: [\"http:80\"]\n", 4, "services.web.ports[0]", "http"},
+		{"wrong type", "services:\n  web:\n    image: nginx:1.27\n    deploy:\n      replicas: many\n", 5, "services.web.deploy.replicas", ""},
+		{"empty file", "# nothing\n", 1, "", "mapping"},
+		{"alias bomb", bomb(), 0, "", "too many"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := source.File{Path: "testdata/errors/compose.yaml", Data: []byte(tc.yaml)}
+			_, err := Importer{}.Import(context.Background(), []source.File{f}, source.Options{})
+			var ie *source.InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("want *source.InputError, got %T %v", err, err)
+			}
+			if ie.File != f.Path || ie.Line != tc.line || ie.Field != tc.field {
+				t.Errorf("error at %s:%d %q, want line %d field %q: %v", ie.File, ie.Line, ie.Field, tc.line, tc.field, err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q does not say %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+// bomb is a "billion laughs" document: nested aliases that expand to far
+// more nodes than the file holds.
+func bomb() string {
+	var b strings.Builder
+	b.WriteString("x-a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n")
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g"} {
+		b.WriteString("x-" + n + ": &" + n + " [")
+		for i := 0; i < 9; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("*" + prev)
+		}
+		b.WriteString("]\n")
+		prev = n
+	}
+	b.WriteString("services:\n  web:\n    image: nginx:1.27\n    labels: *g\n")
+	return b.String()
+}
+
+func TestDetect(t *testing.T) {
+	cases := []struct {
+		path, data string
+		want       bool
+	}{
+		{"deploy/docker-compose.prod.yml", "", true},
+		{"compose.yaml", "", true},
+		{"stack.yaml", "services:\n  web:\n    image: nginx\n", true},
+		{"stack.yaml", "version: '3'\nservices:\n  web:\n    build: .\n  db:\n    image: postgres\n", true},
+		{"values.yaml", "services:\n  web:\n    enabled: true\n", false},
+		{"openapi.yaml", "openapi: 3.0.0\npaths: {}\n", false},
+		{"task.json", `{"family": "web", "containerDefinitions": []}`, false},
+		{"web.service", "[Service]\nExecStart=/usr/bin/web\n", false},
+	}
+	for _, tc := range cases {
+		if got := (Importer{}).Detect(source.File{Path: tc.path, Data: []byte(tc.data)}); got != tc.want {
+			t.Errorf("Detect(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	imp, err := source.Lookup("compose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := imp.(Importer); !ok {
+		t.Errorf("compose is registered as %T", imp)
+	}
+}
+
+// FuzzCompose feeds arbitrary bytes to Import: it may fail, with an
+// *InputError or a validation error, but never panic.
+func FuzzCompose(f *testing.F) {
+	dirs, _ := filepath.Glob("testdata/*/*.y*ml")
+	for _, p := range dirs {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(bomb()))
+	f.Add([]byte("services:\n  a:\n    image: ${X:?boom}\n    ports: [\"${P}:80\"]\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A hang is a bug too: crash so the fuzzer keeps the input.
+		watchdog := time.AfterFunc(10*time.Second, func() { panic("Import did not return in 10s") })
+		defer watchdog.Stop()
+		file := source.File{Path: filepath.Join(dir, "compose.yaml"), Data: data}
+		svcs, err := Importer{}.Import(context.Background(), []source.File{file}, source.Options{})
+		if err != nil {
+			return
+		}
+		for _, s := range svcs {
+			if err := s.Validate(); err != nil {
+				t.Fatalf("Import returned an invalid service: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,384 @@
+package compose
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/cutoverhq/cutover/service"
+)
+
+// container converts the container part of a compose service: the main
+// container of its own Service, or an init container of a dependent.
+func (cv *conv) container(t *ftrack, name string, sc types.ServiceConfig, main bool) service.Container {
+	c := service.Container{Name: service.SanitizeName(name)}
+	cv.svcImage = sc.Image
+	cref := "containers[" + c.Name + "]"
+	if !main {
+		cref = "initContainers[" + c.Name + "]"
+	}
+	cv.image(t, &c, cref, sc, main)
+	c.Command = cv.command(t, &c, "entrypoint", cref+".command", sc.Entrypoint)
+	c.Args = cv.command(t, &c, "command", cref+".args", sc.Command)
+	cv.environment(t, &c, cref, sc, main)
+	cv.envFiles(t, &c, cref, sc, main)
+
+	if sc.WorkingDir != "" {
+		if hasSentinel(sc.WorkingDir) {
+			t.Warn("working_dir", "", fmt.Sprintf("uses %s, which is not set: the image's WORKDIR applies; set it and convert again", varList(sentinelVars(sc.WorkingDir))))
+		} else {
+			c.WorkingDir = sc.WorkingDir
+			t.Mapped("working_dir", cref+".workingDir")
+		}
+	}
+	cv.user(t, &c, cref, sc.User)
+	if sc.ReadOnly {
+		ro := true
+		c.ReadOnlyRootFilesystem = &ro
+		t.Mapped("read_only", cref+".securityContext.readOnlyRootFilesystem")
+	} else if t.Has("read_only") {
+		ro := false
+		c.ReadOnlyRootFilesystem = &ro
+		t.Mapped("read_only", cref+".securityContext.readOnlyRootFilesystem")
+	}
+	if sc.Privileged {
+		c.Privileged = true
+		t.Warn("privileged", cref+".securityContext.privileged", "privileged pods are refused by the baseline and restricted Pod Security Standards: grant the capabilities it needs instead")
+	} else if t.Has("privileged") {
+		t.Mapped("privileged", cref+".securityContext.privileged")
+	}
+	if len(sc.CapAdd) > 0 {
+		c.CapAdd = capNames(sc.CapAdd)
+		t.Warn("cap_add", cref+".securityContext.capabilities.add", "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE")
+	}
+	if len(sc.CapDrop) > 0 {
+		c.CapDrop = capNames(sc.CapDrop)
+		t.Mapped("cap_drop", cref+".securityContext.capabilities.drop")
+	}
+	cv.resources(t, &c, cref, sc)
+	cv.storage(t, &c, cref, sc)
+	if main {
+		cv.ports(t, &c, cref, sc)
+		cv.healthcheck(t, &c, cref, sc)
+	}
+	return c
+}
+
+var placeholderRe = regexp.MustCompile(`<[^<>]+>|#\{[^}]*\}|\{\{[^}]*\}\}|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\$[A-Za-z_{]|@[A-Za-z_]+@`)
+
+// isPlaceholder reports whether an image is a CI placeholder
+// (`<IMAGE1_NAME>`, `#{Image}`, `{{ .Image }}`, `__IMAGE__`) rather than
+// an image.
+func isPlaceholder(image string) bool { return placeholderRe.MatchString(image) }
+
+// stateful are images of backing services that keep state; on Kubernetes
+// they are better served by a managed service.
+var stateful = map[string]struct {
+	port    int32
+	managed string
+}{
+	"postgres":                     {5432, "Amazon RDS or Aurora PostgreSQL"},
+	"postgis/postgis":              {5432, "Amazon RDS for PostgreSQL (PostGIS)"},
+	"mysql":                        {3306, "Amazon RDS or Aurora MySQL"},
+	"mariadb":                      {3306, "Amazon RDS for MariaDB"},
+	"redis":                        {6379, "Amazon ElastiCache"},
+	"valkey/valkey":                {6379, "Amazon ElastiCache"},
+	"memcached":                    {11211, "Amazon ElastiCache for Memcached"},
+	"mongo":                        {27017, "Amazon DocumentDB or MongoDB Atlas"},
+	"rabbitmq":                     {5672, "Amazon MQ for RabbitMQ"},
+	"elasticsearch":                {9200, "Amazon OpenSearch Service"},
+	"opensearchproject/opensearch": {9200, "Amazon OpenSearch Service"},
+	"bitnami/kafka":                {9092, "Amazon MSK"},
+	"confluentinc/cp-kafka":        {9092, "Amazon MSK"},
+	"zookeeper":                    {2181, "Amazon MSK (no ZooKeeper to run)"},
+	"minio/minio":                  {9000, "Amazon S3"},
+}
+
+// imageRepo returns an image's repository without registry, tag and
+// digest, and "library/" for Docker Hub official images.
+func imageRepo(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	parts := strings.Split(image, "/")
+	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+		parts = parts[1:]
+	}
+	repo := strings.Join(parts, "/")
+	return strings.TrimPrefix(repo, "library/")
+}
+
+func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig, main bool) {
+	valueName := "image"
+	if !main {
+		valueName = "image-" + c.Name
+	}
+	target := "values fill." + valueName
+	switch {
+	case sc.Image == "" && sc.Build != nil:
+		ctxDir := sc.Build.Context
+		if ctxDir != "" {
+			ctxDir = cv.pr.displayPath(ctxDir)
+		}
+		c.ImageValue = cv.svc.AddValue(valueName, "", fmt.Sprintf("compose builds this image from %s: build it in CI, push it to a registry the cluster pulls from (ECR), and fill its reference", ctxDir))
+		t.Fill("build", target, fmt.Sprintf("no image, only a build context (%s): build and push the image in CI, then fill its reference", ctxDir))
+		return
+	case hasSentinel(sc.Image):
+		def := restoreVars(sc.Image)
+		c.ImageValue = cv.svc.AddValue(valueName, def, fmt.Sprintf("the image %s uses %s, which is not set", def, varList(sentinelVars(sc.Image))))
+		t.Fill("image", target, fmt.Sprintf("uses %s, which is not set: fill the image reference", varList(sentinelVars(sc.Image))))
+	case isPlaceholder(sc.Image):
+		c.ImageValue = cv.svc.AddValue(valueName, sc.Image, "the input has a CI placeholder, not an image: "+sc.Image)
+		t.Fill("image", target, "CI placeholder "+sc.Image+": fill the image reference your pipeline produces")
+	case sc.Build != nil && !hasRegistry(sc.Image):
+		// compose builds and tags the image locally; a cluster can pull
+		// it only once it is pushed to a registry under another name.
+		c.ImageValue = cv.svc.AddValue(valueName, sc.Image, "compose builds "+sc.Image+" locally: push it to a registry the cluster pulls from (ECR) and fill the full reference")
+		t.Fill("image", target, sc.Image+" is a local tag of an image compose builds: push it to a registry and fill the reference")
+	default:
+		c.Image = sc.Image
+		switch {
+		case strings.Contains(sc.Image, "@sha256:"):
+			t.Mapped("image", cref+".image")
+		case !hasTag(sc.Image) || strings.HasSuffix(sc.Image, ":latest"):
+			t.Warn("image", cref+".image", "no tag or :latest: pin a version (or a digest) so every pod runs the same image and rollbacks mean something")
+		default:
+			t.Mapped("image", cref+".image")
+		}
+		if st, ok := stateful[imageRepo(sc.Image)]; ok && main {
+			cv.svc.Report.Warn(t.File("image"), t.Line("image"), "services."+sc.Name+".image", "",
+				fmt.Sprintf("%s keeps state: running it as a Deployment is fine for tests, not for production data; consider %s and point the other services at it", imageRepo(sc.Image), st.managed))
+		}
+	}
+	if sc.Build != nil && t.Has("image") {
+		if c.Image != "" {
+			t.Warn("build", cref+".image", "cutover does not build images: compose tags the build as "+c.Image+"; push it there from CI")
+		} else {
+			t.Warn("build", target, "cutover does not build images: build this context in CI, push the image and fill the value")
+		}
+	}
+	if sc.PullPolicy != "" {
+		switch sc.PullPolicy {
+		case "always":
+			t.Mapped("pull_policy", cref+".imagePullPolicy Always")
+		case "missing", "if_not_present":
+			t.Mapped("pull_policy", cref+".imagePullPolicy IfNotPresent")
+		case "never":
+			t.Mapped("pull_policy", cref+".imagePullPolicy Never")
+		default:
+			t.Drop("pull_policy", "the image is pulled from a registry on Kubernetes; "+sc.PullPolicy+" has no counterpart")
+		}
+	}
+}
+
+func hasTag(image string) bool {
+	i := strings.LastIndex(image, ":")
+	return i > strings.LastIndex(image, "/")
+}
+
+// command maps entrypoint (→ command) or command (→ args). Unset variables
+// become $(VAR) references to an env var the user fills, which Kubernetes
+// expands; a literal $( is escaped so Kubernetes leaves it alone.
+func (cv *conv) command(t *ftrack, c *service.Container, field, target string, cmd types.ShellCommand) []string {
+	if cmd == nil {
+		return nil
+	}
+	if len(cmd) == 0 {
+		what := "ENTRYPOINT"
+		if field == "command" {
+			what = "CMD"
+		}
+		t.Warn(field, target, "compose cleared the image's "+what+"; Kubernetes treats an empty list as not set and keeps it")
+		return nil
+	}
+	out := make([]string, len(cmd))
+	var vars []string
+	for i, a := range cmd {
+		a = strings.ReplaceAll(a, "$(", "$$(")
+		for _, v := range sentinelVars(a) {
+			vars = append(vars, v)
+		}
+		out[i] = replaceVars(a, func(name string) string { return "$(" + name + ")" })
+	}
+	if len(vars) > 0 {
+		for _, v := range vars {
+			cv.varEnv(c, v)
+		}
+		t.Fill(field, target, fmt.Sprintf("uses %s, which is not set: became $(VAR) references to env vars you fill", varList(vars)))
+		return out
+	}
+	t.Mapped(field, target)
+	return out
+}
+
+// varEnv gives the container an env var holding an unset variable, for
+// $(VAR) references.
+func (cv *conv) varEnv(c *service.Container, name string) {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return
+		}
+	}
+	u := cv.pr.ip.unset[name]
+	reason := fmt.Sprintf("variable %s is not set in the environment or .env", name)
+	if u != nil && u.Message != "" {
+		reason += ": " + u.Message
+	}
+	c.Env = append(c.Env, service.EnvVar{Name: name, ValueRef: cv.svc.AddValue(name, "", reason)})
+}
+
+// user maps user: "uid[:gid]". Kubernetes takes numeric ids only.
+func (cv *conv) user(t *ftrack, c *service.Container, cref, u string) {
+	if u == "" {
+		return
+	}
+	if hasSentinel(u) {
+		t.Warn("user", "", fmt.Sprintf("uses %s, which is not set: the image's USER applies", varList(sentinelVars(u))))
+		return
+	}
+	uid, gid, hasGid := strings.Cut(u, ":")
+	var msgs []string
+	if n, err := strconv.ParseInt(uid, 10, 64); err == nil {
+		c.RunAsUser = &n
+		if n == 0 {
+			msgs = append(msgs, "runs as root: the restricted Pod Security Standard refuses it")
+		}
+	} else {
+		msgs = append(msgs, fmt.Sprintf("user %q is a name: Kubernetes needs a numeric runAsUser (look it up in the image's /etc/passwd); the image's USER applies until then", uid))
+	}
+	if hasGid {
+		if n, err := strconv.ParseInt(gid, 10, 64); err == nil {
+			c.RunAsGroup = &n
+		} else {
+			msgs = append(msgs, fmt.Sprintf("group %q is a name: set a numeric runAsGroup", gid))
+		}
+	}
+	target := cref + ".securityContext.runAsUser"
+	if c.RunAsGroup != nil {
+		target += ", runAsGroup"
+	}
+	if c.RunAsUser == nil && c.RunAsGroup == nil {
+		target = ""
+	}
+	if len(msgs) > 0 {
+		t.Warn("user", target, strings.Join(msgs, "; "))
+		return
+	}
+	t.Mapped("user", target)
+}
+
+func capNames(caps []string) []string {
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = strings.TrimPrefix(strings.ToUpper(c), "CAP_")
+	}
+	return out
+}
+
+// resources maps deploy.resources and the older mem_limit, cpus, … keys.
+func (cv *conv) resources(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig) {
+	r := &c.Resources
+	if d := sc.Deploy; d != nil {
+		if l := d.Resources.Limits; l != nil {
+			if l.NanoCPUs > 0 {
+				r.CPULimit = cpuQuantity(float64(l.NanoCPUs))
+				t.Mapped("deploy.resources.limits.cpus", cref+".resources.limits.cpu "+r.CPULimit)
+			}
+			if l.MemoryBytes > 0 {
+				r.MemoryLimit = memQuantity(int64(l.MemoryBytes))
+				t.Mapped("deploy.resources.limits.memory", cref+".resources.limits.memory "+r.MemoryLimit)
+			}
+			if l.Pids > 0 {
+				t.Drop("deploy.resources.limits.pids", "the pid limit is a node setting on Kubernetes (kubelet podPidsLimit)")
+			}
+		}
+		if rs := d.Resources.Reservations; rs != nil {
+			if rs.NanoCPUs > 0 {
+				r.CPURequest = cpuQuantity(float64(rs.NanoCPUs))
+				t.Mapped("deploy.resources.reservations.cpus", cref+".resources.requests.cpu "+r.CPURequest)
+			}
+			if rs.MemoryBytes > 0 {
+				r.MemoryRequest = memQuantity(int64(rs.MemoryBytes))
+				t.Mapped("deploy.resources.reservations.memory", cref+".resources.requests.memory "+r.MemoryRequest)
+			}
+			if len(rs.Devices) > 0 {
+				t.Warn("deploy.resources.reservations.devices", "", "devices (GPUs) come from a device plugin on Kubernetes: request nvidia.com/gpu and schedule on a GPU node pool by hand")
+			}
+			if len(rs.GenericResources) > 0 {
+				t.Drop("deploy.resources.reservations.generic_resources", "swarm generic resources: use extended resources of a device plugin")
+			}
+		}
+	}
+	if sc.CPUS > 0 && r.CPULimit == "" {
+		r.CPULimit = cpuQuantity(float64(sc.CPUS))
+		t.Mapped("cpus", cref+".resources.limits.cpu "+r.CPULimit)
+	} else if sc.CPUS > 0 {
+		t.Use("cpus")
+	}
+	if sc.CPUQuota > 0 && r.CPULimit == "" {
+		period := sc.CPUPeriod
+		if period == 0 {
+			period = 100000
+		}
+		r.CPULimit = cpuQuantity(float64(sc.CPUQuota) / float64(period))
+		t.Mapped("cpu_quota", cref+".resources.limits.cpu "+r.CPULimit)
+		if t.Has("cpu_period") {
+			t.Mapped("cpu_period", cref+".resources.limits.cpu "+r.CPULimit)
+		}
+	}
+	if sc.MemLimit > 0 && r.MemoryLimit == "" {
+		r.MemoryLimit = memQuantity(int64(sc.MemLimit))
+		t.Mapped("mem_limit", cref+".resources.limits.memory "+r.MemoryLimit)
+	} else if sc.MemLimit > 0 {
+		t.Use("mem_limit")
+	}
+	if sc.MemReservation > 0 && r.MemoryRequest == "" {
+		r.MemoryRequest = memQuantity(int64(sc.MemReservation))
+		t.Mapped("mem_reservation", cref+".resources.requests.memory "+r.MemoryRequest)
+	}
+	if sc.CPUShares > 0 && r.CPURequest == "" {
+		r.CPURequest = cpuQuantity(float64(sc.CPUShares) / 1024)
+		t.Warn("cpu_shares", cref+".resources.requests.cpu "+r.CPURequest, "cpu_shares is a relative weight (1024 = one CPU's share); the request is that many CPUs, check it against real usage")
+	}
+}
+
+// cpuQuantity writes a CPU count as a Kubernetes quantity: "500m", "2".
+func cpuQuantity(cpus float64) string {
+	m := int64(math.Round(cpus * 1000))
+	if m <= 0 {
+		m = 1
+	}
+	if m%1000 == 0 {
+		return strconv.FormatInt(m/1000, 10)
+	}
+	return strconv.FormatInt(m, 10) + "m"
+}
+
+// memQuantity writes bytes as a Kubernetes quantity in the largest binary
+// unit that divides it: "512Mi", "2Gi".
+func memQuantity(b int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
+		if b >= u.size && b%u.size == 0 {
+			return strconv.FormatInt(b/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(b, 10)
+}
+
+// hasRegistry reports whether an image names a registry host
+// (ghcr.io/…, 123.dkr.ecr…/…, localhost:5000/…) rather than a bare
+// repository a docker build tags locally.
+func hasRegistry(image string) bool {
+	first, _, ok := strings.Cut(image, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}

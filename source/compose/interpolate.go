@@ -1,0 +1,351 @@
+package compose
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/template"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cutoverhq/cutover/source"
+)
+
+// Interpolation happens here rather than in compose-go, because compose-go
+// fails the whole load on `${VAR:?err}` and silently blanks `${VAR}` when
+// VAR is unset, while a conversion must go on and tell the user what to
+// fill. Before compose-go sees a file, every `$` expression is resolved
+// against the environment; an unset variable without a default becomes a
+// sentinel in the few fields where the importer can turn it into a value
+// to fill (image, environment, command…), and anywhere else the field is
+// left out and reported. The result is re-escaped ($ → $$) so compose-go's
+// own interpolation is a no-op on it.
+
+const (
+	sentinelOpen  = "\u2983" // ⦃
+	sentinelClose = "\u2984" // ⦄
+)
+
+var sentinelRe = regexp.MustCompile(sentinelOpen + `([A-Za-z0-9_]+)` + sentinelClose)
+
+func sentinel(name string) string { return sentinelOpen + name + sentinelClose }
+
+// sentinelVars returns the unset variables a string holds, in order, once.
+func sentinelVars(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range sentinelRe.FindAllStringSubmatch(s, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// hasSentinel reports whether s holds an unset variable.
+func hasSentinel(s string) bool { return strings.Contains(s, sentinelOpen) }
+
+// restoreVars writes the sentinels of s back as ${NAME}, the form the user
+// wrote, for defaults and messages.
+func restoreVars(s string) string {
+	return sentinelRe.ReplaceAllString(s, "$${$1}")
+}
+
+// replaceVars replaces every sentinel of s with f(name).
+func replaceVars(s string, f func(name string) string) string {
+	return sentinelRe.ReplaceAllStringFunc(s, func(m string) string {
+		return f(sentinelRe.FindStringSubmatch(m)[1])
+	})
+}
+
+// unsetVar is a variable the input used without a value and without a
+// default.
+type unsetVar struct {
+	Name string
+	// Message is the `${VAR:?message}` text; "" when none.
+	Message string
+}
+
+// omitted is a field left out because it used an unset variable where a
+// value to fill cannot go (a port, a duration, a count).
+type omitted struct {
+	File string
+	Path string
+	Vars []string
+	// Raw is the value as written.
+	Raw string
+}
+
+// interpolator resolves the variables of one compose project.
+type interpolator struct {
+	env     map[string]string
+	unset   map[string]*unsetVar
+	omitted []omitted
+	// defaulted lists the variables whose default was used.
+	defaulted map[string]bool
+}
+
+func newInterpolator(env map[string]string) *interpolator {
+	return &interpolator{env: env, unset: map[string]*unsetVar{}, defaulted: map[string]bool{}}
+}
+
+func (ip *interpolator) lookup(name string) (string, bool) {
+	v, ok := ip.env[name]
+	return v, ok
+}
+
+var varNameRe = regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*)(.*)$`)
+
+// replace is a template.ReplacementFunc: it resolves one `$` expression.
+func (ip *interpolator) replace(substring string, mapping template.Mapping, cfg *template.Config) (string, error) {
+	m := varNameRe.FindStringSubmatch(substring)
+	if m == nil {
+		// "$$" and malformed expressions: compose-go's rules.
+		return template.DefaultReplacementFunc(substring, mapping, cfg)
+	}
+	name, rest := m[1], m[2]
+	braced := strings.HasPrefix(substring, "${")
+	op := ""
+	if braced {
+		for _, o := range []string{":?", "?", ":-", "-", ":+", "+"} {
+			if strings.HasPrefix(rest, o) {
+				op = o
+				break
+			}
+		}
+	}
+	val, set := ip.env[name]
+	switch op {
+	case ":-", "-", ":+", "+":
+		if !set || (val == "" && strings.HasPrefix(op, ":")) {
+			if op == ":-" || op == "-" {
+				ip.defaulted[name] = true
+			}
+		}
+		return template.DefaultReplacementFunc(substring, mapping, cfg)
+	case ":?", "?":
+		if set && (val != "" || op == "?") {
+			return val, nil
+		}
+		msg := strings.TrimSuffix(strings.TrimPrefix(rest, op), "}")
+		ip.markUnset(name, msg)
+		return sentinel(name), nil
+	}
+	if set {
+		return template.DefaultReplacementFunc(substring, mapping, cfg)
+	}
+	ip.markUnset(name, "")
+	// An unbraced $NAME is followed by whatever came after it.
+	if !braced {
+		return sentinel(name), nil
+	}
+	return sentinel(name), nil
+}
+
+func (ip *interpolator) markUnset(name, msg string) {
+	if u, ok := ip.unset[name]; ok {
+		if u.Message == "" {
+			u.Message = msg
+		}
+		return
+	}
+	ip.unset[name] = &unsetVar{Name: name, Message: msg}
+}
+
+func (ip *interpolator) substitute(s string) (string, error) {
+	return template.SubstituteWithOptions(s, ip.lookup,
+		template.WithReplacementFunction(ip.replace), template.WithoutLogging)
+}
+
+// maxNodes bounds alias expansion: a file of nested aliases (the "billion
+// laughs") must fail, not exhaust memory.
+const maxNodes = 200_000
+
+// prepare resolves the variables of one file and returns the YAML that
+// compose-go loads. root is the parsed document; it is modified.
+func (ip *interpolator) prepare(file string, pos *source.Positions, root *yaml.Node) ([]byte, error) {
+	budget := maxNodes
+	if err := expandAliases(root, &budget, 0); err != nil {
+		return nil, &source.InputError{File: file, Err: err}
+	}
+	if len(root.Content) == 0 {
+		return nil, &source.InputError{File: file, Err: errors.New("the file is empty")}
+	}
+	if err := ip.walk(file, pos, "", root.Content[0], false); err != nil {
+		return nil, err
+	}
+	out, err := yaml.Marshal(root)
+	if err != nil {
+		return nil, &source.InputError{File: file, Err: fmt.Errorf("cannot re-encode after interpolation: %w", err)}
+	}
+	return out, nil
+}
+
+func (ip *interpolator) walk(file string, pos *source.Positions, path string, n *yaml.Node, ext bool) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return nil // handled by the parent, which may remove it
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			child := path
+			if k.Value != "<<" {
+				child = joinPath(path, k.Value)
+			}
+			childExt := ext || (path == "" && strings.HasPrefix(k.Value, "x-"))
+			keep, err := ip.scalar(file, pos, child, v, childExt)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				n.Content = append(n.Content[:i], n.Content[i+2:]...)
+				i -= 2
+				continue
+			}
+			if err := ip.walk(file, pos, child, v, childExt); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		kept := n.Content[:0]
+		for i, v := range n.Content {
+			child := fmt.Sprintf("%s[%d]", path, i)
+			keep, err := ip.scalar(file, pos, child, v, ext)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				continue
+			}
+			if err := ip.walk(file, pos, child, v, ext); err != nil {
+				return err
+			}
+			kept = append(kept, v)
+		}
+		n.Content = kept
+	}
+	return nil
+}
+
+// scalar interpolates a scalar node in place and reports whether it stays.
+func (ip *interpolator) scalar(file string, pos *source.Positions, path string, n *yaml.Node, ext bool) (bool, error) {
+	if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") {
+		return true, nil
+	}
+	out, err := ip.substitute(n.Value)
+	if err != nil {
+		return false, &source.InputError{File: file, Line: pos.Line(path), Field: path,
+			Err: fmt.Errorf("invalid interpolation %q: write a literal $ as $$", n.Value)}
+	}
+	if vars := sentinelVars(out); len(vars) > 0 && !ext && !sentinelAllowed(path) {
+		ip.omitted = append(ip.omitted, omitted{File: file, Path: path, Vars: vars, Raw: n.Value})
+		return false, nil
+	}
+	n.Value = strings.ReplaceAll(out, "$", "$$")
+	n.Tag = "!!str"
+	n.Style = yaml.DoubleQuotedStyle
+	return true, nil
+}
+
+// sentinelAllowed reports whether an unset variable at path can become a
+// value to fill: the importer maps the sentinel back there. Elsewhere
+// compose-go would reject or misread it (a port, a size, a count).
+func sentinelAllowed(path string) bool {
+	parts := splitPath(path)
+	if len(parts) < 3 || parts[0] != "services" {
+		if len(parts) == 3 && (parts[0] == "secrets" || parts[0] == "configs") && parts[2] == "file" {
+			return true
+		}
+		return false
+	}
+	switch parts[2] {
+	case "image", "environment", "command", "entrypoint", "working_dir", "user", "labels", "build":
+		return true
+	case "healthcheck":
+		return len(parts) >= 4 && parts[3] == "test"
+	}
+	return false
+}
+
+// splitPath splits "services.web.ports[0]" into services, web, ports, [0].
+func splitPath(path string) []string {
+	var out []string
+	for _, p := range strings.Split(path, ".") {
+		if i := strings.IndexByte(p, '['); i > 0 {
+			out = append(out, p[:i], p[i:])
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func joinPath(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+// expandAliases replaces every alias node with a copy of its anchor, so
+// each use is interpolated (and reported) at its own path.
+func expandAliases(n *yaml.Node, budget *int, depth int) error {
+	if depth > 200 {
+		return errors.New("cannot parse: YAML nested too deeply")
+	}
+	for i, c := range n.Content {
+		*budget--
+		if *budget < 0 {
+			return errors.New("cannot parse: too many YAML nodes after alias expansion")
+		}
+		if c.Kind == yaml.AliasNode && c.Alias != nil {
+			cp, err := copyNode(c.Alias, budget, depth+1)
+			if err != nil {
+				return err
+			}
+			n.Content[i] = cp
+			continue
+		}
+		if err := expandAliases(c, budget, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyNode(n *yaml.Node, budget *int, depth int) (*yaml.Node, error) {
+	if depth > 200 {
+		return nil, errors.New("cannot parse: YAML nested too deeply")
+	}
+	*budget--
+	if *budget < 0 {
+		return nil, errors.New("cannot parse: too many YAML nodes after alias expansion")
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return copyNode(n.Alias, budget, depth+1)
+	}
+	cp := *n
+	cp.Anchor = ""
+	cp.Content = make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		cc, err := copyNode(c, budget, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		cp.Content[i] = cc
+	}
+	return &cp, nil
+}
+
+// unsetNames returns the unset variables, sorted.
+func (ip *interpolator) unsetNames() []string {
+	out := make([]string, 0, len(ip.unset))
+	for n := range ip.unset {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
