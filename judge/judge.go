@@ -9,6 +9,7 @@
 package judge
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -41,6 +42,35 @@ type Check struct {
 	Unit string `json:"unit"`
 	// Reason explains the result in a sentence.
 	Reason string `json:"reason"`
+}
+
+// MarshalJSON writes NaN values as null.
+func (c Check) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		Name     string   `json:"name"`
+		Result   Result   `json:"result"`
+		Value    *float64 `json:"value"`
+		Limit    *float64 `json:"limit"`
+		Baseline *float64 `json:"baseline"`
+		Unit     string   `json:"unit"`
+		Reason   string   `json:"reason"`
+	}
+	return json.Marshal(plain{c.Name, c.Result, metrics.NullNaN(c.Value), metrics.NullNaN(c.Limit), metrics.NullNaN(c.Baseline), c.Unit, c.Reason})
+}
+
+// UnmarshalJSON reads null values as NaN.
+func (c *Check) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Name                   string
+		Result                 Result
+		Value, Limit, Baseline *float64
+		Unit, Reason           string
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*c = Check{Name: v.Name, Result: v.Result, Value: metrics.NaNNull(v.Value), Limit: metrics.NaNNull(v.Limit), Baseline: metrics.NaNNull(v.Baseline), Unit: v.Unit, Reason: v.Reason}
+	return nil
 }
 
 // Verdict is the outcome of one analysis.

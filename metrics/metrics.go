@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -123,4 +124,44 @@ func namesLocked() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// MarshalJSON writes NaN as null: JSON has no NaN, and "unknown" must
+// survive the trip to the dashboard and the audit log.
+func (o Observation) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Requests  *float64  `json:"requests"`
+		Errors    *float64  `json:"errors"`
+		P50       *float64  `json:"p50"`
+		P99       *float64  `json:"p99"`
+		Latencies []float64 `json:"latencies,omitempty"`
+	}{NullNaN(o.Requests), NullNaN(o.Errors), NullNaN(o.P50), NullNaN(o.P99), nil})
+}
+
+// UnmarshalJSON reads null as NaN.
+func (o *Observation) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Requests, Errors, P50, P99 *float64
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	o.Requests, o.Errors, o.P50, o.P99 = NaNNull(v.Requests), NaNNull(v.Errors), NaNNull(v.P50), NaNNull(v.P99)
+	return nil
+}
+
+// NullNaN returns nil for NaN or ±Inf, else &f.
+func NullNaN(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}
+
+// NaNNull returns NaN for nil, else *f.
+func NaNNull(f *float64) float64 {
+	if f == nil {
+		return math.NaN()
+	}
+	return *f
 }

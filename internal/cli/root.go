@@ -44,9 +44,10 @@ func ExitCode(err error, w io.Writer) int {
 		return ExitOK
 	}
 	var silent *silentError
-	if !errors.As(err, &silent) {
-		fmt.Fprintln(w, "cutover:", err)
+	if errors.As(err, &silent) {
+		return silent.code
 	}
+	fmt.Fprintln(w, "cutover:", err)
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
