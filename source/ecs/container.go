@@ -60,7 +60,7 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 	}
 	switch {
 	case c.role == roleMain:
-		if t.Has("essential") {
+		if m.has(t, "essential") {
 			t.Mapped("essential", c.target)
 		}
 	case c.role == roleSidecar && !c.essential && !c.wantSidecar:
@@ -68,7 +68,7 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 	case c.role == roleSidecar && c.essential:
 		t.Warn("essential", c.target, "essential, and other containers wait for it: a sidecar that Kubernetes restarts when it exits, where ECS stopped the task")
 	default:
-		if t.Has("essential") {
+		if m.has(t, "essential") {
 			t.Mapped("essential", c.target)
 		}
 	}
@@ -137,7 +137,7 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 		t.Warn("repositoryCredentials", "imagePullSecrets", fmt.Sprintf("the registry login is in %s: create an imagePullSecret from it (External Secrets can template a dockerconfigjson) and add it to the pod", d.RepositoryCredentials.CredentialsParameter))
 	}
 	for _, dr := range containerDrops {
-		dropIf(t, dr.field, dr.why)
+		m.dropIf(t, dr.field, dr.why)
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func (m *mapper) image(c *cinfo) {
 			reason = fmt.Sprintf("container %s has the placeholder %s instead of an image (a pipeline fills it at deploy time)", c.name, img)
 		}
 		c.out.ImageValue = m.svc.AddValue(name, img, reason)
-		if img == "" && !c.t.Has("image") {
+		if img == "" && !m.has(c.t, "image") {
 			c.t.Fill("name", "values fill."+name, reason+": set the image the pipeline builds")
 		} else {
 			c.t.Fill("image", "values fill."+name, reason+": set the image the pipeline builds")
@@ -211,7 +211,7 @@ func (m *mapper) env(c *cinfo, shared map[string]bool) {
 	for i, kv := range c.def.Environment {
 		f := fmt.Sprintf("environment[%d]", i)
 		if strings.TrimSpace(kv.Name) == "" {
-			if c.t.Has(f) {
+			if m.has(c.t, f) {
 				c.t.Drop(f, "an environment entry without a name")
 			}
 			continue
@@ -479,7 +479,7 @@ func (m *mapper) healthCheck(c *cinfo) error {
 	switch kind {
 	case "":
 		for _, f := range []string{"interval", "timeout", "retries", "startPeriod"} {
-			dropIf(t, f, "the health check has no command")
+			m.dropIf(t, f, "the health check has no command")
 		}
 		return nil
 	case "NONE":
@@ -542,18 +542,18 @@ func (m *mapper) healthCheck(c *cinfo) error {
 	}
 	if live {
 		for _, f := range []struct{ in, out string }{{"interval", "periodSeconds"}, {"timeout", "timeoutSeconds"}, {"retries", "failureThreshold"}} {
-			if t.Has(f.in) {
+			if m.has(t, f.in) {
 				t.Mapped(f.in, c.target+".livenessProbe."+f.out)
 			}
 		}
 	} else {
 		for _, f := range []string{"interval", "timeout", "retries"} {
-			if t.Has(f) {
+			if m.has(t, f) {
 				t.Mapped(f, c.target+".startupProbe")
 			}
 		}
 	}
-	if t.Has("startPeriod") {
+	if m.has(t, "startPeriod") {
 		if c.out.Startup != nil {
 			t.Mapped("startPeriod", c.target+".startupProbe.failureThreshold")
 		} else {
@@ -674,9 +674,12 @@ func (m *mapper) addVolume(want string, v service.Volume) string {
 // uniqueVolumeName makes a DNS-1123 volume name from want that no volume
 // has yet.
 func (m *mapper) uniqueVolumeName(want string) string {
-	name := service.SanitizeName(want)
+	base := service.SanitizeName(want)
+	name := base
 	for i := 2; m.volumeExists(name); i++ {
-		name = service.SanitizeName(fmt.Sprintf("%s-%d", want, i))
+		// Cut the base so the suffix survives the 63-character limit.
+		sfx := fmt.Sprintf("-%d", i)
+		name = strings.TrimRight(base[:min(len(base), 63-len(sfx))], "-") + sfx
 	}
 	return name
 }
@@ -766,7 +769,7 @@ func (m *mapper) logging(c *cinfo) error {
 	if len(lc.SecretOptions) > 0 {
 		why += "; the log driver's secretOptions belong to the agent"
 	}
-	dropIf(c.t, "logConfiguration", why)
+	m.dropIf(c.t, "logConfiguration", why)
 	return nil
 }
 

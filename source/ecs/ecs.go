@@ -218,6 +218,8 @@ type inputs struct {
 	targets  []*targetDoc
 	aux      []*doc
 	n        int
+	// present indexes, per file, the paths that hold a value.
+	present map[*source.Positions]map[string]bool
 }
 
 // add parses one file and files its contents by kind.
@@ -240,6 +242,10 @@ func (in *inputs) add(f source.File) error {
 	}
 	d := &doc{path: f.Path, data: data, pos: pos, kind: kind, order: in.n}
 	in.n++
+	if in.present == nil {
+		in.present = map[*source.Positions]map[string]bool{}
+	}
+	in.present[pos] = presence(data)
 	switch kind {
 	case kindTaskDefOutput:
 		var v struct {
@@ -336,6 +342,45 @@ func (in *inputs) addService(sd *svcDoc) {
 		}
 	}
 	in.svcs = append(in.svcs, sd)
+}
+
+// presence returns every path of a JSON document that holds a non-null,
+// non-empty value, itself or below it: the paths Tracker.Has says yes to.
+func presence(data []byte) map[string]bool {
+	var v any
+	out := map[string]bool{}
+	if json.Unmarshal(data, &v) != nil {
+		return out
+	}
+	var walk func(path string, v any) bool
+	walk = func(path string, v any) bool {
+		has := false
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if walk(join(path, k), e) {
+					has = true
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if walk(path+"["+strconv.Itoa(i)+"]", e) {
+					has = true
+				}
+			}
+		case nil:
+		case string:
+			has = x != ""
+		default:
+			has = true
+		}
+		if has && path != "" {
+			out[path] = true
+		}
+		return has
+	}
+	walk("", v)
+	return out
 }
 
 // decode unmarshals the whole file into v, so that type errors carry the
@@ -460,7 +505,7 @@ func (in *inputs) convert(ctx context.Context) ([]*service.Service, error) {
 			return nil, err
 		}
 		td.used = true
-		m := newMapper(td, sd)
+		m := newMapper(in, td, sd)
 		m.attach(in)
 		svc, err := m.run()
 		if err != nil {
@@ -477,7 +522,15 @@ func (in *inputs) convert(ctx context.Context) ([]*service.Service, error) {
 		if td.used {
 			continue
 		}
-		m := newMapper(td, nil)
+		for _, other := range in.tds {
+			if other.used && other.td.Family == td.td.Family && td.td.Family != "" {
+				f := join(td.prefix, "revision")
+				return nil, &source.InputError{File: td.path, Line: td.pos.Line(f), Field: f, Err: fmt.Errorf(
+					"no service runs %s:%s, while a service runs %s:%s from %s: pass only the revision the service runs",
+					td.td.Family, td.td.Revision.raw, other.td.Family, other.td.Revision.raw, other.path)}
+			}
+		}
+		m := newMapper(in, td, nil)
 		m.attach(in)
 		svc, err := m.run()
 		if err != nil {

@@ -70,7 +70,7 @@ func (m *mapper) ecsService() error {
 	if dc := s.DeploymentController; dc != nil {
 		switch strings.ToUpper(dc.Type) {
 		case "", "ECS":
-			dropIf(t, "deploymentController", "ECS rolling updates: the Deployment's rolling update")
+			m.dropIf(t, "deploymentController", "ECS rolling updates: the Deployment's rolling update")
 		case "CODE_DEPLOY":
 			t.Warn("deploymentController", "", "CodeDeploy blue/green: a Kubernetes Deployment rolls; `cutover shift` moves traffic between the two sides in steps with automatic rollback")
 		default:
@@ -79,7 +79,7 @@ func (m *mapper) ecsService() error {
 	}
 	switch st := strings.ToUpper(s.SchedulingStrategy); st {
 	case "", "REPLICA":
-		dropIf(t, "schedulingStrategy", "REPLICA: a Deployment")
+		m.dropIf(t, "schedulingStrategy", "REPLICA: a Deployment")
 	case "DAEMON":
 		t.Warn("schedulingStrategy", "", "one task per instance: that is a DaemonSet on Kubernetes, which the chart does not render; the service becomes a Deployment")
 	default:
@@ -100,7 +100,7 @@ func (m *mapper) ecsService() error {
 		}
 	}
 	for _, d := range serviceDrops {
-		dropIf(t, d.field, d.why)
+		m.dropIf(t, d.field, d.why)
 	}
 	m.labels(t, "tags", s.Tags)
 	return nil
@@ -212,7 +212,7 @@ func (m *mapper) rollout() error {
 		msg += "; Kubernetes only marks a stuck rollout (progressDeadlineSeconds) and never rolls back by itself: `cutover shift` or Argo Rollouts do"
 		t.Warn("deploymentCircuitBreaker", "Deployment .spec.progressDeadlineSeconds", msg)
 	} else {
-		dropIf(t, "deploymentCircuitBreaker", "the circuit breaker was off")
+		m.dropIf(t, "deploymentCircuitBreaker", "the circuit breaker was off")
 	}
 	return nil
 }
@@ -344,15 +344,15 @@ func (m *mapper) readiness(tgd *tgDoc, trafficPort int32) error {
 		t.Warn("HealthCheckEnabled", target, "the load balancer did not check the targets; the readiness probe only checks that the port accepts connections")
 		m.app.out.Readiness = &service.Probe{TCPPort: trafficPort}
 		for _, f := range []string{"HealthCheckProtocol", "HealthCheckPort", "HealthCheckPath", "HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds", "HealthyThresholdCount", "UnhealthyThresholdCount", "Matcher"} {
-			dropIf(t, f, "health checks were off")
+			m.dropIf(t, f, "health checks were off")
 		}
 	} else {
-		dropIf(t, "HealthCheckEnabled", "health checks were on")
+		m.dropIf(t, "HealthCheckEnabled", "health checks were on")
 		p := &service.Probe{}
 		port := trafficPort
 		switch hp := strings.TrimSpace(tg.HealthCheckPort); hp {
 		case "", "traffic-port":
-			dropIf(t, "HealthCheckPort", "the traffic port, which the probe uses")
+			m.dropIf(t, "HealthCheckPort", "the traffic port, which the probe uses")
 		default:
 			v, err := strconv.Atoi(hp)
 			if err != nil || v < 1 || v > 65535 {
@@ -380,10 +380,10 @@ func (m *mapper) readiness(tgd *tgDoc, trafficPort int32) error {
 				p.HTTPGet.Scheme = "HTTPS"
 			}
 			m.expose.HealthPath = path
-			if t.Has("HealthCheckProtocol") {
+			if m.has(t, "HealthCheckProtocol") {
 				t.Mapped("HealthCheckProtocol", target+".httpGet.scheme")
 			}
-			if t.Has("HealthCheckPath") {
+			if m.has(t, "HealthCheckPath") {
 				t.Mapped("HealthCheckPath", target+".httpGet.path")
 			}
 			if err := m.matcher(t, tg, target); err != nil {
@@ -392,8 +392,8 @@ func (m *mapper) readiness(tgd *tgDoc, trafficPort int32) error {
 		default:
 			p.TCPPort = port
 			t.Mapped("HealthCheckProtocol", target+".tcpSocket")
-			dropIf(t, "HealthCheckPath", "a TCP check has no path")
-			dropIf(t, "Matcher", "a TCP check has no status codes")
+			m.dropIf(t, "HealthCheckPath", "a TCP check has no path")
+			m.dropIf(t, "Matcher", "a TCP check has no status codes")
 		}
 		for _, f := range []struct {
 			name string
@@ -446,7 +446,7 @@ func (m *mapper) readiness(tgd *tgDoc, trafficPort int32) error {
 		t.Drop("ProtocolVersion", fmt.Sprintf("unknown protocol version %q", tg.ProtocolVersion))
 	}
 	for _, d := range tgDrops {
-		dropIf(t, d.field, d.why)
+		m.dropIf(t, d.field, d.why)
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type mapper struct {
 	aux   []*source.Tracker // trackers of matched auxiliary entries
 	byFam bool              // scaling matched by family name, not by service
 
+	// present indexes, per file, the paths that hold a value.
+	present map[*source.Positions]map[string]bool
+
 	cs   []*cinfo
 	app  *cinfo
 	vols map[string]string // ECS volume name → pod volume name
@@ -73,9 +76,9 @@ type cinfo struct {
 	essential   bool
 }
 
-func newMapper(td *tdDoc, sd *svcDoc) *mapper {
+func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 	svc := &service.Service{Origin: service.Origin{Format: "ecs"}}
-	m := &mapper{td: td, sd: sd, svc: svc, vols: map[string]string{}}
+	m := &mapper{td: td, sd: sd, svc: svc, vols: map[string]string{}, present: in.present}
 	m.root = source.NewTracker(td.path, td.pos, &svc.Report)
 	m.t = m.root.At(td.prefix)
 	if sd != nil {
@@ -171,10 +174,18 @@ func inputErr(t *source.Tracker, field, format string, args ...any) error {
 }
 
 // dropIf reports field as dropped, with why, when the input gave it a value.
-func dropIf(t *source.Tracker, field, why string) {
-	if t.Has(field) {
+func (m *mapper) dropIf(t *source.Tracker, field, why string) {
+	if m.has(t, field) {
 		t.Drop(field, why)
 	}
+}
+
+// has reports whether the input gave field (under t) a non-null,
+// non-empty value, or any such value below it. It answers what
+// Tracker.Has answers, from an index built once per file: Tracker.Has
+// scans every leaf of the file on each call.
+func (m *mapper) has(t *source.Tracker, field string) bool {
+	return m.present[t.Pos][join(t.Prefix, field)]
 }
 
 // identity names the service and records where it came from.

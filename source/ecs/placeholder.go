@@ -19,17 +19,21 @@ var (
 // imagePlaceholder reports whether image is missing or templated, and so
 // must become a value the user fills.
 func imagePlaceholder(image string) bool {
-	return strings.TrimSpace(image) == "" || imagePlaceholderRE.MatchString(image)
+	return strings.TrimSpace(image) == "" || maybeTemplated(image) && imagePlaceholderRE.MatchString(image)
 }
+
+// maybeTemplated is a cheap test that lets most values skip the regular
+// expressions: every placeholder form has one of these characters.
+func maybeTemplated(s string) bool { return strings.ContainsAny(s, "<${%#_") }
 
 // hasPlaceholder reports whether an identifier (an ARN, a parameter name)
 // holds an unrendered template variable. Identifiers cannot contain "<",
 // "$", "{" or "%", so every form counts.
-func hasPlaceholder(s string) bool { return imagePlaceholderRE.MatchString(s) }
+func hasPlaceholder(s string) bool { return maybeTemplated(s) && imagePlaceholderRE.MatchString(s) }
 
 // envPlaceholder reports whether an environment value holds an unrendered
 // template variable.
-func envPlaceholder(s string) bool { return valuePlaceholderRE.MatchString(s) }
+func envPlaceholder(s string) bool { return maybeTemplated(s) && valuePlaceholderRE.MatchString(s) }
 
 // valueName turns a container or variable name into a key under `fill:`
 // that Helm templates can use as .Values.fill.<key>.

@@ -67,7 +67,7 @@ func (m *mapper) scaling() error {
 			}
 		}
 		for _, f := range []string{"RoleARN", "ScalableTargetARN", "CreationTime"} {
-			dropIf(t, f, "Application Auto Scaling's own bookkeeping: the HorizontalPodAutoscaler needs no role")
+			m.dropIf(t, f, "Application Auto Scaling's own bookkeeping: the HorizontalPodAutoscaler needs no role")
 		}
 	}
 
@@ -80,14 +80,14 @@ func (m *mapper) scaling() error {
 		t.Use("PolicyARN")
 		t.Use("PolicyName")
 		p := pd.p
-		dropIf(t, "Alarms", "the CloudWatch alarms Application Auto Scaling kept for this policy; the autoscaler reads the metric itself")
-		dropIf(t, "CreationTime", "Application Auto Scaling's own bookkeeping")
+		m.dropIf(t, "Alarms", "the CloudWatch alarms Application Auto Scaling kept for this policy; the autoscaler reads the metric itself")
+		m.dropIf(t, "CreationTime", "Application Auto Scaling's own bookkeeping")
 		switch p.PolicyType {
 		case "TargetTrackingScaling":
 			ct := t.At("TargetTrackingScalingPolicyConfiguration")
 			conf := p.TargetTrackingConf
 			if conf == nil {
-				dropIf(t, "PolicyType", "the policy has no target tracking configuration")
+				m.dropIf(t, "PolicyType", "the policy has no target tracking configuration")
 				continue
 			}
 			t.Use("PolicyType")
@@ -134,11 +134,11 @@ func (m *mapper) scaling() error {
 				ct.Mapped("ScaleInCooldown", "HorizontalPodAutoscaler behavior.scaleDown.stabilizationWindowSeconds")
 			}
 			scaleDown = max(scaleDown, in)
-			dropIf(ct, "ScaleOutCooldown", "the autoscaler scales up without a cooldown (at most doubling every 15 s); set behavior.scaleUp by hand if scale-ups must be slower")
+			m.dropIf(ct, "ScaleOutCooldown", "the autoscaler scales up without a cooldown (at most doubling every 15 s); set behavior.scaleUp by hand if scale-ups must be slower")
 			if conf.DisableScaleIn != nil && *conf.DisableScaleIn {
 				ct.Warn("DisableScaleIn", "HorizontalPodAutoscaler", "this policy never scaled in; the autoscaler will: set behavior.scaleDown.selectPolicy Disabled by hand to keep that")
 			} else {
-				dropIf(ct, "DisableScaleIn", "false: the autoscaler scales in too")
+				m.dropIf(ct, "DisableScaleIn", "false: the autoscaler scales in too")
 			}
 		case "StepScaling":
 			var alarms []string

@@ -147,7 +147,7 @@ func (m *mapper) resources() error {
 		}
 		return strings.Join(s, ", ")
 	}
-	if m.t.Has("cpu") {
+	if m.has(m.t, "cpu") {
 		switch {
 		case cpuEach > 0 && len(cpuShare) == 1:
 			m.t.Warn("cpu", cpuShare[0].target+".resources.requests.cpu", fmt.Sprintf("task total %d units (%s CPU) becomes the CPU request of %s, which states no cpu of its own; no CPU limit is set, so it may use more when the node has room",
@@ -161,7 +161,7 @@ func (m *mapper) resources() error {
 			m.t.Drop("cpu", "every container states its own cpu; Kubernetes has no pod-wide CPU cap outside the alpha pod-level resources")
 		}
 	}
-	if m.t.Has("memory") {
+	if m.has(m.t, "memory") {
 		switch {
 		case memEach > 0 && len(memShare) == 1:
 			m.t.Warn("memory", memShare[0].target+".resources.requests.memory, limits.memory", fmt.Sprintf("task total %s becomes the memory request and limit of %s, which states no memory of its own",
@@ -259,7 +259,7 @@ func (m *mapper) volumes() error {
 		f := fmt.Sprintf("volumes[%d]", i)
 		t := m.t.At(f)
 		if strings.TrimSpace(v.Name) == "" {
-			if m.t.Has(f) {
+			if m.has(m.t, f) {
 				return inputErr(t, "name", "the volume has no name")
 			}
 			continue
@@ -296,7 +296,7 @@ func (m *mapper) volumes() error {
 			default:
 				return inputErr(et, "transitEncryption", "want ENABLED or DISABLED, found %q", e.TransitEncryption)
 			}
-			dropIf(et, "transitEncryptionPort", "the EFS CSI driver picks the port of its TLS tunnel")
+			m.dropIf(et, "transitEncryptionPort", "the EFS CSI driver picks the port of its TLS tunnel")
 			if ac := e.AuthorizationConfig; ac != nil {
 				if ac.AccessPointID != "" {
 					vol.EFS.AccessPointID = ac.AccessPointID
@@ -305,7 +305,7 @@ func (m *mapper) volumes() error {
 				if strings.EqualFold(ac.IAM, "ENABLED") {
 					et.Warn("authorizationConfig.iam", "", "ECS mounted with the task role; the EFS CSI driver mounts with its own identity: allow its role elasticfilesystem:ClientMount (and ClientWrite) in the file system policy")
 				} else {
-					dropIf(et, "authorizationConfig.iam", "IAM authorization was off")
+					m.dropIf(et, "authorizationConfig.iam", "IAM authorization was off")
 				}
 			}
 		case v.FSxWindows != nil:
@@ -435,7 +435,7 @@ func (m *mapper) taskLevel() error {
 			return inputErr(t, fmt.Sprintf("requiresCompatibilities[%d]", i), "unknown compatibility %q: want EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES", rc)
 		}
 	}
-	dropIf(t, "requiresCompatibilities", "where pods run is the cluster's choice: node groups, Karpenter or a Fargate profile")
+	m.dropIf(t, "requiresCompatibilities", "where pods run is the cluster's choice: node groups, Karpenter or a Fargate profile")
 
 	if rp := td.RuntimePlatform; rp != nil {
 		p := m.placement()
@@ -472,7 +472,7 @@ func (m *mapper) taskLevel() error {
 	}
 
 	for _, d := range taskDrops {
-		dropIf(t, d.field, d.why)
+		m.dropIf(t, d.field, d.why)
 	}
 	if m.td.prefix != "" {
 		m.labels(m.root, "tags", m.td.outerTags)
