@@ -1,0 +1,182 @@
+package helm
+
+import (
+	"fmt"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cutoverhq/cutover/render"
+)
+
+// EnvironmentKeys are the value paths environments may set differently;
+// base.yaml lists them under environmentKeys, and `cutover lint` reports a
+// difference anywhere else as drift. A path covers everything under it.
+//
+// Beyond sizes and names, they hold what usually lives in another AWS
+// account per environment: roles, queues, secrets, file systems.
+var EnvironmentKeys = []string{
+	"environment",
+	"namespace",
+	"replicaBounds",
+	"replicas",
+	"resources",
+	"images",
+	"autoscaling.minReplicas",
+	"autoscaling.maxReplicas",
+	"keda.minReplicaCount",
+	"keda.maxReplicaCount",
+	"keda.triggers",
+	"config",
+	"secrets",
+	"externalSecrets.clusterSecretStores",
+	"aws.region",
+	"serviceAccount.roleArn",
+	"fill",
+	"volumes",
+	"route.hostnames",
+	"route.domain",
+	"route.parentRefs",
+	"route.internalParentRefs",
+	"networkPolicy.gatewayNamespaces",
+	"nodeSelector",
+	"tolerations",
+	"persistence.storageClass",
+	"persistence.efsStorageClass",
+	"suspend",
+}
+
+// baseValues is values/base.yaml: the house defaults a platform team tunes
+// in one place. They restate the chart's defaults on purpose, so that the
+// policy every service gets is read (and changed) here, not in the chart.
+func baseValues(opts render.Options) []byte {
+	m := newMap()
+	m.setc("environmentKeys", "Values environments may set differently (in env/<env>.yaml or a service's\nenvironments:); cutover lint reports any other difference as drift.\nA path covers everything under it.", strSeq(EnvironmentKeys))
+	m.setc("partOf", "app.kubernetes.io/part-of of every object.", str(opts.Team))
+
+	m.setc("podSecurityContext", "Pod and container hardening (Pod Security \"restricted\" where the images allow).\nrunAsNonRoot is set on containers whose input named a non-root user;\nreadOnlyRootFilesystem where the input asked for it.", newMap().
+		set("seccompProfile", newMap().set("type", str("RuntimeDefault")).node()).node())
+	m.set("containerSecurityContext", newMap().
+		set("allowPrivilegeEscalation", boolNode(false)).
+		set("capabilities", newMap().set("drop", strSeq([]string{"ALL"})).node()).node())
+	m.set("runAsNonRoot", boolNode(true))
+	m.set("automountServiceAccountToken", boolNode(false))
+	m.set("enableServiceLinks", boolNode(false))
+	m.set("imagePullPolicy", str("IfNotPresent"))
+
+	m.setc("topologySpread", "Deployments spread across zones and prefer distinct nodes.", newMap().
+		set("enabled", boolNode(true)).
+		set("maxSkew", intNode(1)).
+		set("topologyKey", str("topology.kubernetes.io/zone")).
+		set("whenUnsatisfiable", str("ScheduleAnyway")).node())
+	m.set("podAntiAffinity", newMap().
+		set("enabled", boolNode(true)).
+		set("topologyKey", str("kubernetes.io/hostname")).
+		set("weight", intNode(100)).node())
+	m.setc("pdb", "One pod at a time may be evicted: never stricter than an autoscaler's\nminimum, so node drains always proceed.", newMap().
+		set("enabled", boolNode(true)).
+		set("maxUnavailable", intNode(1)).
+		set("unhealthyPodEvictionPolicy", str("AlwaysAllow")).node())
+	m.setc("networkPolicy", "Ingress to the service ports from the same namespace and the Gateway's\nnamespace; workers and jobs take no ingress. Egress stays open.", newMap().
+		set("enabled", boolNode(true)).
+		set("allowSameNamespace", boolNode(true)).
+		set("gatewayNamespaces", strSeq([]string{"gateway-system"})).
+		set("extraIngress", seq()).
+		set("egress", seq()).node())
+
+	m.setc("route", "The Gateways HTTPRoutes attach to: public routes, and routes of services\nthe input marked internal.", newMap().
+		set("parentRefs", seq(newMap().set("name", str("public")).set("namespace", str("gateway-system")).node())).
+		set("internalParentRefs", seq(newMap().set("name", str("internal")).set("namespace", str("gateway-system")).node())).node())
+
+	m.setc("probeDefaults", "Merged into every probe for the fields the input did not set.", newMap().
+		set("timeoutSeconds", intNode(2)).
+		set("periodSeconds", intNode(10)).
+		set("failureThreshold", intNode(3)).node())
+	m.set("terminationGracePeriodSeconds", intNode(30))
+	m.setc("preStop", "Servers sleep before SIGTERM so the Gateway and kube-proxy stop sending first.", newMap().
+		set("defaultSeconds", intNode(5)).
+		set("sleepAction", boolNode(true)).node())
+	m.set("rollout", newMap().
+		set("maxSurge", str("25%")).
+		set("maxUnavailable", intNode(0)).node())
+
+	m.setc("autoscaling", "HPA behaviour: scale down slowly, after five quiet minutes.", newMap().
+		set("behavior", newMap().
+			set("scaleDown", newMap().
+				set("stabilizationWindowSeconds", intNode(300)).
+				set("policies", seq(newMap().
+					set("type", str("Percent")).
+					set("value", intNode(50)).
+					set("periodSeconds", intNode(60)).node())).node()).node()).node())
+	m.set("keda", newMap().
+		set("pollingInterval", intNode(30)).
+		set("cooldownPeriod", intNode(300)).node())
+	m.setc("job", "A failed run is not retried: the inputs do not say runs are idempotent.", newMap().
+		set("backoffLimit", intNode(0)).
+		set("successfulJobsHistoryLimit", intNode(3)).
+		set("failedJobsHistoryLimit", intNode(3)).node())
+
+	m.setc("spot", "What Spot placement means on the clusters: tolerate the Spot taint and\nprefer Spot nodes (Karpenter and EKS managed node groups label them).", newMap().
+		set("tolerations", seq(newMap().
+			set("key", str("karpenter.sh/capacity-type")).
+			set("operator", str("Equal")).
+			set("value", str("spot")).
+			set("effect", str("NoSchedule")).node())).
+		set("preferredNodeTerms", seq(
+			preferTerm(100, "karpenter.sh/capacity-type", "spot"),
+			preferTerm(100, "eks.amazonaws.com/capacityType", "SPOT"))).node())
+
+	m.set("externalSecrets", newMap().set("refreshInterval", str("1h")).node())
+	m.set("persistence", newMap().
+		set("storageClass", str("")).
+		set("defaultSize", str("10Gi")).
+		set("efsStorageClass", str("")).
+		set("efsCapacity", str("5Gi")).node())
+
+	return document("Defaults of every service in every environment of this migration.\nOrder: chart/values.yaml, this file, env/<env>.yaml, services/<svc>.yaml.", m)
+}
+
+func preferTerm(weight int, key, value string) *yaml.Node {
+	expr := newMap().set("key", str(key)).set("operator", str("In")).set("values", strSeq([]string{value}))
+	return newMap().
+		set("weight", intNode(weight)).
+		set("preference", newMap().set("matchExpressions", seq(expr.node())).node()).node()
+}
+
+// envValues is values/env/<env>.yaml. Environments are in promotion order:
+// the last is production and keeps at least two replicas of everything an
+// autoscaler or a fixed count runs; the first, when there are several, is
+// kept small.
+func envValues(opts render.Options, env string, i int) []byte {
+	last := i == len(opts.Envs)-1
+	m := newMap()
+	m.set("environment", str(env))
+	m.set("namespace", str(opts.Namespace(env)))
+
+	bounds := newMap()
+	comment := "Replica counts of this environment are bounded (0: no bound); a service's\nenvironments." + env + " may still set its own."
+	switch {
+	case last:
+		bounds.set("min", intNode(2)).set("max", intNode(0))
+		comment = "Production: at least two replicas of every Deployment, so a node or zone\nloss and every drain keep the service up.\n" + comment
+	case i == 0:
+		bounds.set("min", intNode(1)).set("max", intNode(2))
+	default:
+		bounds.set("min", intNode(1)).set("max", intNode(0))
+	}
+	m.setc("replicaBounds", comment, bounds.node())
+
+	region := str(opts.Region)
+	if opts.Region == "" {
+		m.setc("aws", "FILL: the AWS region of this environment (secret stores, queues)", newMap().set("region", region).node())
+	} else {
+		m.set("aws", newMap().set("region", region).node())
+	}
+	m.setc("externalSecrets", "ClusterSecretStores to use instead of a SecretStore per service, by store.", newMap().
+		set("clusterSecretStores", newMap().
+			set("secretsManager", str("")).
+			set("parameterStore", str("")).node()).node())
+	m.setc("route", "Routes that name no host get <service>.<domain> when a domain is set.", newMap().
+		set("domain", str("")).node())
+	m.setc("nodeSelector", "Node labels every pod of this environment needs.", emptyMap())
+	return document(fmt.Sprintf("Environment %s: only what differs between environments.\nThe keys environments may set are listed in ../base.yaml environmentKeys.", env), m)
+}

@@ -1,0 +1,1113 @@
+package helm
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cutoverhq/cutover/service"
+)
+
+// builder turns one service into its values file, and records, as
+// findings, every decision a reviewer should know about: what was widened,
+// defaulted, dropped, or left to fill.
+type builder struct {
+	svc      *service.Service
+	file     string // values/services/<name>.yaml
+	findings []service.Finding
+	// fills are the values to fill: the service's own, then those this
+	// renderer needs (an IAM role, an EFS file system id).
+	fills []service.Value
+	// secretKeys maps a Service.Secrets name to its Kubernetes data key.
+	secretKeys map[string]string
+	// configKeys maps a Service.Config key to its ConfigMap key.
+	configKeys map[string]string
+	// volumes maps a Service.Volumes name to its pod volume name.
+	volumes map[string]string
+	// keda is true when KEDA triggers drive the workload.
+	keda bool
+}
+
+// Values names used by this renderer for what the input did not say.
+const (
+	roleFill = "role-arn"
+)
+
+func newBuilder(svc *service.Service) *builder {
+	b := &builder{
+		svc:        svc,
+		file:       ServiceValuesFile(svc.Name),
+		secretKeys: map[string]string{},
+		configKeys: map[string]string{},
+		volumes:    map[string]string{},
+	}
+	b.fills = append(b.fills, svc.Values...)
+	return b
+}
+
+// origin is the input file findings name: the service's first.
+func (b *builder) origin() string {
+	if len(b.svc.Origin.Files) > 0 {
+		return b.svc.Origin.Files[0]
+	}
+	return ""
+}
+
+func (b *builder) warn(field, target, format string, args ...any) {
+	b.findings = append(b.findings, service.Finding{
+		File: b.origin(), Field: field, Status: service.Warning,
+		Target: target, Message: fmt.Sprintf(format, args...),
+	})
+}
+
+func (b *builder) drop(field, format string, args ...any) {
+	b.findings = append(b.findings, service.Finding{
+		File: b.origin(), Field: field, Status: service.Dropped,
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+// target names a place in the service's values file.
+func (b *builder) target(path string) string { return b.file + " " + path }
+
+// addFill adds a value to fill that the renderer needs, unless the service
+// has it already, and returns its name.
+func (b *builder) addFill(name, def, reason, field string) string {
+	for _, v := range b.fills {
+		if v.Name == name {
+			return name
+		}
+	}
+	b.fills = append(b.fills, service.Value{Name: name, Default: def, Reason: reason})
+	b.findings = append(b.findings, service.Finding{
+		File: b.origin(), Field: field, Status: service.Fill,
+		Target: b.target("fill." + name), Message: reason,
+	})
+	return name
+}
+
+func (b *builder) kind() service.Kind { return b.svc.EffectiveKind() }
+
+func (b *builder) long() bool {
+	return b.kind() == service.KindServer || b.kind() == service.KindWorker
+}
+
+// build returns the values of the service's file.
+func (b *builder) build() ymap {
+	s := b.svc
+	m := newMap()
+	m.set("kind", str(string(b.kind())))
+	if len(s.Labels) > 0 {
+		m.set("labels", strMap(s.Labels))
+	}
+
+	// Keys are collected first so that containers can refer to them.
+	for _, k := range sortedKeys(s.Config) {
+		b.configKeys[k] = dataKey(k)
+	}
+	for _, sec := range s.Secrets {
+		b.secretKeys[sec.Name] = dataKey(sec.Name)
+	}
+	usedVol := map[string]bool{}
+	for _, v := range s.Volumes {
+		n := dnsLabel(v.Name)
+		for i := 2; usedVol[n]; i++ {
+			n = dnsLabel(fmt.Sprintf("%s-%d", v.Name, i))
+		}
+		usedVol[n] = true
+		b.volumes[v.Name] = n
+	}
+
+	triggers := b.kedaTriggers()
+	b.keda = len(triggers) > 0
+	b.scaling(m, triggers)
+	b.schedule(m)
+
+	if s.TerminationGracePeriodSeconds != nil {
+		m.set("terminationGracePeriodSeconds", intNode(*s.TerminationGracePeriodSeconds))
+	}
+	b.rollout(m)
+
+	ports := b.portNames()
+	if main := s.Main(); main != nil {
+		m.set("resources", b.resources(main.Resources, "containers["+main.Name+"]"))
+	}
+	m.set("containers", seq(b.containerList(s.Containers, "main", ports)...))
+	m.set("initContainers", optSeq(b.containerList(s.InitContainers, "init", ports)...))
+	m.set("sidecars", optSeq(b.containerList(s.Sidecars, "sidecar", ports)...))
+
+	b.serviceAndRoutes(m, ports)
+
+	if len(s.Config) > 0 {
+		cm := newMap()
+		for _, k := range sortedKeys(s.Config) {
+			if b.configKeys[k] != k {
+				b.warn("config."+k, b.target("config."+b.configKeys[k]), "renamed to %s: a ConfigMap key holds only letters, digits, '-', '_' and '.'", b.configKeys[k])
+			}
+			cm.set(b.configKeys[k], str(s.Config[k]))
+		}
+		m.set("config", cm.node())
+	}
+	m.set("secrets", b.secrets())
+	m.set("serviceAccount", b.serviceAccount())
+	m.set("volumes", b.volumeValues())
+	m.set("placement", b.placement())
+	m.setc("fill", fillHead, b.fillValues())
+	m.setc("environments", environmentsHead, emptyMap())
+	return m
+}
+
+const fillHead = `Values the input left for you to fill. Rendering fails, naming the value,
+while one is empty or still the input's placeholder.`
+
+const environmentsHead = `Overrides of this service for one environment, merged over everything
+above when that environment is rendered, for example:
+  prod:
+    replicas: 6
+    resources: {requests: {cpu: "1"}}
+cutover lint reports overrides of values outside base.yaml environmentKeys.`
+
+// scaling writes replicas, autoscaling and keda.
+func (b *builder) scaling(m ymap, triggers []*yaml.Node) {
+	s := b.svc
+	sc := s.Scaling
+	if !b.long() && b.kind() != service.KindJob && len(triggers) > 0 {
+		// Only reached for cron; kedaTriggers already reported the drop.
+		triggers = nil
+	}
+	if sc != nil && !b.long() {
+		if b.kind() == service.KindJob && len(triggers) > 0 {
+			// A ScaledJob: the maximum bounds concurrent jobs (kedaMax).
+			if sc.TargetCPUPercent > 0 || sc.TargetMemoryPercent > 0 {
+				b.drop("scaling", "a ScaledJob scales on its queue only; CPU and memory targets are not rendered")
+			}
+		} else {
+			b.drop("scaling", "a %s workload has no autoscaler; each run is one pod", b.kind())
+		}
+		sc = nil
+	}
+	autoscaled := b.long() && (sc != nil || len(triggers) > 0)
+	if s.Replicas != nil {
+		if autoscaled {
+			b.warn("replicas", "", "not rendered: the autoscaler owns the replica count")
+		} else if b.long() {
+			m.set("replicas", intNode(*s.Replicas))
+		} else {
+			b.drop("replicas", "a %s workload runs one pod per run", b.kind())
+		}
+	}
+	behavior := func() *yaml.Node {
+		if sc == nil {
+			return nil
+		}
+		bh := newMap()
+		if sc.ScaleDownStabilizationSeconds > 0 {
+			bh.set("scaleDown", newMap().set("stabilizationWindowSeconds", intNode(sc.ScaleDownStabilizationSeconds)).node())
+		}
+		if sc.ScaleUpStabilizationSeconds > 0 {
+			bh.set("scaleUp", newMap().set("stabilizationWindowSeconds", intNode(sc.ScaleUpStabilizationSeconds)).node())
+		}
+		return bh.orNil()
+	}
+	if len(triggers) == 0 {
+		if sc == nil {
+			return
+		}
+		min := sc.MinReplicas
+		if min < 1 {
+			min = 1
+			b.warn("scaling.minReplicas", b.target("autoscaling.minReplicas"), "an HPA keeps at least one pod; the input allowed zero")
+		}
+		max := sc.MaxReplicas
+		if max < min {
+			max = min
+		}
+		a := newMap().set("enabled", boolNode(true)).
+			set("minReplicas", intNode(min)).
+			set("maxReplicas", intNode(max)).
+			set("targetCPUUtilizationPercentage", optInt(sc.TargetCPUPercent)).
+			set("targetMemoryUtilizationPercentage", optInt(sc.TargetMemoryPercent)).
+			set("behavior", behavior())
+		if sc.TargetCPUPercent == 0 && sc.TargetMemoryPercent == 0 {
+			b.warn("scaling", b.target("autoscaling"), "no CPU or memory target in the input; the HPA scales on 80%% CPU, Kubernetes' default")
+		}
+		m.set("autoscaling", a.node())
+		return
+	}
+	// KEDA owns scaling. CPU and memory targets become KEDA triggers.
+	if sc != nil {
+		a := newMap().
+			set("targetCPUUtilizationPercentage", optInt(sc.TargetCPUPercent)).
+			set("targetMemoryUtilizationPercentage", optInt(sc.TargetMemoryPercent)).
+			set("behavior", behavior())
+		m.set("autoscaling", a.orNil())
+	}
+	k := newMap()
+	if sc != nil && sc.MinReplicas > 0 {
+		k.set("minReplicaCount", intNode(sc.MinReplicas))
+	}
+	k.set("maxReplicaCount", intNode(b.kedaMax()))
+	k.set("triggers", seq(triggers...))
+	m.set("keda", k.node())
+}
+
+// kedaMax is the most replicas (or concurrent jobs) KEDA may run: the
+// reserved concurrency or autoscaler maximum, else the sum of the
+// triggers' caps when every trigger has one, else 10.
+func (b *builder) kedaMax() int32 {
+	var sum int32
+	capped := true
+	for _, t := range b.svc.Triggers {
+		if !queueTrigger(t.Kind) || !t.Enabled {
+			continue
+		}
+		if t.MaxConcurrency <= 0 {
+			capped = false
+		}
+		sum += t.MaxConcurrency
+	}
+	max := int32(0)
+	if capped && sum > 0 {
+		max = sum
+	}
+	if sc := b.svc.Scaling; sc != nil && sc.MaxReplicas > 0 && (max == 0 || sc.MaxReplicas < max) {
+		max = sc.MaxReplicas
+	}
+	if max == 0 {
+		max = 10
+		b.warn("triggers", b.target("keda.maxReplicaCount"), "the input sets no concurrency limit; KEDA runs at most 10 replicas, set keda.maxReplicaCount to what the downstream systems take")
+	}
+	return max
+}
+
+func queueTrigger(k service.TriggerKind) bool {
+	switch k {
+	case service.TriggerSQS, service.TriggerKinesis, service.TriggerDynamoDB, service.TriggerKafka:
+		return true
+	}
+	return false
+}
+
+// kedaTriggers maps the queue and stream triggers to KEDA triggers. What
+// the input left to fill (a queue named by a CloudFormation reference, an
+// MSK cluster's brokers) goes to metadataFill, which the chart resolves
+// from fill.
+func (b *builder) kedaTriggers() []*yaml.Node {
+	var out []*yaml.Node
+	for i, t := range b.svc.Triggers {
+		if !queueTrigger(t.Kind) {
+			continue
+		}
+		field := fmt.Sprintf("triggers[%d]", i)
+		label := fmt.Sprintf("trigger-%d", i)
+		if t.Name != "" {
+			field = "triggers[" + t.Name + "]"
+			label = dnsLabel(t.Name)
+		}
+		if b.kind() == service.KindCron {
+			b.drop(field, "a cron workload runs on its schedule; the %s trigger is not rendered", t.Kind)
+			continue
+		}
+		batch := t.BatchSize
+		if batch <= 0 {
+			batch = 1
+		}
+		md := newMap()
+		fills := newMap()
+		region := t.Region
+		typ := ""
+		auth := true
+		// source sets the metadata key that names the queue or stream, from
+		// the input or from a value to fill.
+		source := func(key, value string) {
+			switch {
+			case t.SourceValue != "":
+				fills.set(key, str(t.SourceValue))
+			case t.Source == "" || isPlaceholder(t.Source):
+				name := b.addFill(label+"-source", t.Source, fmt.Sprintf("the %s of the %s trigger %s, which the input does not name", key, t.Kind, label), field+".source")
+				fills.set(key, str(name))
+			default:
+				md.set(key, str(value))
+			}
+		}
+		switch t.Kind {
+		case service.TriggerSQS:
+			typ = "aws-sqs-queue"
+			url, r := sqsQueueURL(t.Source)
+			if region == "" {
+				region = r
+			}
+			source("queueURL", url)
+			md.set("queueLength", str(strconv.Itoa(int(batch))))
+		case service.TriggerKinesis:
+			typ = "aws-kinesis-stream"
+			name, r := kinesisStream(t.Source)
+			if region == "" {
+				region = r
+			}
+			source("streamName", name)
+			// One replica per shard, as Lambda runs one invocation per
+			// shard (parallelization factor 1).
+			md.set("shardCount", str("1"))
+		case service.TriggerDynamoDB:
+			typ = "aws-dynamodb-streams"
+			name, r := dynamoDBTable(t.Source)
+			if region == "" {
+				region = r
+			}
+			source("tableName", name)
+			md.set("shardCount", str("1"))
+		case service.TriggerKafka:
+			typ = "kafka"
+			switch {
+			case t.BrokersValue != "":
+				fills.set("bootstrapServers", str(t.BrokersValue))
+			case len(t.Brokers) == 0:
+				name := b.addFill(label+"-brokers", "", "the Kafka bootstrap servers of the trigger "+label+", comma-separated", field+".brokers")
+				fills.set("bootstrapServers", str(name))
+			default:
+				md.set("bootstrapServers", str(strings.Join(t.Brokers, ",")))
+			}
+			if t.ConsumerGroupValue != "" {
+				fills.set("consumerGroup", str(t.ConsumerGroupValue))
+			} else {
+				group := t.ConsumerGroup
+				if group == "" {
+					group = b.svc.Name
+				}
+				md.set("consumerGroup", str(group))
+			}
+			source("topic", t.Source)
+			lag := t.BatchSize
+			if lag <= 0 {
+				lag = 10
+			}
+			md.set("lagThreshold", str(strconv.Itoa(int(lag))))
+			if t.StartingPosition == "TRIM_HORIZON" {
+				md.set("offsetResetPolicy", str("earliest"))
+			}
+			iam, r := mskIAM(t.Brokers)
+			if t.BrokersValue != "" {
+				// An MSK cluster named by ARN: Lambda reached it with IAM.
+				iam = true
+				b.warn(field, b.target("keda.triggers"), "the brokers of an MSK cluster are assumed to take IAM authentication (port 9098); change the KEDA settings if the cluster uses SASL/SCRAM or TLS")
+			}
+			auth = iam
+			if iam {
+				if region == "" {
+					region = r
+				}
+				md.set("sasl", str("oauthbearer"))
+				md.set("saslTokenProvider", str("aws_msk_iam"))
+				md.set("tls", str("enable"))
+			} else {
+				region = ""
+				b.warn(field, b.target("keda.triggers"), "the Kafka brokers are not on an MSK IAM listener (port 9098); add the TLS or SASL settings KEDA needs to read consumer lag")
+			}
+		}
+		if region != "" {
+			md.set("awsRegion", str(region))
+		}
+		tr := newMap()
+		tr.set("type", str(typ))
+		tr.set("name", str(label))
+		if !t.Enabled {
+			tr.set("enabled", boolNode(false))
+			b.warn(field, b.target("keda.triggers"), "disabled in the input: kept with enabled: false and left out of KEDA; while no trigger is enabled KEDA holds the workload at zero")
+		}
+		if auth {
+			tr.set("auth", str("aws"))
+		}
+		tr.set("metadata", md.node())
+		tr.set("metadataFill", fills.orNil())
+		out = append(out, tr.node())
+	}
+	return out
+}
+
+// schedule writes the cron and job settings.
+func (b *builder) schedule(m ymap) {
+	s := b.svc
+	switch b.kind() {
+	case service.KindCron:
+		m.set("schedule", str(s.Schedule))
+		if n := len(strings.Fields(s.Schedule)); n != 5 {
+			b.warn("schedule", b.target("schedule"), "%q has %d fields; a CronJob needs five (minute hour day month weekday)", s.Schedule, n)
+		}
+		var on, off int
+		for i, t := range s.Triggers {
+			if t.Kind != service.TriggerSchedule {
+				continue
+			}
+			if t.Enabled {
+				on++
+			} else {
+				off++
+			}
+			if t.Schedule != "" && t.Schedule != s.Schedule {
+				b.drop(fmt.Sprintf("triggers[%d]", i), "a second schedule %q: a CronJob has one; convert it as its own service", t.Schedule)
+			}
+			if t.Input != "" {
+				b.warn(fmt.Sprintf("triggers[%d].input", i), "", "the fixed event the schedule delivered is not passed to the job; give it as args or env")
+			}
+		}
+		if off > 0 && on == 0 {
+			m.set("suspend", boolNode(true))
+			b.warn("triggers", b.target("suspend"), "the schedule was disabled in the input: the CronJob is suspended")
+		}
+	case service.KindJob:
+	default:
+		if s.Schedule != "" {
+			b.drop("schedule", "only a cron workload runs on a schedule")
+		}
+		if s.TimeoutSeconds > 0 {
+			b.drop("timeoutSeconds", "a %s workload does not exit; the timeout bounds one invocation, which Kubernetes does not see", b.kind())
+		}
+		return
+	}
+	m.set("activeDeadlineSeconds", optInt(s.TimeoutSeconds))
+}
+
+func (b *builder) rollout(m ymap) {
+	r := b.svc.Rollout
+	if r == nil {
+		return
+	}
+	if !b.long() {
+		b.drop("rollout", "a %s workload has no rolling update", b.kind())
+		return
+	}
+	if r.MaxSurgePercent == 0 && r.MaxUnavailablePercent == 0 {
+		b.warn("rollout", "", "neither surge nor unavailability allowed, which Kubernetes refuses: the chart's default rollout is used")
+		return
+	}
+	m.set("rollout", newMap().
+		set("maxSurge", str(fmt.Sprintf("%d%%", r.MaxSurgePercent))).
+		set("maxUnavailable", str(fmt.Sprintf("%d%%", r.MaxUnavailablePercent))).node())
+}
+
+func (b *builder) resources(r service.Resources, field string) *yaml.Node {
+	req := newMap().
+		set("cpu", optStr(r.CPURequest)).
+		set("memory", optStr(r.MemoryRequest)).
+		set("ephemeral-storage", optStr(r.EphemeralStorageRequest))
+	lim := newMap().
+		set("cpu", optStr(r.CPULimit)).
+		set("memory", optStr(r.MemoryLimit)).
+		set("ephemeral-storage", optStr(r.EphemeralStorageLimit))
+	if r.CPURequest == "" && r.MemoryRequest == "" {
+		b.warn(field+".resources", "", "no CPU or memory request: the pods are BestEffort, scheduled anywhere and evicted first; set resources.requests")
+	}
+	return newMap().set("requests", req.orNil()).set("limits", lim.orNil()).orNil()
+}
+
+// portNames names every container port once for the pod.
+func (b *builder) portNames() map[*service.Port]string {
+	out := map[*service.Port]string{}
+	used := map[string]bool{}
+	exposed := int32(0)
+	if b.svc.Expose != nil {
+		exposed = b.svc.Expose.Port
+	}
+	for _, list := range [][]service.Container{b.svc.Containers, b.svc.Sidecars, b.svc.InitContainers} {
+		for ci := range list {
+			for pi := range list[ci].Ports {
+				p := &list[ci].Ports[pi]
+				out[p] = portName(*p, p.ContainerPort == exposed && p.AppProtocol == "", used)
+			}
+		}
+	}
+	return out
+}
+
+func (b *builder) containerList(cs []service.Container, role string, ports map[*service.Port]string) []*yaml.Node {
+	var out []*yaml.Node
+	for i := range cs {
+		r := role
+		if role == "main" && i > 0 {
+			r = "app"
+		}
+		out = append(out, b.container(&cs[i], r, i, ports))
+	}
+	return out
+}
+
+// container writes one container. role is main (the application), app
+// (another main container), sidecar or init; i is its index in its list.
+func (b *builder) container(c *service.Container, role string, i int, ports map[*service.Port]string) *yaml.Node {
+	list := "containers"
+	switch role {
+	case "init":
+		list = "initContainers"
+	case "sidecar":
+		list = "sidecars"
+	}
+	// field names the container in the model's terms; vpath in the values
+	// file.
+	field := list + "[" + c.Name + "]"
+	vpath := fmt.Sprintf("%s[%d]", list, i)
+	m := newMap().set("name", str(c.Name))
+	switch {
+	case c.Image != "":
+		m.set("image", str(c.Image))
+		if floatingTag(c.Image) {
+			// What Kubernetes does for :latest anyway, stated; the image is
+			// kept as given and convert reports it.
+			m.set("imagePullPolicy", str("Always"))
+		}
+	case c.ImageValue != "":
+		m.set("imageFill", str(c.ImageValue))
+	}
+	m.set("command", optSeq(strItems(c.Command)...))
+	m.set("args", optSeq(strItems(c.Args)...))
+	m.set("workingDir", optStr(c.WorkingDir))
+
+	var ps []*yaml.Node
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		pm := newMap().set("name", str(ports[p])).set("containerPort", intNode(p.ContainerPort))
+		if p.Protocol != "" && p.Protocol != "TCP" {
+			pm.set("protocol", str(strings.ToUpper(p.Protocol)))
+		}
+		ps = append(ps, pm.node())
+	}
+	if role == "main" && b.svc.Expose != nil && b.svc.Expose.Port > 0 && !hasPort(c, b.svc.Expose.Port) {
+		// The port traffic reaches must be a named container port for the
+		// Service and the probes.
+		ps = append(ps, newMap().set("name", str(exposedPortName(b.svc, ports))).set("containerPort", intNode(b.svc.Expose.Port)).node())
+	}
+	m.set("ports", optSeq(ps...))
+
+	var env []*yaml.Node
+	for _, e := range c.Env {
+		if !validEnvName(e.Name) {
+			b.drop(field+".env."+e.Name, "not a valid environment variable name on Kubernetes")
+			continue
+		}
+		em := newMap().set("name", str(e.Name))
+		switch {
+		case e.Secret != "":
+			em.set("secret", str(b.secretKeys[e.Secret]))
+		case e.ConfigKey != "":
+			em.set("config", str(b.configKeys[e.ConfigKey]))
+		case e.ValueRef != "":
+			em.set("fill", str(e.ValueRef))
+		default:
+			em.set("value", str(e.Value))
+		}
+		env = append(env, em.node())
+	}
+	m.set("env", optSeq(env...))
+	m.set("envFromConfig", optTrue(c.EnvFromConfig))
+	if role != "main" {
+		m.set("resources", b.resources(c.Resources, field))
+	}
+
+	if role == "init" {
+		if c.Liveness != nil || c.Readiness != nil || c.Startup != nil {
+			b.drop(field+".healthCheck", "an init container runs to completion; Kubernetes allows it no probes")
+		}
+		if c.PreStopSleepSeconds > 0 {
+			b.drop(field+".preStop", "an init container has no preStop hook")
+		}
+	} else {
+		m.set("startupProbe", b.probe(c.Startup, false, field+".startup"))
+		m.set("livenessProbe", b.probe(c.Liveness, false, field+".liveness"))
+		readiness := c.Readiness
+		if readiness == nil && role == "main" && b.long() && b.svc.Expose != nil && b.svc.Expose.Port > 0 {
+			// A Service sends to a pod as soon as it is ready; without a
+			// probe that is as soon as it starts. The load balancer's check
+			// is the best evidence of what "ready" means.
+			if p := b.svc.Expose.HealthPath; p != "" {
+				readiness = &service.Probe{HTTPGet: &service.HTTPGet{Path: p, Port: b.svc.Expose.Port}}
+				b.warn(field+".readiness", b.target(vpath+".readinessProbe"), "from the load balancer health check %s", p)
+			} else {
+				readiness = &service.Probe{TCPPort: b.svc.Expose.Port}
+				b.warn(field+".readiness", b.target(vpath+".readinessProbe"), "no health check in the input: the pod is ready once port %d accepts connections; an HTTP check is better", b.svc.Expose.Port)
+			}
+		}
+		m.set("readinessProbe", b.probe(readiness, true, field+".readiness"))
+		m.set("preStopSleepSeconds", optInt(c.PreStopSleepSeconds))
+		if c.PreStopSleepSeconds > 0 && b.svc.TerminationGracePeriodSeconds != nil && *b.svc.TerminationGracePeriodSeconds <= c.PreStopSleepSeconds {
+			b.warn(field+".preStop", "", "the preStop sleep (%ds) uses up the grace period (%ds): the process is killed without SIGTERM time", c.PreStopSleepSeconds, *b.svc.TerminationGracePeriodSeconds)
+		}
+	}
+
+	sc := newMap()
+	if c.RunAsUser != nil {
+		sc.set("runAsUser", intNode(*c.RunAsUser))
+	}
+	if c.RunAsGroup != nil {
+		sc.set("runAsGroup", intNode(*c.RunAsGroup))
+	}
+	if c.ReadOnlyRootFilesystem != nil {
+		sc.set("readOnlyRootFilesystem", boolNode(*c.ReadOnlyRootFilesystem))
+	}
+	if len(c.CapAdd) > 0 {
+		var caps []string
+		for _, cp := range c.CapAdd {
+			caps = append(caps, strings.TrimPrefix(strings.ToUpper(cp), "CAP_"))
+		}
+		sc.set("capabilities", newMap().set("add", strSeq(caps)).node())
+		if len(caps) != 1 || caps[0] != "NET_BIND_SERVICE" {
+			b.warn(field+".capAdd", b.target(vpath+".securityContext.capabilities"), "adds %s to the chart's drop ALL: the Pod Security restricted level allows only NET_BIND_SERVICE", strings.Join(caps, ", "))
+		}
+	}
+	// CapDrop needs nothing: the chart drops ALL capabilities.
+	if c.Privileged {
+		sc.set("privileged", boolNode(true))
+		b.warn(field+".privileged", b.target(vpath+".securityContext"), "privileged container: the Pod Security restricted and baseline levels refuse it")
+	}
+	if c.RunAsUser != nil && *c.RunAsUser == 0 {
+		b.warn(field+".user", "", "runs as root: the Pod Security restricted level refuses it")
+	}
+	m.set("securityContext", sc.orNil())
+
+	var mounts []*yaml.Node
+	for _, vm := range c.VolumeMounts {
+		mm := newMap().set("name", str(b.volumes[vm.Name])).set("mountPath", str(vm.MountPath))
+		if vm.ReadOnly {
+			mm.set("readOnly", boolNode(true))
+		}
+		mm.set("subPath", optStr(vm.SubPath))
+		mounts = append(mounts, mm.node())
+	}
+	m.set("volumeMounts", optSeq(mounts...))
+	return m.node()
+}
+
+func hasPort(c *service.Container, port int32) bool {
+	for _, p := range c.Ports {
+		if p.ContainerPort == port {
+			return true
+		}
+	}
+	return false
+}
+
+// exposedPortName names the exposed port when no container declares it.
+func exposedPortName(s *service.Service, ports map[*service.Port]string) string {
+	used := map[string]bool{}
+	for _, n := range ports {
+		used[n] = true
+	}
+	for _, c := range []string{"http", fmt.Sprintf("http-%d", s.Expose.Port)} {
+		if !used[c] {
+			return c
+		}
+	}
+	return fmt.Sprintf("p%d", s.Expose.Port)
+}
+
+func strItems(ss []string) []*yaml.Node {
+	out := make([]*yaml.Node, len(ss))
+	for i, s := range ss {
+		out[i] = str(s)
+	}
+	return out
+}
+
+// probe writes a probe in Kubernetes' shape. readiness allows a success
+// threshold above one; liveness and startup probes do not.
+func (b *builder) probe(p *service.Probe, readiness bool, field string) *yaml.Node {
+	if p == nil {
+		return nil
+	}
+	m := newMap()
+	switch {
+	case len(p.Exec) > 0:
+		m.set("exec", newMap().set("command", strSeq(p.Exec)).node())
+	case p.HTTPGet != nil:
+		path := p.HTTPGet.Path
+		if path == "" {
+			path = "/"
+		}
+		hg := newMap().set("path", str(path)).set("port", intNode(p.HTTPGet.Port))
+		if p.HTTPGet.Scheme != "" && p.HTTPGet.Scheme != "HTTP" {
+			hg.set("scheme", str(p.HTTPGet.Scheme))
+		}
+		m.set("httpGet", hg.node())
+	case p.TCPPort > 0:
+		m.set("tcpSocket", newMap().set("port", intNode(p.TCPPort)).node())
+	default:
+		b.drop(field, "a health check without a command, HTTP path or port")
+		return nil
+	}
+	m.set("initialDelaySeconds", optInt(p.InitialDelaySeconds)).
+		set("periodSeconds", optInt(p.PeriodSeconds)).
+		set("timeoutSeconds", optInt(p.TimeoutSeconds)).
+		set("failureThreshold", optInt(p.FailureThreshold))
+	if p.SuccessThreshold > 1 {
+		if readiness {
+			m.set("successThreshold", intNode(p.SuccessThreshold))
+		} else {
+			b.warn(field, "", "success threshold %d not rendered: Kubernetes requires 1 for liveness and startup probes", p.SuccessThreshold)
+		}
+	}
+	return m.node()
+}
+
+// serviceAndRoutes writes service and route.
+func (b *builder) serviceAndRoutes(m ymap, ports map[*service.Port]string) {
+	s := b.svc
+	x := s.Expose
+	httpRoutes := []service.Route{}
+	for i, t := range s.Triggers {
+		if t.Kind == service.TriggerHTTP {
+			if t.Route == nil {
+				b.warn(fmt.Sprintf("triggers[%d]", i), "", "an HTTP trigger without a route: only the Service is rendered")
+				continue
+			}
+			httpRoutes = append(httpRoutes, *t.Route)
+		}
+	}
+	if x == nil {
+		if len(httpRoutes) > 0 {
+			b.drop("triggers", "HTTP triggers but no exposed port: no Service or route is rendered")
+		}
+		return
+	}
+	if !b.long() {
+		b.drop("expose", "a %s workload is not reached over the network", b.kind())
+		return
+	}
+	var sp []*yaml.Node
+	seen := map[int32]bool{}
+	for ci := range s.Containers {
+		c := &s.Containers[ci]
+		for pi := range c.Ports {
+			p := &c.Ports[pi]
+			key := p.ContainerPort
+			if strings.EqualFold(p.Protocol, "UDP") {
+				key = -key
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			pm := newMap().set("name", str(ports[p])).set("port", intNode(p.ContainerPort))
+			if p.Protocol != "" && p.Protocol != "TCP" {
+				pm.set("protocol", str(strings.ToUpper(p.Protocol)))
+			}
+			switch p.AppProtocol {
+			case "http":
+				pm.set("appProtocol", str("http"))
+			case "http2":
+				pm.set("appProtocol", str("kubernetes.io/h2c"))
+			case "grpc":
+				pm.set("appProtocol", str("grpc"))
+			}
+			sp = append(sp, pm.node())
+		}
+	}
+	if x.Port > 0 && !seen[x.Port] {
+		sp = append(sp, newMap().set("name", str(exposedPortName(s, ports))).set("port", intNode(x.Port)).node())
+	}
+	if len(sp) == 0 {
+		b.drop("expose", "exposed, but no port is known: no Service is rendered")
+		return
+	}
+	m.set("service", newMap().set("enabled", boolNode(true)).set("ports", seq(sp...)).node())
+
+	all := append(append([]service.Route{}, x.Routes...), httpRoutes...)
+	if len(all) == 0 {
+		return
+	}
+	if x.Port == 0 {
+		b.drop("expose.routes", "routes, but no port traffic reaches: no HTTPRoute is rendered")
+		return
+	}
+	type group struct {
+		host    string
+		matches []*yaml.Node
+		seen    map[string]bool
+	}
+	var groups []*group
+	byHost := map[string]*group{}
+	for i, r := range all {
+		field := fmt.Sprintf("expose.routes[%d]", i)
+		if i >= len(x.Routes) {
+			field = fmt.Sprintf("triggers.http[%d]", i-len(x.Routes))
+		}
+		host := ""
+		if r.Host != "" {
+			h, ok := routeHost(r.Host)
+			if !ok {
+				b.warn(field+".host", b.target("route.routes"), "host %q cannot be a Gateway API hostname: the route matches any host of the Gateway", r.Host)
+			}
+			host = h
+		}
+		path, changed := routePath(r.Path)
+		if changed && r.Path != "" && r.Path != "/" {
+			b.warn(field+".path", b.target("route.routes"), "%s matched as the prefix %s: Gateway API prefixes cannot hold parameters or wildcards, so the route takes more paths than before", r.Path, path)
+		}
+		method, ok := routeMethod(r.Method)
+		if !ok {
+			b.warn(field+".method", b.target("route.routes"), "method %q cannot be matched by Gateway API: the route takes every method", r.Method)
+		}
+		g := byHost[host]
+		if g == nil {
+			g = &group{host: host, seen: map[string]bool{}}
+			byHost[host] = g
+			groups = append(groups, g)
+		}
+		key := path + " " + method
+		if g.seen[key] {
+			continue
+		}
+		g.seen[key] = true
+		g.matches = append(g.matches, newMap().set("path", str(path)).set("method", optStr(method)).node())
+	}
+	var routes []*yaml.Node
+	usedNames := map[string]bool{}
+	for _, g := range groups {
+		g.matches = withoutShadowed(g.matches)
+	}
+	for i, g := range groups {
+		rm := newMap()
+		if i > 0 {
+			n := dnsLabel(strings.ReplaceAll(strings.TrimPrefix(g.host, "*."), ".", "-"))
+			if g.host == "" {
+				n = "any-host"
+			}
+			for j := 2; usedNames[n]; j++ {
+				n = fmt.Sprintf("%s-%d", n, j)
+			}
+			usedNames[n] = true
+			rm.set("name", str(n))
+		}
+		if g.host != "" {
+			rm.set("hostnames", strSeq([]string{g.host}))
+		}
+		rm.set("matches", seq(g.matches...))
+		routes = append(routes, rm.node())
+	}
+	r := newMap().set("enabled", boolNode(true)).set("port", intNode(x.Port))
+	if x.Internal {
+		r.set("internal", boolNode(true))
+	}
+	r.set("routes", seq(routes...))
+	m.set("route", r.node())
+}
+
+// needsRole reports whether the pods need an AWS identity: to read their
+// secrets through External Secrets, or for KEDA to read their queues.
+func (b *builder) needsRole() bool {
+	for _, s := range b.svc.Secrets {
+		if s.Source != service.SecretFile {
+			return true
+		}
+	}
+	for _, t := range b.svc.Triggers {
+		if queueTrigger(t.Kind) && b.kind() != service.KindCron {
+			if t.Kind != service.TriggerKafka {
+				return true
+			}
+			if iam, _ := mskIAM(t.Brokers); iam {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (b *builder) serviceAccount() *yaml.Node {
+	sa := b.svc.ServiceAccount
+	m := newMap()
+	if sa != nil && sa.Name != "" && sa.Name != b.svc.Name {
+		m.set("name", str(dnsSubdomainOr(sa.Name, b.svc.Name)))
+	}
+	switch {
+	case sa != nil && sa.RoleARN != "" && !isPlaceholder(sa.RoleARN):
+		m.set("roleArn", str(sa.RoleARN))
+	case sa != nil && sa.RoleValue != "":
+		m.set("roleArnFill", str(sa.RoleValue))
+	case sa != nil || b.needsRole():
+		reason := "the IAM role the pods assume through IRSA"
+		if sa == nil {
+			reason = "the IAM role that may read this service's secrets and queues (on ECS, the task execution role did); the pods assume it through IRSA"
+		}
+		m.set("roleArnFill", str(b.addFill(roleFill, "", reason, "serviceAccount")))
+	}
+	return m.orNil()
+}
+
+func dnsSubdomainOr(name, fallback string) string {
+	if service.ValidateName(name) == nil {
+		return name
+	}
+	return fallback
+}
+
+func (b *builder) secrets() *yaml.Node {
+	var out []*yaml.Node
+	for _, s := range b.svc.Secrets {
+		field := "secrets[" + s.Name + "]"
+		m := newMap().set("name", str(b.secretKeys[s.Name]))
+		if b.secretKeys[s.Name] != s.Name {
+			b.warn(field, b.target("secrets"), "key renamed to %s: a Secret key holds only letters, digits, '-', '_' and '.'", b.secretKeys[s.Name])
+		}
+		region := s.Region
+		switch s.Source {
+		case service.SecretsManager:
+			m.set("store", str("secretsManager"))
+			m.set("key", str(s.Key))
+			if region == "" {
+				region = secretsManagerRegion(s.Key)
+			}
+			m.set("property", optStr(s.Property))
+			m.set("version", optStr(secretVersion(s.Version)))
+		case service.ParameterStore:
+			name, r := parameterName(s.Key)
+			if region == "" {
+				region = r
+			}
+			m.set("store", str("parameterStore"))
+			m.set("key", str(name))
+			m.set("version", optStr(s.Version))
+			if s.Property != "" {
+				m.set("property", str(s.Property))
+			}
+		case service.SecretFile:
+			m.set("store", str("file"))
+			m.set("key", str(s.Key))
+			b.warn(field, b.target("secrets"), "a file secret (%s): create the Kubernetes Secret %s-files with the key %s in every namespace (or move it to Secrets Manager); cutover never reads it", s.Key, b.svc.Name, b.secretKeys[s.Name])
+			region = ""
+		default:
+			b.drop(field, "unknown secret source %q", s.Source)
+			continue
+		}
+		m.set("region", optStr(region))
+		out = append(out, m.node())
+	}
+	return optSeq(out...)
+}
+
+func (b *builder) volumeValues() *yaml.Node {
+	var out []*yaml.Node
+	replicas := b.long() && (b.svc.Scaling != nil || b.keda || b.svc.Replicas == nil || *b.svc.Replicas != 1)
+	for _, v := range b.svc.Volumes {
+		field := "volumes[" + v.Name + "]"
+		m := newMap().set("name", str(b.volumes[v.Name]))
+		switch v.Kind {
+		case service.VolumeEmptyDir, "":
+			m.set("type", str("emptyDir"))
+			switch v.Medium {
+			case "":
+			case "Memory":
+				m.set("medium", str("Memory"))
+			default:
+				b.drop(field+".medium", "unknown emptyDir medium %q: node disk is used", v.Medium)
+			}
+			m.set("sizeLimit", optStr(v.Size))
+		case service.VolumeEFS:
+			m.set("type", str("efs"))
+			e := newMap()
+			efs := v.EFS
+			if efs == nil {
+				efs = &service.EFSVolume{}
+			}
+			switch {
+			case efs.FileSystemIDValue != "":
+				e.set("fileSystemIdFill", str(efs.FileSystemIDValue))
+			case efs.FileSystemID != "" && !isPlaceholder(efs.FileSystemID):
+				e.set("fileSystemId", str(efs.FileSystemID))
+			default:
+				name := b.addFill("efs-"+b.volumes[v.Name]+"-file-system-id", efs.FileSystemID, "the EFS file system (fs-...) of volume "+v.Name, field+".efs.fileSystemId")
+				e.set("fileSystemIdFill", str(name))
+			}
+			e.set("accessPointId", optStr(efs.AccessPointID))
+			if efs.AccessPointID == "" {
+				e.set("rootDirectory", optStr(efs.RootDirectory))
+			} else if efs.RootDirectory != "" && efs.RootDirectory != "/" {
+				b.warn(field+".efs.rootDirectory", "", "ignored with an access point, as on ECS: the access point sets the root")
+			}
+			if !efs.TransitEncryption {
+				b.warn(field+".efs.transitEncryption", b.target("volumes"), "encrypted in transit (TLS), which the input did not ask for; set efs.transitEncryption: false only if the file system refuses TLS")
+			}
+			m.set("efs", e.node())
+			b.warn(field, b.target("volumes"), "a static EFS PersistentVolume per environment; every environment mounts the same file system unless you override volumes in environments")
+		case service.VolumeClaim:
+			m.set("type", str("pvc"))
+			m.set("size", optStr(v.Size))
+			if replicas {
+				b.warn(field, b.target("volumes"), "a ReadWriteOnce claim: every replica must run on one node; use EFS, or one replica")
+			}
+		case service.VolumeSecret:
+			m.set("type", str("secret"))
+			var keys []string
+			for _, s := range v.Secrets {
+				keys = append(keys, b.secretKeys[s])
+			}
+			m.set("secrets", strSeq(keys))
+		case service.VolumeConfig:
+			m.set("type", str("config"))
+		default:
+			b.drop(field, "unknown volume kind %q", v.Kind)
+			continue
+		}
+		out = append(out, m.node())
+	}
+	return optSeq(out...)
+}
+
+func (b *builder) placement() *yaml.Node {
+	p := b.svc.Placement
+	if p == nil {
+		return nil
+	}
+	m := newMap().set("spot", optTrue(p.Spot))
+	if p.Spot && p.SpotPercent > 0 && p.SpotPercent < 100 {
+		b.warn("placement.spotPercent", b.target("placement.spot"), "%d%% Spot is rendered as a preference for Spot nodes; Kubernetes has no share of capacity types", p.SpotPercent)
+	}
+	switch p.Architecture {
+	case "", "amd64", "arm64":
+		m.set("architecture", optStr(p.Architecture))
+	default:
+		b.drop("placement.architecture", "unknown architecture %q", p.Architecture)
+	}
+	switch p.OS {
+	case "", "linux":
+	case "windows":
+		m.set("os", str("windows"))
+	default:
+		b.drop("placement.os", "unknown operating system %q", p.OS)
+	}
+	return m.orNil()
+}
+
+func (b *builder) fillValues() *yaml.Node {
+	if len(b.fills) == 0 {
+		return emptyMap()
+	}
+	m := newMap()
+	for _, v := range b.fills {
+		reason := v.Reason
+		if reason == "" {
+			reason = "the input had no value"
+		}
+		m.setc(v.Name, "FILL: "+reason, str(v.Default))
+	}
+	return m.node()
+}
+
+// withoutShadowed drops the matches of a path with a method when the same
+// path is matched for every method: they add nothing.
+func withoutShadowed(matches []*yaml.Node) []*yaml.Node {
+	anyMethod := map[string]bool{}
+	for _, m := range matches {
+		if len(m.Content) == 2 { // path only
+			anyMethod[m.Content[1].Value] = true
+		}
+	}
+	var out []*yaml.Node
+	for _, m := range matches {
+		if len(m.Content) > 2 && anyMethod[m.Content[1].Value] {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
