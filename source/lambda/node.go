@@ -176,10 +176,15 @@ func (v val) items() []val {
 // line is the 1-based line of the value, or of its nearest present
 // ancestor.
 func (v val) line() int {
-	if v.n != nil && v.n.Line > 0 {
+	if v.t != nil {
+		if l := v.t.Line(v.field); l > 0 {
+			return l
+		}
+	}
+	if v.n != nil {
 		return v.n.Line
 	}
-	return v.t.Line(v.field)
+	return 0
 }
 
 // errf returns an *source.InputError at the value.
@@ -342,6 +347,13 @@ func parseDoc(f source.File) (*yaml.Node, *source.Positions, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, nil, source.SyntaxError(f.Path, err)
 	}
+	// The position index walks aliases as if they were copies: a
+	// recursive alias would never end, and nested ones could multiply a
+	// small file into billions of nodes.
+	budget := maxExpandedNodes
+	if err := checkAliases(f.Path, &root, map[*yaml.Node]bool{}, &budget); err != nil {
+		return nil, nil, err
+	}
 	pos, err := source.ParsePositions(f.Path, data)
 	if err != nil {
 		return nil, nil, err
@@ -410,4 +422,33 @@ func compactJSON(v val) string {
 		return v.text()
 	}
 	return string(b)
+}
+
+// maxExpandedNodes bounds a document with its aliases expanded.
+const maxExpandedNodes = 200_000
+
+// checkAliases refuses aliases that refer to their own anchor, and
+// documents that expand beyond maxExpandedNodes.
+func checkAliases(file string, n *yaml.Node, path map[*yaml.Node]bool, budget *int) error {
+	if n == nil {
+		return nil
+	}
+	*budget--
+	if *budget < 0 {
+		return &source.InputError{File: file, Line: n.Line, Err: fmt.Errorf("YAML aliases expand to more than %d nodes", maxExpandedNodes)}
+	}
+	if n.Kind == yaml.AliasNode {
+		if path[n.Alias] {
+			return &source.InputError{File: file, Line: n.Line, Err: fmt.Errorf("alias *%s refers to its own anchor", n.Value)}
+		}
+		return checkAliases(file, n.Alias, path, budget)
+	}
+	path[n] = true
+	defer delete(path, n)
+	for _, c := range n.Content {
+		if err := checkAliases(file, c, path, budget); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -25,11 +25,18 @@ type sls struct {
 	stageNote string
 	region    string
 	cfn       *cfn
+	// budget bounds the work of one resolve: variables that refer to
+	// each other several times over would otherwise take exponential time.
+	budget int
 }
 
-const maxVarDepth = 10
+const (
+	maxVarDepth = 10
+	varBudget   = 2000
+)
 
 func (r *sls) resolve(v val) scalar {
+	r.budget = varBudget
 	if _, _, ok := intrinsic(v); ok {
 		return r.cfn.resolve(v)
 	}
@@ -111,8 +118,10 @@ func (r *sls) eval(whole, body string, depth int) scalar {
 	}
 	terms := splitTerms(inner.text)
 	var tried []string
+	var last scalar
 	for i, term := range terms {
 		x := r.term(term, depth)
+		last = x
 		if x.secret != nil && len(terms) == 1 {
 			return x
 		}
@@ -131,7 +140,6 @@ func (r *sls) eval(whole, body string, depth int) scalar {
 		}
 		tried = append(tried, strings.TrimSpace(term))
 	}
-	last := r.term(terms[len(terms)-1], depth)
 	return scalar{reason: whole + ": " + last.reason}
 }
 
@@ -166,6 +174,10 @@ var numberRE = regexp.MustCompile(`^-?\d+(\.\d+)?$`)
 
 // term resolves one source of a variable.
 func (r *sls) term(t string, depth int) scalar {
+	if r.budget <= 0 {
+		return scalar{reason: "the variables refer to each other too often to resolve"}
+	}
+	r.budget--
 	t = strings.TrimSpace(t)
 	if len(t) >= 2 && (t[0] == '\'' && t[len(t)-1] == '\'' || t[0] == '"' && t[len(t)-1] == '"') {
 		return scalar{text: t[1 : len(t)-1], ok: true}
@@ -262,6 +274,7 @@ func (fn *function) object(v val, abs *source.Tracker) val {
 		if !found || start != 0 || end != len(s) {
 			return v
 		}
+		r.budget = varBudget
 		body := r.interp(s[2:end-1], 0)
 		if !body.ok {
 			return v
