@@ -334,7 +334,11 @@ var portNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // ports maps portMappings.
 func (m *mapper) ports(c *cinfo) error {
-	used := map[string]bool{}
+	// Port names must be unique in the whole pod, not only the container.
+	if m.portNames == nil {
+		m.portNames = map[string]bool{}
+	}
+	used := m.portNames
 	for i, pm := range c.def.PortMappings {
 		f := fmt.Sprintf("portMappings[%d]", i)
 		if !pm.ContainerPort.set {
@@ -521,7 +525,8 @@ func (m *mapper) healthCheck(c *cinfo) error {
 		c.out.Liveness = probe()
 		target = append(target, c.target+".livenessProbe")
 	}
-	if c.healthyGate || ints["startPeriod"] > 0 && (live || c.role == roleSidecar) {
+	// Kubernetes refuses probes on init containers that run to completion.
+	if c.role != roleInit && (c.healthyGate || ints["startPeriod"] > 0) {
 		c.out.Startup = startup()
 		target = append(target, c.target+".startupProbe")
 	}

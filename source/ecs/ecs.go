@@ -166,8 +166,6 @@ type doc struct {
 	data []byte
 	pos  *source.Positions
 	kind fileKind
-	// order is the file's position on the command line; outputs follow it.
-	order int
 	// matched is set when an auxiliary file (target groups, scaling)
 	// contributed to some service.
 	matched bool
@@ -217,7 +215,6 @@ type inputs struct {
 	policies []*policyDoc
 	targets  []*targetDoc
 	aux      []*doc
-	n        int
 	// present indexes, per file, the paths that hold a value.
 	present map[*source.Positions]map[string]bool
 }
@@ -240,8 +237,7 @@ func (in *inputs) add(f source.File) error {
 	if err != nil {
 		return err
 	}
-	d := &doc{path: f.Path, data: data, pos: pos, kind: kind, order: in.n}
-	in.n++
+	d := &doc{path: f.Path, data: data, pos: pos, kind: kind}
 	if in.present == nil {
 		in.present = map[*source.Positions]map[string]bool{}
 	}

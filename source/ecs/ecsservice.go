@@ -309,7 +309,7 @@ func hasPort(c *cinfo, port int32) bool {
 	return false
 }
 
-// targetGroup returns the target group with arn, and starts tracking it.
+// targetGroup returns the input's target group with arn, or nil.
 func (m *mapper) targetGroup(arn string) *tgDoc {
 	for _, tg := range m.tgs {
 		if tg.tg.TargetGroupArn == arn {

@@ -35,6 +35,8 @@ type mapper struct {
 	cs   []*cinfo
 	app  *cinfo
 	vols map[string]string // ECS volume name → pod volume name
+	// portNames are the port names given so far, unique in the pod.
+	portNames map[string]bool
 
 	// Results a later step needs.
 	taskCPU, taskMem int64 // units and MiB; 0 when not said
@@ -442,8 +444,8 @@ func (m *mapper) reportDeps() {
 			case target.role == roleDropped:
 				c.t.Drop(f, fmt.Sprintf("%s is a FireLens log router, which is not carried over", target.raw))
 			case target == m.app:
-				c.t.Warn(f, c.target, fmt.Sprintf("Kubernetes cannot hold %s until the app container %s %s: they start together; make %s retry until %s answers",
-					c.name, target.name, strings.ToLower(cond), c.name, target.name))
+				c.t.Warn(f, c.target, fmt.Sprintf("Kubernetes starts %s before or beside the app container %s and cannot make it wait for %s %s: make %s retry until %s is ready",
+					c.name, target.name, target.name, cond, c.name, target.name))
 			case cond == "COMPLETE" && target.role == roleInit:
 				c.t.Warn(f, target.target, fmt.Sprintf("%s runs to completion first; ECS COMPLETE accepted any exit code, a Kubernetes init container must exit 0", target.name))
 			case cond == "SUCCESS" && target.role == roleInit:
