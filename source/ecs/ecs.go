@@ -23,7 +23,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cutoverhq/cutover/service"
 	"github.com/cutoverhq/cutover/source"
@@ -421,11 +420,12 @@ func goTypeName(t string) string {
 }
 
 // yamlSafe rewrites the JSON strings that the YAML parser behind
-// source.ParsePositions rejects ("\/", surrogate pairs, invalid UTF-8) into
-// equivalent strings it accepts. It keeps every newline, so lines stay
-// where they were. data is valid JSON: encoding/json has checked it.
+// source.ParsePositions rejects ("\/", surrogate pairs, invalid UTF-8, raw
+// non-printable characters such as U+0085) into equivalent strings it
+// accepts. It keeps every newline, so lines stay where they were. data is
+// valid JSON: encoding/json has checked it.
 func yamlSafe(data []byte) []byte {
-	if !bytes.ContainsRune(data, '\\') && utf8.Valid(data) {
+	if plainASCII(data) {
 		return data
 	}
 	out := make([]byte, 0, len(data))
@@ -446,7 +446,7 @@ func yamlSafe(data []byte) []byte {
 			return append(out, data[i:]...)
 		}
 		tok := data[i : j+1]
-		if bytes.IndexByte(tok, '\\') >= 0 || !utf8.Valid(tok) {
+		if !plainASCII(tok) {
 			var s string
 			if json.Unmarshal(tok, &s) == nil {
 				tok = quoteForYAML(s)
@@ -456,6 +456,17 @@ func yamlSafe(data []byte) []byte {
 		i = j + 1
 	}
 	return out
+}
+
+// plainASCII reports whether data has no backslash and only printable
+// ASCII and whitespace, which YAML reads as JSON does.
+func plainASCII(data []byte) bool {
+	for _, b := range data {
+		if b == '\\' || b >= 0x7f || b < 0x20 && b != '\n' && b != '\r' && b != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // quoteForYAML quotes s as a double-quoted scalar both JSON and YAML read
@@ -469,7 +480,7 @@ func quoteForYAML(s string) []byte {
 		case r == '"' || r == '\\':
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || r == 0xfeff:
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 || r == 0xfeff || r == 0xfffe || r == 0xffff:
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)

@@ -190,7 +190,7 @@ func TestPortName(t *testing.T) {
 // TestYAMLSafeKeepsLines checks the rewrite that lets the YAML-based
 // position index read JSON escapes YAML refuses: keys and lines survive.
 func TestYAMLSafeKeepsLines(t *testing.T) {
-	data := []byte("{\n  \"a\\/b\": \"x\\/y \\ud83d\\ude00\",\n  \"family\": \"w\\u00e9b\",\n  \"bad\": \"\xff\"\n}")
+	data := []byte("{\n  \"a\\/b\": \"x\\/y \\ud83d\\ude00\",\n  \"family\": \"w\\u00e9b\",\n  \"bad\": \"\xff\",\n  \"nel\": \"a\u0085b\uffffc\"\n}")
 	if !json.Valid(data) {
 		t.Fatal("test input is not JSON")
 	}
@@ -206,6 +206,9 @@ func TestYAMLSafeKeepsLines(t *testing.T) {
 	}
 	if got := pos.Line("family"); got != 3 {
 		t.Errorf("line of family = %d, want 3", got)
+	}
+	if got := pos.Line("nel"); got != 5 {
+		t.Errorf("line of nel = %d, want 5", got)
 	}
 }
 
