@@ -109,7 +109,7 @@ func (pr *project) service(name string) *service.Service {
 	cv.serviceFields(t, name, sc)
 	cv.dependsOn(t, name, sc)
 	cv.omittedFindings("services." + name)
-	for p := range cv.finish {
+	for _, p := range service.SortedKeys(cv.finish) {
 		root.At(p).Finish()
 	}
 	return svc

@@ -1,0 +1,66 @@
+package systemd
+
+import "strings"
+
+// knownService are the [Service] keys systemd knows (systemd.service(5),
+// systemd.exec(5), systemd.kill(5), systemd.resource-control(5)): an
+// unmapped known key is dropped, an unknown one is a warning, as systemd
+// itself only warns about it.
+var knownService = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range strings.Fields(`
+Type ExitType RemainAfterExit GuessMainPID PIDFile BusName ExecStart ExecStartPre
+ExecStartPost ExecCondition ExecReload ExecStop ExecStopPost RestartSec RestartSteps
+RestartMaxDelaySec TimeoutStartSec TimeoutStopSec TimeoutAbortSec TimeoutSec
+TimeoutStartFailureMode TimeoutStopFailureMode RuntimeMaxSec RuntimeRandomizedExtraSec
+WatchdogSec Restart RestartMode SuccessExitStatus RestartPreventExitStatus
+RestartForceExitStatus RootDirectoryStartOnly NonBlocking NotifyAccess Sockets
+FileDescriptorStoreMax FileDescriptorStorePreserve USBFunctionDescriptors
+USBFunctionStrings OOMPolicy OpenFile ReloadSignal
+WorkingDirectory RootDirectory RootImage RootImageOptions RootHash RootHashSignature
+RootVerity MountAPIVFS ProtectProc ProcSubset BindPaths BindReadOnlyPaths MountImages
+ExtensionImages ExtensionDirectories User Group DynamicUser SupplementaryGroups
+SetLoginEnvironment PAMName CapabilityBoundingSet AmbientCapabilities NoNewPrivileges
+SecureBits SELinuxContext AppArmorProfile SmackProcessLabel LimitCPU LimitFSIZE
+LimitDATA LimitSTACK LimitCORE LimitRSS LimitNOFILE LimitAS LimitNPROC LimitMEMLOCK
+LimitLOCKS LimitSIGPENDING LimitMSGQUEUE LimitNICE LimitRTPRIO LimitRTTIME UMask
+CoredumpFilter KeyringMode OOMScoreAdjust TimerSlackNSec Personality IgnoreSIGPIPE
+Nice CPUSchedulingPolicy CPUSchedulingPriority CPUSchedulingResetOnFork CPUAffinity
+NUMAPolicy NUMAMask IOSchedulingClass IOSchedulingPriority ProtectSystem ProtectHome
+RuntimeDirectory StateDirectory CacheDirectory LogsDirectory ConfigurationDirectory
+RuntimeDirectoryMode StateDirectoryMode CacheDirectoryMode LogsDirectoryMode
+ConfigurationDirectoryMode RuntimeDirectoryPreserve TimeoutCleanSec ReadWritePaths
+ReadOnlyPaths InaccessiblePaths ExecPaths NoExecPaths TemporaryFileSystem PrivateTmp
+PrivateDevices PrivateNetwork NetworkNamespacePath PrivateIPC IPCNamespacePath
+MemoryKSM PrivateUsers ProtectHostname ProtectClock ProtectKernelTunables
+ProtectKernelModules ProtectKernelLogs ProtectControlGroups RestrictAddressFamilies
+RestrictFileSystems RestrictNamespaces LockPersonality MemoryDenyWriteExecute
+RestrictRealtime RestrictSUIDSGID RemoveIPC PrivateMounts MountFlags SystemCallFilter
+SystemCallErrorNumber SystemCallArchitectures SystemCallLog Environment
+EnvironmentFile PassEnvironment UnsetEnvironment StandardInput StandardOutput
+StandardError StandardInputText StandardInputData LogLevelMax LogExtraFields
+LogRateLimitIntervalSec LogRateLimitBurst LogFilterPatterns LogNamespace
+SyslogIdentifier SyslogFacility SyslogLevel SyslogLevelPrefix TTYPath TTYReset
+TTYVHangup TTYRows TTYColumns TTYVTDisallocate LoadCredential LoadCredentialEncrypted
+ImportCredential SetCredential SetCredentialEncrypted UtmpIdentifier UtmpMode
+PrivatePIDs KillMode KillSignal RestartKillSignal SendSIGHUP SendSIGKILL
+FinalKillSignal WatchdogSignal CPUAccounting CPUWeight StartupCPUWeight CPUQuota
+CPUQuotaPeriodSec AllowedCPUs StartupAllowedCPUs MemoryAccounting MemoryMin MemoryLow
+StartupMemoryLow DefaultStartupMemoryLow MemoryHigh StartupMemoryHigh MemoryMax
+StartupMemoryMax MemorySwapMax StartupMemorySwapMax MemoryZSwapMax MemoryZSwapWriteback
+AllowedMemoryNodes StartupAllowedMemoryNodes TasksAccounting TasksMax IOAccounting
+IOWeight StartupIOWeight IODeviceWeight IOReadBandwidthMax IOWriteBandwidthMax
+IOReadIOPSMax IOWriteIOPSMax IODeviceLatencyTargetSec IPAccounting IPAddressAllow
+IPAddressDeny SocketBindAllow SocketBindDeny RestrictNetworkInterfaces NFTSet
+IPIngressFilterPath IPEgressFilterPath BPFProgram DeviceAllow DevicePolicy Slice
+Delegate DelegateSubgroup DisableControllers ManagedOOMSwap ManagedOOMMemoryPressure
+ManagedOOMMemoryPressureLimit ManagedOOMMemoryPressureDurationSec ManagedOOMPreference
+MemoryPressureWatch MemoryPressureThresholdSec CoredumpReceive CPUShares
+StartupCPUShares MemoryLimit BlockIOAccounting BlockIOWeight StartupBlockIOWeight
+BlockIODeviceWeight BlockIOReadBandwidth BlockIOWriteBandwidth PermissionsStartOnly
+StartLimitInterval StartLimitBurst StartLimitAction FailureAction SuccessAction
+`) {
+		m[k] = true
+	}
+	return m
+}()
