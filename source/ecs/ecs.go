@@ -323,6 +323,13 @@ func (in *inputs) addTaskDef(td *tdDoc) error {
 	if td.td == nil {
 		return &source.InputError{File: td.path, Line: td.pos.Line("taskDefinition"), Field: "taskDefinition", Err: errors.New("taskDefinition is null: nothing to convert")}
 	}
+	if t := td.td; !t.Revision.set && t.TaskDefinitionArn != "" {
+		// The revision is also the last part of the ARN, and services
+		// name it.
+		if ref, err := parseTaskDefRef(t.TaskDefinitionArn); err == nil && ref.Revision != "" {
+			t.Revision = num{raw: ref.Revision, set: true}
+		}
+	}
 	in.tds = append(in.tds, td)
 	return nil
 }

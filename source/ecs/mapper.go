@@ -215,12 +215,6 @@ func (m *mapper) identity() error {
 
 	m.t.Use("taskDefinitionArn")
 	m.t.Use("revision")
-	if !m.td.td.Revision.set && td.TaskDefinitionArn != "" {
-		// The revision is also the last part of the ARN.
-		if i := strings.LastIndex(td.TaskDefinitionArn, ":"); i > 0 {
-			m.td.td.Revision = num{raw: td.TaskDefinitionArn[i+1:], set: true}
-		}
-	}
 
 	var name, field string
 	var t *source.Tracker
