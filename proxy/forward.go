@@ -1,0 +1,530 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// exchange is one client request on its way to an upstream: the request
+// as it will be sent, whether it may be sent again, and where it went.
+// Both front ends (HTTP/1 and HTTP/2) fill one and call roundTrip, so
+// routing, retries, replays and stats are the same for both.
+type exchange struct {
+	p *Proxy
+	// buf[:base] is the upstream request head up to its last field,
+	// without Host (when needHost), framing and the empty line, which
+	// each attempt appends.
+	buf      []byte
+	base     int
+	needHost bool
+	// body is the whole request body when buffered.
+	body []byte
+	// clen is the Content-Length to send, -1 for none; chunked sends
+	// Transfer-Encoding: chunked (streamed bodies of unknown length).
+	clen    int64
+	chunked bool
+	// stream, when set, writes the body after the head; such a request
+	// is not sent twice once the stream started.
+	stream bodyStreamer
+	// idempotent: GET, HEAD, OPTIONS or an Idempotency-Key.
+	idempotent bool
+	// upgrade marks a protocol upgrade request.
+	upgrade bool
+	// isHead: the response has no body whatever its framing says.
+	isHead bool
+	// start is when the request arrived (clock ns).
+	start int64
+	side  Side
+	iov   net.Buffers
+	resp  respHead
+	// track, when set, holds the upstream connection in use so that a
+	// forced shutdown can close it.
+	track *atomic.Pointer[upConn]
+	// Filled by roundTrip.
+	b    *backend
+	ttfb int64
+}
+
+// bodyStreamer writes a streamed request body to an upstream connection.
+type bodyStreamer interface {
+	streamBody(w io.Writer, chunked bool) error
+}
+
+// errUpstream is a failure to get an answer; status is what the client
+// gets.
+type errUpstream struct {
+	status int
+	err    error
+}
+
+func (e *errUpstream) Error() string { return e.err.Error() }
+
+var (
+	errNoUpstream = errors.New("no upstream available")
+	errStaleConn  = errors.New("pooled connection closed by upstream")
+)
+
+// replayable: the request may be sent again after it reached an upstream.
+func (ex *exchange) replayable() bool { return ex.idempotent && ex.stream == nil && !ex.upgrade }
+
+// maxStaleRetries bounds fresh-connection retries after stale pooled ones.
+const maxStaleRetries = 4
+
+// roundTrip sends ex to ex.side (or the other side, per the failure rules
+// in the package comment) and returns the upstream connection positioned
+// after the response head, which is in ex.resp. The caller relays the
+// body and calls release.
+func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
+	side := ex.side
+	triedOther, replayed := false, false
+	var exclude *backend
+	stale := 0
+	for {
+		now := nanotime()
+		set := &p.sides[side]
+		b := set.pick(now, exclude)
+		if b == nil {
+			if !triedOther && len(p.sides[side.other()].backends) > 0 {
+				triedOther, side, exclude = true, side.other(), nil
+				continue
+			}
+			return nil, &errUpstream{502, errNoUpstream}
+		}
+		ss := &p.stats.sides[side]
+		ss.inflight.Add(1)
+		b.inflight.Add(1)
+		uc, err := b.get(now)
+		if err != nil {
+			// Nothing was sent: any method may go elsewhere.
+			b.inflight.Add(-1)
+			ss.inflight.Add(-1)
+			p.stats.record(side, nanotime(), -1, 0, true)
+			p.markDown(b, now, err)
+			if set.anyUp(now, b) && exclude == nil {
+				exclude = b
+				continue
+			}
+			if !triedOther && len(p.sides[side.other()].backends) > 0 {
+				ss.retries.Add(1)
+				triedOther, side, exclude = true, side.other(), nil
+				continue
+			}
+			return nil, &errUpstream{502, err}
+		}
+		if ex.track != nil {
+			ex.track.Store(uc)
+		}
+		sent, err := p.send(ex, uc, b)
+		if err == nil {
+			var got bool
+			got, err = p.readRespHead(ex, uc)
+			if err == nil {
+				ex.b = b
+				ex.side = side
+				ex.ttfb = nanotime() - ex.start
+				if ex.resp.status >= 500 && side == SideNew && !replayed && ex.replayable() &&
+					len(p.sides[SideLegacy].backends) > 0 && p.budget.allow(nanotime()) {
+					// The new side failed an idempotent request:
+					// replay it on legacy; the client never sees this
+					// answer.
+					p.stats.record(SideNew, nanotime(), ex.ttfb, ex.resp.status, false)
+					ss.replays.Add(1)
+					p.discard(uc)
+					b.inflight.Add(-1)
+					ss.inflight.Add(-1)
+					replayed, triedOther, side, exclude = true, true, SideLegacy, nil
+					continue
+				}
+				return uc, nil
+			}
+			if !got && uc.requests > 0 && isClosedConn(err) && ex.replayable() && stale < maxStaleRetries {
+				// The upstream closed the pooled connection as the request
+				// went out: it was not processed; try a fresh one.
+				uc.close()
+				b.inflight.Add(-1)
+				ss.inflight.Add(-1)
+				stale++
+				continue
+			}
+			sent = true
+		}
+		uc.close()
+		b.inflight.Add(-1)
+		ss.inflight.Add(-1)
+		var ce *clientBodyError
+		if errors.As(err, &ce) {
+			// The client broke off its own body: not the side's fault.
+			return nil, &errUpstream{400, err}
+		}
+		if !sent {
+			// The request did not leave in full: the upstream cannot have
+			// acted on it, so any method may be sent again.
+			if uc.requests > 0 && stale < maxStaleRetries {
+				stale++
+				continue
+			}
+			p.stats.record(side, nanotime(), -1, 0, true)
+			if !triedOther && len(p.sides[side.other()].backends) > 0 {
+				ss.retries.Add(1)
+				triedOther, side, exclude = true, side.other(), nil
+				continue
+			}
+			return nil, &errUpstream{502, err}
+		}
+		p.stats.record(side, nanotime(), -1, 0, true)
+		if side == SideNew && !replayed && ex.replayable() && len(p.sides[SideLegacy].backends) > 0 && p.budget.allow(nanotime()) {
+			ss.replays.Add(1)
+			replayed, triedOther, side, exclude = true, true, SideLegacy, nil
+			continue
+		}
+		status := 502
+		if isTimeout(err) {
+			status = 504
+		}
+		return nil, &errUpstream{status, err}
+	}
+}
+
+func (p *Proxy) markDown(b *backend, now int64, err error) {
+	was := b.downUntil.Swap(now + int64(markDownFor))
+	if was <= now {
+		p.cfg.Logger.Warn("upstream unreachable", "side", b.side.String(), "upstream", b.u.raw, "err", err)
+	}
+}
+
+// send writes the request to uc. sent is false when the request surely
+// did not reach the upstream in full (so it cannot have been processed).
+func (p *Proxy) send(ex *exchange, uc *upConn, b *backend) (sent bool, err error) {
+	buf := ex.buf[:ex.base]
+	if ex.needHost {
+		buf = append(buf, "Host: "...)
+		buf = append(buf, b.u.hostHdr...)
+		buf = append(buf, '\r', '\n')
+	}
+	switch {
+	case ex.chunked:
+		buf = append(buf, "Transfer-Encoding: chunked\r\n"...)
+	case ex.clen >= 0:
+		buf = append(buf, "Content-Length: "...)
+		buf = strconv.AppendInt(buf, ex.clen, 10)
+		buf = append(buf, '\r', '\n')
+	}
+	buf = append(buf, '\r', '\n')
+	now := nanotime()
+	setDeadline(uc.c, &uc.wdl, now, p.cfg.WriteTimeout, false)
+	switch {
+	case len(ex.body) == 0:
+		_, err = uc.c.Write(buf)
+	case len(ex.body) <= 8<<10:
+		hl := len(buf)
+		buf = append(buf, ex.body...)
+		_, err = uc.c.Write(buf)
+		buf = buf[:hl]
+	default:
+		ex.iov = append(ex.iov[:0], buf, ex.body)
+		iov := ex.iov
+		_, err = iov.WriteTo(uc.c)
+	}
+	ex.buf = buf[:ex.base]
+	if err != nil {
+		return false, err
+	}
+	if ex.stream != nil {
+		if err := ex.stream.streamBody(uc.c, ex.chunked); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// clientBodyError is a failure reading the client's body while streaming
+// it: the client's fault, not the upstream's.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "reading request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
+const maxRespHead = 64 << 10
+
+// readRespHead reads the response head into ex.resp, skipping 1xx
+// answers other than 101. got reports whether any byte arrived.
+func (p *Proxy) readRespHead(ex *exchange, uc *upConn) (got bool, err error) {
+	setDeadline(uc.c, &uc.rdl, nanotime(), p.cfg.ResponseHeaderTimeout, true)
+	for {
+		if uc.rb.len() > 0 {
+			got = true
+			buf := uc.rb.buffered()
+			if n := headEnd(buf); n > 0 {
+				if err := parseResponseHead(buf[:n], &ex.resp); err != nil {
+					return true, err
+				}
+				uc.rb.r += n
+				if ex.resp.status < 200 && ex.resp.status != 101 {
+					// 100 Continue, 103 Early Hints: not forwarded.
+					uc.rb.consume(0)
+					continue
+				}
+				if ex.resp.status == 101 && !ex.upgrade {
+					return true, headErr(502, "101 without an upgrade request")
+				}
+				return true, nil
+			}
+			if len(buf) >= maxRespHead {
+				return true, headErr(502, "response head too large")
+			}
+		}
+		if _, err := uc.rb.fill(uc.c, maxRespHead); err != nil {
+			if uc.rb.len() > 0 {
+				got = true
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return got, err
+		}
+	}
+}
+
+// discard drops a response the client will not see. Small bodies already
+// buffered are skipped so the connection can be reused; otherwise the
+// connection is closed.
+func (p *Proxy) discard(uc *upConn) {
+	uc.close()
+}
+
+// release ends an attempt that returned a response: records it, and parks
+// the upstream connection when reusable.
+func (p *Proxy) release(ex *exchange, uc *upConn, reusable bool, transportErr bool) {
+	now := nanotime()
+	ss := &p.stats.sides[ex.side]
+	p.stats.record(ex.side, now, ex.ttfb, ex.resp.status, transportErr)
+	ex.b.inflight.Add(-1)
+	ss.inflight.Add(-1)
+	if reusable && !ex.resp.connClose && !ex.resp.bothCLTE && uc.rb.len() == 0 {
+		uc.requests++
+		if t := ex.resp.keepAliveTimeout; t > 0 {
+			// Stay under the upstream's own idle limit.
+			lim := timeSeconds(t) * 3 / 4
+			if lim < uc.maxIdle {
+				uc.maxIdle = lim
+			}
+		}
+		ex.b.put(uc, now)
+		return
+	}
+	uc.close()
+}
+
+// isClosedConn: the peer closed or reset the connection.
+func isClosedConn(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// appendRequestHead writes the upstream request head of h, up to its last
+// field: the request line in HTTP/1.1, the end-to-end fields as the client
+// sent them, and the proxy's own. Framing, Host (when needHost) and the
+// empty line are added per attempt by send.
+func (p *Proxy) appendRequestHead(b []byte, h *reqHead, ip []byte, tls bool) []byte {
+	b = append(b, h.method...)
+	b = append(b, ' ')
+	b = append(b, h.target...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	nxff := 0
+	for i := range h.fields {
+		f := &h.fields[i]
+		switch f.kind {
+		case hkOther:
+			if f.hop {
+				continue
+			}
+		case hkHost:
+			if p.cfg.RewriteHost || h.absHost != nil {
+				continue
+			}
+		case hkCookie, hkIdemKey, hkXFProto:
+		case hkXFF:
+			nxff++
+			continue
+		default:
+			// Framing, Connection and the fields it names, Keep-Alive,
+			// Proxy-*, TE, Trailer, Upgrade and Expect are hop-by-hop
+			// or answered here.
+			continue
+		}
+		b = append(b, f.name...)
+		b = append(b, ':', ' ')
+		b = append(b, f.value...)
+		b = append(b, '\r', '\n')
+	}
+	if h.absHost != nil && !p.cfg.RewriteHost {
+		b = append(b, "Host: "...)
+		b = append(b, h.absHost...)
+		b = append(b, '\r', '\n')
+	}
+	if h.teTrailers {
+		b = append(b, "TE: trailers\r\n"...)
+	}
+	if h.connUpgrade && len(h.upgrade) > 0 {
+		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
+		b = append(b, h.upgrade...)
+		b = append(b, '\r', '\n')
+	}
+	if len(ip) > 0 {
+		b = append(b, "X-Forwarded-For: "...)
+		if nxff > 0 {
+			for i := range h.fields {
+				if f := &h.fields[i]; f.kind == hkXFF && len(f.value) > 0 {
+					b = append(b, f.value...)
+					b = append(b, ',', ' ')
+				}
+			}
+		}
+		b = append(b, ip...)
+		b = append(b, '\r', '\n')
+	}
+	if !h.hasXFProto {
+		if tls {
+			b = append(b, "X-Forwarded-Proto: https\r\n"...)
+		} else {
+			b = append(b, "X-Forwarded-Proto: http\r\n"...)
+		}
+	}
+	if p.cfg.Via != "" {
+		b = append(b, "Via: "...)
+		b = append(b, p.cfg.Via...)
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+// respBody reads a response body from an upstream connection by its
+// framing, decoded: the slow paths (HTTP/2, mirrors) use it as an
+// io.Reader.
+type respBody struct {
+	uc   *upConn
+	p    *Proxy
+	mode int // relayNone, relayCL, relayChunked or relayClose
+	left int64
+	cs   chunkScanner
+	eof  bool
+}
+
+const (
+	bodyModeNone = iota
+	bodyModeCL
+	bodyModeChunked
+	bodyModeClose
+)
+
+func newRespBody(p *Proxy, uc *upConn, resp *respHead, isHead bool) *respBody {
+	r := &respBody{uc: uc, p: p}
+	switch {
+	case isHead || resp.status == 204 || resp.status == 304:
+		r.mode = bodyModeNone
+	case resp.chunked:
+		r.mode = bodyModeChunked
+	case resp.contentLength >= 0:
+		r.mode, r.left = bodyModeCL, resp.contentLength
+	default:
+		r.mode = bodyModeClose
+	}
+	return r
+}
+
+// clean reports whether the body was read to its end and nothing else
+// came: the connection can be reused.
+func (r *respBody) clean() bool {
+	return r.eof && r.mode != bodyModeClose && r.uc.rb.len() == 0
+}
+
+func (r *respBody) fill() error {
+	setDeadline(r.uc.c, &r.uc.rdl, nanotime(), r.p.cfg.ResponseHeaderTimeout, true)
+	_, err := r.uc.rb.fill(r.uc.c, len(r.uc.rb.b))
+	return err
+}
+
+func (r *respBody) Read(b []byte) (int, error) {
+	if r.eof {
+		return 0, io.EOF
+	}
+	rb := &r.uc.rb
+	switch r.mode {
+	case bodyModeNone:
+		r.eof = true
+		return 0, io.EOF
+	case bodyModeCL:
+		if r.left == 0 {
+			r.eof = true
+			return 0, io.EOF
+		}
+		if rb.len() == 0 {
+			if err := r.fill(); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return 0, err
+			}
+		}
+		n := copy(b[:min(int64(len(b)), r.left)], rb.buffered())
+		rb.consume(n)
+		r.left -= int64(n)
+		return n, nil
+	case bodyModeChunked:
+		for {
+			if r.cs.done() {
+				r.eof = true
+				return 0, io.EOF
+			}
+			if rb.len() == 0 {
+				if err := r.fill(); err != nil {
+					if err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
+					return 0, err
+				}
+			}
+			in := rb.buffered()
+			if len(in) > len(b) {
+				in = in[:len(b)]
+			}
+			n, data, err := r.cs.next(in)
+			if err != nil {
+				return 0, err
+			}
+			k := copy(b, data)
+			rb.consume(n)
+			if k > 0 {
+				return k, nil
+			}
+		}
+	default:
+		if rb.len() > 0 {
+			n := copy(b, rb.buffered())
+			rb.consume(n)
+			return n, nil
+		}
+		setDeadline(r.uc.c, &r.uc.rdl, nanotime(), r.p.cfg.ResponseHeaderTimeout, true)
+		n, err := r.uc.c.Read(b)
+		if err == io.EOF {
+			r.eof = true
+		}
+		return n, err
+	}
+}
