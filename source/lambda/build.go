@@ -190,6 +190,14 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, sec)
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		v.t.Mapped(v.field, fmt.Sprintf("ExternalSecret key %s (%s %s)", name, sec.Source, sec.Key))
+	case !s.ok && secretName(name):
+		// A credential the input does not say must not become a value in
+		// a values file either.
+		key := fn.secretKeyPrefix() + name
+		fn.svc.Secrets = append(fn.svc.Secrets, service.Secret{Name: name, Source: service.SecretsManager, Key: key})
+		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
+		v.t.Fill(v.field, "ExternalSecret key "+name,
+			fmt.Sprintf("%s; the name looks like a credential, so it is an ExternalSecret key: store the value in Secrets Manager as %q (or point the key elsewhere)", s.reason, key))
 	case !s.ok:
 		ref := fn.fill(v, valueName("env", name), s.def, "environment variable "+name+": "+s.reason)
 		fn.env = append(fn.env, service.EnvVar{Name: name, ValueRef: ref})
@@ -230,6 +238,12 @@ func (fn *function) secretKeyPrefix() string {
 // looksSecret reports whether an environment variable looks like a
 // credential by its name, and its value is not an identifier of one.
 func looksSecret(name, value string) bool {
+	return secretName(name) && len(value) >= 8 && !strings.HasPrefix(value, "arn:") && !strings.HasPrefix(value, "/")
+}
+
+// secretName reports whether a variable's name says it holds a
+// credential rather than the name, ARN or location of one.
+func secretName(name string) bool {
 	u := strings.ToUpper(name)
 	hit := false
 	for _, w := range []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL", "ACCESS_KEY", "CLIENT_KEY", "SIGNING_KEY"} {
@@ -237,7 +251,7 @@ func looksSecret(name, value string) bool {
 			hit = true
 		}
 	}
-	if !hit || len(value) < 8 || strings.HasPrefix(value, "arn:") || strings.HasPrefix(value, "/") {
+	if !hit {
 		return false
 	}
 	for _, suf := range []string{"_ARN", "_NAME", "_ID", "_URL", "_URI", "_PATH", "_TABLE", "_ENDPOINT", "_REGION", "_HEADER", "_TTL", "_EXPIRY", "_TYPE", "_FILE", "_PARAM", "_PARAMETER"} {

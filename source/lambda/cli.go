@@ -572,15 +572,7 @@ func (fn *function) kafkaAuth(tr *trigger, v val) {
 		case "VPC_SUBNET", "VPC_SECURITY_GROUP":
 			sac.t.Warn(sac.field, "", "Lambda reached the brokers from "+uri+"; the pods reach them from the cluster's VPC: check routes and security groups")
 		case "BASIC_AUTH", "SASL_SCRAM_256_AUTH", "SASL_SCRAM_512_AUTH", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE":
-			name := envName("CUTOVER", tr.Name, typ)
-			sec := service.Secret{Name: name, Source: service.SecretsManager, Key: uri}
-			if a, err := parseARN(uri); err == nil {
-				sec.Region = a.Region
-			}
-			fn.svc.Secrets = append(fn.svc.Secrets, sec)
-			fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
-			tr.flags = append(tr.flags, "--auth", typ, "--auth-secret-env", name)
-			sac.t.Mapped(sac.field, "ExternalSecret key "+name+" and serve --auth "+typ)
+			fn.addKafkaSecret(tr, typ, uri, sac)
 		default:
 			sac.t.Drop(sac.field, "cutover does not know this access configuration type")
 		}
@@ -820,7 +812,7 @@ func (fn *function) setStartingPosition(tr *trigger, v val, s, note string) erro
 // with the API Gateway v2 payload a function URL sends.
 func (fn *function) addFunctionURL(u val) {
 	u.t.Use("FunctionArn")
-	tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: "/"}}, at: u}
+	tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: catchAll}}, at: u}
 	fn.addRoute(service.Route{Path: "/"})
 	if v := u.get("FunctionUrl"); !v.absent() {
 		v.t.Warn(v.field, "HTTPRoute /", "the function URL stays with Lambda; point clients or DNS at the route the chart exposes (cutover shift moves the traffic)")

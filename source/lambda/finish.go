@@ -337,6 +337,10 @@ func (fn *function) finishCommand() {
 	default:
 		entry = []string{"/lambda-entrypoint.sh"}
 	}
+	if !fn.packageImage && fn.handler == "" && fn.handlerValue == "" {
+		fn.handlerValue = fn.fill(fn.imageAt, "handler", "", "the function's handler (file.function for scripting runtimes, Class::method for Java), which the input does not say")
+		fn.env = append(fn.env, service.EnvVar{Name: "_HANDLER", ValueRef: fn.handlerValue})
+	}
 	switch {
 	case fn.packageImage && fn.cmd != nil:
 		args = fn.cmd

@@ -181,6 +181,9 @@ func (Importer) Import(ctx context.Context, files []source.File, opts source.Opt
 				}
 				got = append(got, fn)
 			}
+			if nm := p.docVal().get("NextMarker"); err == nil && !nm.absent() && len(got) > 0 {
+				got[0].tracker(p.file.Path, p.pos, "").Warn("NextMarker", "", "the list is paginated and only its first page was given: functions on later pages are missing (aws lambda list-functions returns every page unless --max-items is set)")
+			}
 		case docSAM:
 			got, err = readSAM(p)
 		case docServerless:

@@ -333,7 +333,7 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 		v.t.Drop(v.field, "asynchronous invocation settings: nothing invokes the pods asynchronously")
 	}
 	if v := props.get("FunctionUrlConfig"); !v.absent() {
-		tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: "/"}}, at: v}
+		tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: catchAll}}, at: v}
 		fn.addRoute(service.Route{Path: "/"})
 		fn.urlOptions(v, "AuthType", "Cors", "InvokeMode")
 		v.t.Use(v.field)
@@ -574,6 +574,10 @@ func (fn *function) samAPI(tr *trigger, typ string, p val) error {
 		}
 	}
 	path, method := "/", ""
+	if typ == "HttpApi" {
+		// An HTTP API event without a path is the $default route.
+		path = catchAll
+	}
 	if v := p.get("Path"); !v.absent() {
 		s, note, ok := fn.word(v)
 		if ok {
@@ -611,6 +615,10 @@ func (fn *function) samAPI(tr *trigger, typ string, p val) error {
 	}
 	return nil
 }
+
+// catchAll is the path template of a route that takes every path: a
+// function URL, an HTTP API's $default route.
+const catchAll = "/{proxy+}"
 
 // routePrefix turns an API Gateway path template into the path prefix a
 // Gateway API route matches: up to the first {parameter}.

@@ -68,6 +68,9 @@ func (r *sls) interp(s string, depth int) scalar {
 	for i := 0; i < len(s); {
 		start, end, ok := nextVar(s, i)
 		if !ok {
+			if strings.Contains(s[i:], "${") {
+				return scalar{reason: s + ": a ${ is never closed"}
+			}
 			b.WriteString(s[i:])
 			break
 		}
@@ -645,7 +648,7 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 			on = b
 		}
 		if on {
-			tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: "/"}}, at: v}
+			tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: catchAll}}, at: v}
 			fn.addRoute(service.Route{Path: "/"})
 			if v.isMap() {
 				fn.urlOptions(v, "authorizer", "cors", "invokeMode")
@@ -900,7 +903,7 @@ func (fn *function) slsHTTP(tr *trigger, typ string, p val) error {
 			return nil
 		}
 		if s == "*" {
-			method, path = "", "/"
+			method, path = "", catchAll
 		} else {
 			m, pth, found := strings.Cut(strings.TrimSpace(s), " ")
 			if !found {
@@ -959,7 +962,7 @@ func (fn *function) slsHTTP(tr *trigger, typ string, p val) error {
 			return p.errf("an http event needs a path")
 		}
 		if pv.absent() {
-			path = "/"
+			path = catchAll
 		}
 		for _, k := range []string{"authorizer", "private"} {
 			if v := p.get(k); !v.absent() {
