@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -227,4 +228,73 @@ func FuzzCompose(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSecretValuesNeverLeave pins the rule that cutover never writes a
+// secret value: the secrets in the golden inputs must not appear in what
+// Import returns.
+func TestSecretValuesNeverLeave(t *testing.T) {
+	secrets := []string{"sk_live_THIS_IS_NOT_READ", "changeme-in-prod", "postgres://payments:payments@", "BEGIN PRIVATE KEY"}
+	for _, dir := range []string{"testdata/secrets-and-env-files", "testdata/web-db-worker"} {
+		svcs, err := Importer{}.Import(context.Background(), inputs(t, dir), source.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(svcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(out), s) {
+				t.Errorf("%s: output contains the secret %q", dir, s)
+			}
+		}
+	}
+}
+
+// TestExtendsFromAnotherFile: compose-go merges `extends` from a file
+// beside the compose file; the merged fields are converted and the
+// extends key is reported.
+func TestExtendsFromAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	common := "services:\n  base:\n    image: ghcr.io/acme/base:1.0.0\n    environment:\n      LOG_FORMAT: json\n"
+	if err := os.WriteFile(filepath.Join(dir, "common.yaml"), []byte(common), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := "services:\n  api:\n    extends:\n      file: common.yaml\n      service: base\n    command: [\"serve\"]\n"
+	f := source.File{Path: filepath.Join(dir, "compose.yaml"), Data: []byte(main)}
+	svcs, err := Importer{}.Import(context.Background(), []source.File{f}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != 1 {
+		t.Fatalf("got %d services, want 1", len(svcs))
+	}
+	c := svcs[0].Main()
+	if c.Image != "ghcr.io/acme/base:1.0.0" || svcs[0].Config["LOG_FORMAT"] != "json" || strings.Join(c.Args, " ") != "serve" {
+		t.Errorf("extends not merged: image %q config %v args %v", c.Image, svcs[0].Config, c.Args)
+	}
+	var reported bool
+	for _, fd := range svcs[0].Report.Findings {
+		if fd.Field == "services.api.extends" && fd.Status == service.Mapped && fd.Line == 3 {
+			reported = true
+		}
+	}
+	if !reported {
+		t.Errorf("extends not reported: %v", svcs[0].Report.Findings)
+	}
+}
+
+// TestDirectoriesAreSeparateProjects: files in one directory merge, as
+// with docker compose -f a -f b; another directory is another project.
+func TestDirectoriesAreSeparateProjects(t *testing.T) {
+	a := source.File{Path: filepath.Join(t.TempDir(), "compose.yaml"), Data: []byte("services:\n  web:\n    image: nginx:1.27\n")}
+	b := source.File{Path: filepath.Join(t.TempDir(), "compose.yaml"), Data: []byte("services:\n  web:\n    image: httpd:2.4\n")}
+	svcs, err := Importer{}.Import(context.Background(), []source.File{a, b}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != 2 || svcs[0].Main().Image != "nginx:1.27" || svcs[1].Main().Image != "httpd:2.4" {
+		t.Errorf("projects mixed up: %d services", len(svcs))
+	}
 }

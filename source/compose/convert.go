@@ -243,8 +243,15 @@ func (cv *conv) serviceFields(t *ftrack, name string, sc types.ServiceConfig) {
 
 	cv.networking(t, sc)
 	cv.dropped(t)
-	if sc.Extends != nil {
-		t.Mapped("extends", fmt.Sprintf("merged from service %q by compose", sc.Extends.Service))
+	// compose-go has merged extends (and cleared it) by now.
+	if t.Has("extends") {
+		from := "the extended service"
+		for _, it := range t.items("extends") {
+			if it.key != nil && it.key.Value == "service" || it.key == nil {
+				from = "service " + it.val.Value
+			}
+		}
+		t.Mapped("extends", "merged from "+from+" by compose")
 	}
 	t.Use("profiles")
 	if len(sc.Profiles) > 0 {

@@ -284,7 +284,7 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 	}
 	if g, ok := httpCheck(shell); ok {
 		probe.HTTPGet = g
-		how = fmt.Sprintf("httpGet %s on port %d (the %s check, without needing it in the image)", g.Path, g.Port, strings.Fields(shell)[0])
+		how = fmt.Sprintf("httpGet %s on port %d in place of the %s check, which needs no %s in the image", g.Path, g.Port, baseName(strings.Fields(shell)[0]), baseName(strings.Fields(shell)[0]))
 		cv.healthPath = g.Path
 		if cv.svc.Expose != nil && cv.svc.Expose.Port == g.Port {
 			cv.svc.Expose.HealthPath = g.Path

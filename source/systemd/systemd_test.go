@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -273,4 +274,25 @@ func FuzzUnit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSecretValuesNeverLeave pins the rule that cutover never writes a
+// secret value: the secrets in the golden inputs must not appear in what
+// Import returns.
+func TestSecretValuesNeverLeave(t *testing.T) {
+	for _, dir := range []string{"testdata/simple-web", "testdata/oneshot"} {
+		svcs, err := Importer{}.Import(context.Background(), inputs(t, dir), source.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(svcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"hunter2", "s3cr3t!"} {
+			if strings.Contains(string(out), s) {
+				t.Errorf("%s: output contains the secret %q", dir, s)
+			}
+		}
+	}
 }
