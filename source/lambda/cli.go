@@ -829,7 +829,7 @@ func (fn *function) addFunctionURL(u val) {
 // urlOptions reports a function URL's auth, CORS and invoke mode.
 func (fn *function) urlOptions(u val, authKey, corsKey, modeKey string) {
 	if v := u.get(authKey); !v.absent() {
-		if s, _ := v.raw(); s == "AWS_IAM" {
+		if s, _ := v.raw(); strings.EqualFold(s, "AWS_IAM") {
 			v.t.Warn(v.field, "", "the URL required SigV4-signed requests; nothing checks signatures in front of the pod: put an authenticating gateway in front before exposing it")
 		} else {
 			v.t.Warn(v.field, "", "the URL was public (AuthType NONE); the route the chart exposes is as public as its Gateway")

@@ -666,6 +666,9 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 			}
 		}
 	}
+	// Images under provider.ecr are reported by the functions that use
+	// them.
+	prov.t.Use("ecr")
 	for _, k := range prov.keys() {
 		if why, ok := slsProviderDrops[k]; ok && why != "" {
 			if v := prov.get(k); !v.absent() {
