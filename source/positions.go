@@ -20,6 +20,9 @@ type Positions struct {
 	// leaves are the paths of scalar values that say something: not null,
 	// not "". Tracker uses them to report every field nobody mapped.
 	leaves map[string]bool
+	// aliasBudget bounds the nodes indexed, counting those reached through
+	// aliases; see walk.
+	aliasBudget int
 }
 
 // ParsePositions indexes data, which may be JSON or YAML. A syntax error is
@@ -29,7 +32,7 @@ func ParsePositions(file string, data []byte) (*Positions, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, SyntaxError(file, err)
 	}
-	p := &Positions{lines: map[string]int{}, leaves: map[string]bool{}}
+	p := &Positions{lines: map[string]int{}, leaves: map[string]bool{}, aliasBudget: 100000}
 	if len(root.Content) > 0 {
 		p.walk("", root.Content[0])
 	}
@@ -37,9 +40,17 @@ func ParsePositions(file string, data []byte) (*Positions, error) {
 }
 
 func (p *Positions) walk(path string, n *yaml.Node) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
+	// Aliases are expanded, so a field reached through one gets the line
+	// where its value is written, but only within a budget: unbounded
+	// expansion would let a "billion laughs" document of a few hundred
+	// bytes index billions of paths.
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil || p.aliasBudget <= 0 {
+			return
+		}
 		n = n.Alias
 	}
+	p.aliasBudget--
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Tag != "!!null" && n.Value != "" && path != "" {
@@ -50,7 +61,9 @@ func (p *Positions) walk(path string, n *yaml.Node) {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" {
 				// Merge keys: index the merged fields as the map's own.
-				p.walk(path, v)
+				for _, m := range mergeSources(v) {
+					p.walk(path, m)
+				}
 				continue
 			}
 			child := k.Value
@@ -69,6 +82,28 @@ func (p *Positions) walk(path string, n *yaml.Node) {
 			p.walk(child, v)
 		}
 	}
+}
+
+// mergeSources returns the maps a merge key's value names: an alias, or a
+// sequence of aliases.
+func mergeSources(v *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	add := func(n *yaml.Node) {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind == yaml.MappingNode {
+			out = append(out, n)
+		}
+	}
+	if v.Kind == yaml.SequenceNode {
+		for _, n := range v.Content {
+			add(n)
+		}
+	} else {
+		add(v)
+	}
+	return out
 }
 
 // Line returns the line of path, or of its nearest indexed ancestor, or 0.

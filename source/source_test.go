@@ -89,3 +89,29 @@ func TestLookupRefusesUnknownFormat(t *testing.T) {
 		t.Fatalf("want ErrUnknownFormat, got %v", err)
 	}
 }
+
+// Regression: indexing expanded aliases, so a "billion laughs" document of
+// a few hundred bytes kept the indexer busy for tens of seconds.
+func TestPositionsDoNotExpandAliases(t *testing.T) {
+	doc := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		doc += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
+		prev = n
+	}
+	p, err := ParsePositions("laughs.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10^9 paths if expanded; the budget stops at about 10^5.
+	if len(p.lines) > 150000 {
+		t.Fatalf("indexed %d paths for a 9-line file", len(p.lines))
+	}
+	merged, err := ParsePositions("m.yaml", []byte("base: &b {image: x, cpu: 1}\nweb:\n  <<: *b\n  port: 80\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.Line("web.image") == 0 || merged.Line("web.port") != 4 {
+		t.Errorf("merge keys not indexed: %v", merged.lines)
+	}
+}
