@@ -17,7 +17,8 @@
 // <path>"), sqs (--queue-url), kinesis and dynamodb (--stream-arn), kafka
 // (--brokers, --topic, --consumer-group, --auth, --auth-secret-env),
 // each with --region, --batch-size, --batch-window, --starting-position,
-// --report-batch-item-failures, --max-retries, --max-record-age,
+// --starting-timestamp, --report-batch-item-failures, --max-retries,
+// --max-record-age,
 // --bisect-on-error as the trigger had them; schedule (--input) runs one
 // invocation and exits, as does job. A value the user fills reaches a flag
 // as $(ENV_NAME), which Kubernetes expands from the container's
@@ -32,7 +33,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -317,14 +317,4 @@ func uniqueNames(fns []*function) error {
 		taken[name] = true
 	}
 	return nil
-}
-
-// sortedKeys is service.SortedKeys for the package's own maps.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

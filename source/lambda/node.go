@@ -195,15 +195,6 @@ func (v val) errf(format string, args ...any) error {
 // path is the value's full field path in its file.
 func (v val) path() string { return joinPath(v.t.Prefix, v.field) }
 
-// tag is the node's tag ("!Ref", "!!str"), "" when absent.
-func (v val) tag() string {
-	n := deref(v.n)
-	if v.isNull() || n == nil {
-		return ""
-	}
-	return n.Tag
-}
-
 // raw returns the scalar text of a plain (untagged or core-tagged) scalar.
 // ok is false for maps, lists, nulls and custom-tagged scalars such as
 // !Ref: those are intrinsics the front end must resolve.
