@@ -18,8 +18,7 @@
 // (--brokers, --topic, --consumer-group, --auth, --auth-secret-env),
 // each with --region, --batch-size, --batch-window, --starting-position,
 // --starting-timestamp, --report-batch-item-failures, --max-retries,
-// --max-record-age,
-// --bisect-on-error as the trigger had them; schedule (--input) runs one
+// --max-record-age and --bisect-on-error as the trigger had them; schedule (--input) runs one
 // invocation and exits, as does job. A value the user fills reaches a flag
 // as $(ENV_NAME), which Kubernetes expands from the container's
 // environment.
