@@ -114,6 +114,10 @@ layout, then shifts live traffic across in steps with automatic rollback.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(
 		newVersionCmd(e),
+		newConvertCmd(e),
+		newShiftCmd(e),
+		newProxyCmd(e),
+		newDemoCmd(e),
 	)
 	return root
 }

@@ -1,0 +1,190 @@
+// Package convert is the pipeline behind `cutover convert`: read the input
+// files, detect each one's format, let the importers turn them into
+// services, check the services, and render the whole output layout into a
+// render.Tree. Writing the tree to disk (atomically) is the caller's job, so
+// a failed run never touches the previous output.
+package convert
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/cutoverhq/cutover/render"
+	"github.com/cutoverhq/cutover/render/argocd"
+	"github.com/cutoverhq/cutover/render/helm"
+	"github.com/cutoverhq/cutover/render/iam"
+	"github.com/cutoverhq/cutover/render/report"
+	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
+
+	// The importers register themselves.
+	_ "github.com/cutoverhq/cutover/source/compose"
+	_ "github.com/cutoverhq/cutover/source/ecs"
+	_ "github.com/cutoverhq/cutover/source/lambda"
+	_ "github.com/cutoverhq/cutover/source/systemd"
+)
+
+// Options configure a conversion.
+type Options struct {
+	// From forces the input format of every file ("ecs", "lambda",
+	// "compose", "systemd"). "" means detect each file's format.
+	From string
+	// Source are the importers' settings.
+	Source source.Options
+	// Render are the renderers' settings.
+	Render render.Options
+}
+
+// Result is what a conversion produced.
+type Result struct {
+	// Services are the imported services, sorted by name.
+	Services []*service.Service
+	// Tree is the output layout, not yet written.
+	Tree render.Tree
+	// Inputs maps each input path to the SHA-256 of its content, and
+	// Outputs each output path to the SHA-256 of its content: the audit
+	// trail records both.
+	Inputs  map[string]string
+	Outputs map[string]string
+}
+
+// Findings counts the findings of every service with the given status.
+func (r *Result) Findings(s service.Status) int {
+	n := 0
+	for _, svc := range r.Services {
+		n += svc.Report.Count(s)
+	}
+	return n
+}
+
+// renderers run in this order; each adds its own files to the tree.
+var renderers = []struct {
+	name string
+	fn   func([]*service.Service, render.Options, render.Tree) error
+}{
+	{"helm", helm.Render},
+	{"argocd", argocd.Render},
+	{"iam", iam.Render},
+	{"report", report.Render},
+}
+
+// Convert reads paths and renders the layout. Input errors are
+// *source.InputError values naming the file, line and field.
+func Convert(ctx context.Context, paths []string, opts Options) (*Result, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no input files")
+	}
+	if err := opts.Render.Validate(); err != nil {
+		return nil, err
+	}
+	res := &Result{Inputs: map[string]string{}, Outputs: map[string]string{}}
+	groups := map[string][]source.File{}
+	var formats []string
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, &source.InputError{File: p, Err: fmt.Errorf("cannot read: %w", unwrapPath(err))}
+		}
+		sum := sha256.Sum256(data)
+		res.Inputs[p] = hex.EncodeToString(sum[:])
+		f := source.File{Path: p, Data: data}
+		format := opts.From
+		if format == "" {
+			if format, err = source.Detect(f); err != nil {
+				return nil, err
+			}
+		}
+		if _, seen := groups[format]; !seen {
+			formats = append(formats, format)
+		}
+		groups[format] = append(groups[format], f)
+	}
+	sort.Strings(formats)
+	byName := map[string]string{}
+	for _, format := range formats {
+		imp, err := source.Lookup(format)
+		if err != nil {
+			return nil, err
+		}
+		svcs, err := imp.Import(ctx, groups[format], opts.Source)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range svcs {
+			if prev, dup := byName[s.Name]; dup {
+				return nil, &source.InputError{File: strings.Join(s.Origin.Files, ", "), Err: fmt.Errorf("service %q is also defined by %s; rename one", s.Name, prev)}
+			}
+			byName[s.Name] = strings.Join(s.Origin.Files, ", ")
+			checkImages(s)
+			if err := s.Validate(); err != nil {
+				return nil, fmt.Errorf("importer %s: %w", format, err)
+			}
+			res.Services = append(res.Services, s)
+		}
+	}
+	if len(res.Services) == 0 {
+		return nil, &source.InputError{File: strings.Join(paths, ", "), Err: fmt.Errorf("no service found in the input")}
+	}
+	sort.Slice(res.Services, func(i, j int) bool { return res.Services[i].Name < res.Services[j].Name })
+	res.Tree = render.Tree{}
+	for _, r := range renderers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.fn(res.Services, opts.Render, res.Tree); err != nil {
+			return nil, fmt.Errorf("render %s: %w", r.name, err)
+		}
+	}
+	for p, b := range res.Tree {
+		sum := sha256.Sum256(b)
+		res.Outputs[p] = hex.EncodeToString(sum[:])
+	}
+	return res, nil
+}
+
+// unwrapPath drops the *PathError wrapper, whose message repeats the path
+// the InputError already names.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// checkImages warns about images that are not pinned: a `latest` tag, or
+// no tag at all, deploys whatever was pushed last. The image is kept as
+// given (the input chose it), and kube-score's CRITICAL finding for it is
+// named in the report.
+func checkImages(s *service.Service) {
+	all := append(append(append([]service.Container{}, s.Containers...), s.InitContainers...), s.Sidecars...)
+	file := ""
+	if len(s.Origin.Files) > 0 {
+		file = s.Origin.Files[0]
+	}
+	for _, c := range all {
+		if c.Image == "" || !Unpinned(c.Image) {
+			continue
+		}
+		s.Report.Warn(file, 0, "containers."+c.Name+".image", "values image",
+			fmt.Sprintf("image %q is tagged latest or untagged: it is kept as given, but pin a version or digest (kube-score reports container-image-tag as CRITICAL)", c.Image))
+	}
+}
+
+// Unpinned reports whether an image reference has no tag, or the tag
+// "latest", and no digest.
+func Unpinned(image string) bool {
+	if strings.Contains(image, "@") {
+		return false
+	}
+	name := image
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	i := strings.LastIndex(name, ":")
+	return i < 0 || name[i+1:] == "latest"
+}

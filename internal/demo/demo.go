@@ -1,0 +1,348 @@
+// Package demo runs cutover's first-minutes demonstration: a legacy and a
+// new backend in process, steady load through the embedded proxy, a shift
+// 0 → 10 → 50 → 100 whose new side starts failing at 50 % (and is rolled
+// back automatically), then the same shift again, healthy, to completion.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cutoverhq/cutover/metrics/embedded"
+	"github.com/cutoverhq/cutover/plan"
+	dataplane "github.com/cutoverhq/cutover/proxy"
+	routerproxy "github.com/cutoverhq/cutover/router/proxy"
+	"github.com/cutoverhq/cutover/shift"
+)
+
+// Options configure the demo.
+type Options struct {
+	// RPS is the steady load in requests per second; zero means 300.
+	RPS int
+	// Observers hear the shifts' events (the terminal display).
+	Observers func(run string, p *plan.Plan, r *shift.Runner) []shift.Observer
+	// Log receives diagnostics; nil discards them.
+	Log *slog.Logger
+	// FailAfter is how long the 50 % step of the first run holds before
+	// the new side starts failing; zero means 2s.
+	FailAfter time.Duration
+}
+
+// Result is what the demo measured.
+type Result struct {
+	// Requests sent by the load generator, and ClientErrors the ones that
+	// failed as the client saw them (a non-2xx answer or a transport
+	// error).
+	Requests     int64 `json:"requests"`
+	ClientErrors int64 `json:"client_errors"`
+	// RollbackSeconds is the time from the new side's first failing
+	// request to the router confirming 100 % legacy.
+	RollbackSeconds float64 `json:"rollback_seconds"`
+	// Completed is true when the second, healthy run completed.
+	Completed bool `json:"completed"`
+	// RolledBack is true when the first run rolled back by itself.
+	RolledBack bool `json:"rolled_back"`
+	// Replays are requests the new side failed that the proxy replayed on
+	// legacy, so that no client saw the failure.
+	Replays uint64 `json:"replays"`
+	// Runs holds each run's report.
+	Runs []Run `json:"-"`
+}
+
+// Run is one shift of the demo.
+type Run struct {
+	Name   string
+	Report *shift.Report
+}
+
+// PlanYAML is the demo's plan; the proxy address is filled in at run time.
+const PlanYAML = `apiVersion: cutover.dev/v1alpha1
+kind: ShiftPlan
+metadata:
+  name: demo-payments-%s
+spec:
+  service: payments-api
+  legacy: {addresses: ["%s"]}
+  new: {addresses: ["%s"]}
+  router:
+    type: proxy
+    listen: "%s"
+    stickyHeader: X-User-Id
+    # Legacy served all the traffic before the shift, so it can take back
+    # every request the new side fails: replay them all.
+    retryBudget: 1
+  metrics: {type: embedded}
+  steps:
+    - {weight: 0, hold: 1s}
+    - {weight: 10, hold: 3s}
+    - {weight: 50, hold: 5s}
+    - {weight: 100, hold: 2s}
+  slo:
+    errorRate: {max: 1%%, maxIncrease: 0.5%%}
+    latencyP99: {max: 250ms, maxIncrease: 50%%}
+  analysis:
+    interval: 100ms
+    window: 3s
+    minRequests: 20
+`
+
+// Demo runs the demonstration.
+func Demo(ctx context.Context, o Options) (*Result, error) {
+	if o.RPS == 0 {
+		o.RPS = 300
+	}
+	if o.FailAfter == 0 {
+		o.FailAfter = 2 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	legacy := &backend{name: "legacy", base: 12 * time.Millisecond, jitter: 6 * time.Millisecond}
+	newer := &backend{name: "new", base: 5 * time.Millisecond, jitter: 3 * time.Millisecond}
+	for _, b := range []*backend{legacy, newer} {
+		if err := b.start(); err != nil {
+			return nil, err
+		}
+		defer b.stop()
+	}
+	p, err := dataplane.New(dataplane.Config{
+		Legacy:       []string{legacy.url},
+		New:          []string{newer.url},
+		Weights:      dataplane.Weights{Legacy: 100},
+		StickyHeader: "X-User-Id",
+		RetryBudget:  1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go p.Serve(ln)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(sctx)
+	}()
+	proxyURL := "http://" + ln.Addr().String()
+
+	load := &loadgen{url: proxyURL, rps: o.RPS}
+	lctx, stopLoad := context.WithCancel(ctx)
+	var lwg sync.WaitGroup
+	lwg.Add(1)
+	go func() { defer lwg.Done(); load.run(lctx) }()
+	stopAndWait := func() { stopLoad(); lwg.Wait() }
+	defer stopAndWait()
+
+	// Let the load warm the connection pools before the first step.
+	time.Sleep(500 * time.Millisecond)
+
+	res := &Result{}
+	rt := routerproxy.NewLocal(p, "")
+	prov := embedded.NewFor(p)
+	for _, run := range []string{"rollback", "healthy"} {
+		pl, err := plan.Parse("demo-plan.yaml", fmt.Appendf(nil, PlanYAML, run, legacy.url, newer.url, ln.Addr().String()))
+		if err != nil {
+			return nil, fmt.Errorf("demo plan: %w", err)
+		}
+		hist := &shift.History{}
+		r := &shift.Runner{Plan: pl, Router: rt, Provider: prov, Log: o.Log, StartedBy: "demo"}
+		inject := &injector{backend: newer, after: o.FailAfter, enabled: run == "rollback"}
+		r.Observers = []shift.Observer{hist, inject}
+		if o.Observers != nil {
+			r.Observers = append(r.Observers, o.Observers(run, pl, r)...)
+		}
+		newer.heal()
+		final, err := r.Run(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep := shift.NewReport(pl, final, hist)
+		if run == "rollback" {
+			res.RolledBack = final.Phase == shift.RolledBack
+			if first := newer.firstFailure(); !first.IsZero() && !inject.confirmed.IsZero() {
+				took := inject.confirmed.Sub(first)
+				res.RollbackSeconds = took.Seconds()
+				rep.Rollbacks = append(rep.Rollbacks, shift.RollbackTiming{FirstFailure: first, Confirmed: inject.confirmed, Took: took, Reason: final.Reason})
+			}
+			newer.heal()
+			// A moment at 100 % legacy before the second run.
+			time.Sleep(time.Second)
+		} else {
+			res.Completed = final.Phase == shift.Completed
+			// Keep the load on the new side for a moment at 100 %.
+			time.Sleep(500 * time.Millisecond)
+		}
+		res.Runs = append(res.Runs, Run{Name: run, Report: rep})
+	}
+	stopAndWait()
+	res.Requests = load.requests.Load()
+	res.ClientErrors = load.errors.Load()
+	res.Replays = p.Stats().Counters(dataplane.SideNew).Replays
+	for i := range res.Runs {
+		res.Runs[i].Report.Extra = [][2]string{
+			{"demo load", fmt.Sprintf("%d requests/s (GET and POST with Idempotency-Key), users sticky by X-User-Id", o.RPS)},
+			{"requests (whole demo)", strconv.FormatInt(res.Requests, 10)},
+			{"client-visible errors (whole demo)", strconv.FormatInt(res.ClientErrors, 10)},
+			{"new-side failures replayed on legacy", strconv.FormatUint(res.Replays, 10)},
+		}
+	}
+	return res, nil
+}
+
+// injector makes the new side fail once the 50 % step has held a while,
+// and notes when the rollback is confirmed.
+type injector struct {
+	backend   *backend
+	after     time.Duration
+	enabled   bool
+	once      sync.Once
+	confirmed time.Time
+}
+
+func (in *injector) OnEvent(ctx context.Context, e shift.Event, s shift.State) {
+	switch {
+	case in.enabled && e.Type == "weight-confirmed" && s.Weight == 50:
+		in.once.Do(func() { time.AfterFunc(in.after, in.backend.fail) })
+	case e.Type == "rolled-back" && in.confirmed.IsZero():
+		in.confirmed = time.Now()
+	}
+}
+
+func (in *injector) OnSample(ctx context.Context, smp shift.Sample) {}
+
+// backend is a demo service: it answers after a latency, or fails.
+type backend struct {
+	name          string
+	base, jitter  time.Duration
+	url           string
+	srv           *http.Server
+	failing       atomic.Bool
+	firstFailNano atomic.Int64
+}
+
+func (b *backend) start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.url = "http://" + ln.Addr().String()
+	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
+	go b.srv.Serve(ln)
+	return nil
+}
+
+func (b *backend) stop() { b.srv.Close() }
+
+func (b *backend) fail() { b.failing.Store(true) }
+
+func (b *backend) heal() { b.failing.Store(false); b.firstFailNano.Store(0) }
+
+func (b *backend) firstFailure() time.Time {
+	n := b.firstFailNano.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	if b.failing.Load() {
+		b.firstFailNano.CompareAndSwap(0, time.Now().UnixNano())
+		http.Error(w, `{"error":"database connection pool exhausted"}`, http.StatusInternalServerError)
+		return
+	}
+	time.Sleep(b.base + time.Duration(rand.Int64N(int64(b.jitter))))
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"served_by": b.name, "path": r.URL.Path})
+}
+
+// loadgen sends steady load: GETs and POSTs carrying an Idempotency-Key,
+// from users identified by X-User-Id.
+type loadgen struct {
+	url      string
+	rps      int
+	requests atomic.Int64
+	errors   atomic.Int64
+}
+
+func (l *loadgen) run(ctx context.Context) {
+	const workers = 32
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, IdleConnTimeout: 60 * time.Second}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(l.rps))
+	defer tick.Stop()
+	jobs := make(chan int, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range jobs {
+				l.one(ctx, hc, n)
+			}
+		}()
+	}
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			close(jobs)
+			wg.Wait()
+			return
+		case <-tick.C:
+			select {
+			case jobs <- n:
+			default: // all workers busy: the backend is slow; skip, as an open-loop client would queue
+			}
+		}
+	}
+}
+
+func (l *loadgen) one(ctx context.Context, hc *http.Client, n int) {
+	user := strconv.Itoa(rand.IntN(10000))
+	var req *http.Request
+	var err error
+	if n%5 == 0 {
+		req, err = http.NewRequest(http.MethodPost, l.url+"/v1/payments", strings.NewReader(`{"amount":1250,"currency":"EUR"}`))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", fmt.Sprintf("demo-%d", n))
+		}
+	} else {
+		req, err = http.NewRequest(http.MethodGet, l.url+"/v1/balance", nil)
+	}
+	if err != nil {
+		return
+	}
+	req.Header.Set("X-User-Id", user)
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			return // the demo is ending: not a failure of the service
+		}
+		l.requests.Add(1)
+		l.errors.Add(1)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	l.requests.Add(1)
+	if resp.StatusCode/100 != 2 {
+		l.errors.Add(1)
+	}
+}
