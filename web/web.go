@@ -9,6 +9,17 @@
 // it works in air-gapped clusters and in offline CI. It holds no data of
 // its own: everything comes from /v1/shift, authenticated by the admin
 // token the page keeps in the cutover_token cookie.
+//
+// Serve it on the admin port beside the admin API:
+//
+//	mux.Handle("/v1/", runner.AdminHandler(tokens, hist))
+//	mux.Handle("/", web.Handler())
+//
+// The page reaches the API by relative URLs, so both may also be mounted
+// together under a path prefix (http.StripPrefix). The page itself writes
+// the cookie (SameSite=Strict, for this browser session), which therefore
+// cannot be HttpOnly; the Content-Security-Policy forbids any script but
+// the page's own.
 package web
 
 import (
