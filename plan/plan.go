@@ -151,12 +151,12 @@ type Step struct {
 // Approval is a manual gate before a step.
 type Approval struct {
 	// Count is how many distinct people must approve; zero means 1.
-	Count int `yaml:"count,omitempty"`
+	Count int `yaml:"count,omitempty" json:"count"`
 	// Group is the group the approvers must belong to; "" means anyone with
 	// an admin token.
-	Group string `yaml:"group,omitempty"`
+	Group string `yaml:"group,omitempty" json:"group,omitempty"`
 	// FourEyes forbids the person who started the shift from approving.
-	FourEyes bool `yaml:"fourEyes,omitempty"`
+	FourEyes bool `yaml:"fourEyes,omitempty" json:"fourEyes,omitempty"`
 }
 
 // SLO are the limits the new side must meet. A zero limit is not checked.

@@ -82,19 +82,47 @@ func (r *Runner) AdminHandler(tokens *admin.Tokens, hist *History) http.Handler 
 	mux.HandleFunc("GET /v1/shift", func(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusOK, r.Status(hist))
 	})
+	// ?since=RFC3339 returns only what happened after that time, so a
+	// dashboard polling every second does not fetch the whole series.
+	since := func(req *http.Request) (time.Time, bool) {
+		v := req.URL.Query().Get("since")
+		if v == "" {
+			return time.Time{}, true
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		return t, err == nil
+	}
 	mux.HandleFunc("GET /v1/shift/events", func(w http.ResponseWriter, req *http.Request) {
-		if hist == nil {
-			writeJSON(w, http.StatusOK, []TimedEvent{})
+		after, ok := since(req)
+		if !ok {
+			http.Error(w, "since: want an RFC 3339 time", http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, hist.Events())
+		out := []TimedEvent{}
+		if hist != nil {
+			for _, e := range hist.Events() {
+				if e.Time.After(after) {
+					out = append(out, e)
+				}
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /v1/shift/samples", func(w http.ResponseWriter, req *http.Request) {
-		if hist == nil {
-			writeJSON(w, http.StatusOK, []Sample{})
+		after, ok := since(req)
+		if !ok {
+			http.Error(w, "since: want an RFC 3339 time", http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, hist.Samples())
+		out := []Sample{}
+		if hist != nil {
+			for _, s := range hist.Samples() {
+				if s.Time.After(after) {
+					out = append(out, s)
+				}
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /v1/shift/stream", func(w http.ResponseWriter, req *http.Request) {
 		if hist == nil {

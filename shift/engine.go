@@ -590,7 +590,7 @@ func (e *stepper) command(c Command) {
 		}
 		e.s.Approvals = append(e.s.Approvals, Approval{Step: e.s.Step, Actor: c.Actor, At: e.now})
 		e.changed = true
-		e.record("approved", c.Actor, "step %d approved by %s (%d of %d)", e.s.Step+1, c.Actor, len(e.approvalsFor(e.s.Step)), st.Approval.Count)
+		e.record("approved", c.Actor, "step %d approved by %s (%d of %d)%s", e.s.Step+1, c.Actor, len(e.approvalsFor(e.s.Step)), st.Approval.Count, reasonNote(c.Reason))
 		e.tryStart()
 	default:
 		refuse("unknown command")

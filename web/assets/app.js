@@ -350,11 +350,15 @@ async function refresh() {
     // Without the stream, or every ten seconds with it (a slow stream
     // subscriber may miss events), the whole log is read again.
     const wantEvents = !streamLive || Date.now() - lastFullEvents > 10000;
-    const [st, smp, ev] = await Promise.all([get(API), get(API + '/samples'), wantEvents ? get(API + '/events') : null]);
+    // Only the samples after the last one we hold: a long shift has
+    // thousands, and this runs every second.
+    const last = samples.length ? samples[samples.length - 1].time : '';
+    const since = last ? '?since=' + encodeURIComponent(last) : '';
+    const [st, smp, ev] = await Promise.all([get(API), get(API + '/samples' + since), wantEvents ? get(API + '/events') : null]);
     if (!running) return;
     status = st;
-    // An empty series may come as null.
-    samples = smp || [];
+    samples = samples.concat(smp || []);
+    if (samples.length > 7200) samples = samples.filter((_, i) => i % 2 === 0 || i === samples.length - 1);
     if (wantEvents) { events = ev || []; lastFullEvents = Date.now(); }
     renderStatus();
     renderCharts();
