@@ -95,6 +95,7 @@ type Proxy struct {
 	lns     map[*net.Listener]struct{}
 	conns   map[*clientConn]struct{}
 	connWG  sync.WaitGroup
+	serveWG sync.WaitGroup // Serve loops
 	done    chan struct{} // closed by Shutdown: stops the reaper
 	stopped sync.Once
 }
@@ -211,11 +212,13 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		return ErrClosed
 	}
 	p.lns[&ln] = struct{}{}
+	p.serveWG.Add(1)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.lns, &ln)
 		p.mu.Unlock()
+		p.serveWG.Done()
 	}()
 	var backoff time.Duration
 	for {
@@ -252,13 +255,15 @@ func isTemporaryAccept(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// track registers a connection; false when shutting down.
+// track registers a connection. It is called by Serve only, even after
+// Shutdown began: a connection Accept returned as the listener was being
+// closed has been taken from the kernel's queue, and dropping it would
+// reset a client (it is served one request with Connection: close).
+// Shutdown waits for every Serve to return before it waits for
+// connections, so no Add races the Wait.
 func (p *Proxy) track(cc *clientConn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closing.Load() {
-		return false
-	}
 	p.conns[cc] = struct{}{}
 	p.connWG.Add(1)
 	return true
@@ -288,6 +293,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	for ln := range p.lns {
 		(*ln).Close()
 	}
+	p.mu.Unlock()
+	p.serveWG.Wait()
+	p.mu.Lock()
 	conns := make([]*clientConn, 0, len(p.conns))
 	for cc := range p.conns {
 		conns = append(conns, cc)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -253,11 +254,7 @@ func (u *Upgrader) Upgrade(ctx context.Context) (err error) {
 	}()
 	fds := make([]inheritedFD, 0, len(lns))
 	for i, ln := range lns {
-		fl, ok := ln.(interface{ File() (*os.File, error) })
-		if !ok {
-			return fmt.Errorf("upgrade: listener %s cannot be passed on", keys[i])
-		}
-		f, err := fl.File()
+		f, err := listenerFile(ln, keys[i])
 		if err != nil {
 			return fmt.Errorf("upgrade: listener %s: %w", keys[i], err)
 		}
@@ -358,4 +355,37 @@ func (u *Upgrader) Close() error {
 		delete(u.inherited, k)
 	}
 	return errors.Join(errs...)
+}
+
+// listenerFile duplicates ln's descriptor for the child. Not with
+// (*net.TCPListener).File: os/exec calls Fd on ExtraFiles, and Fd on such
+// a file puts the descriptor in blocking mode — a flag the duplicate
+// shares with the listener, whose pending Accept then blocks in the kernel
+// and whose Close hangs until a connection arrives (and is then dropped).
+// A file made by os.NewFile from an already non-blocking descriptor is
+// left alone by Fd.
+func listenerFile(ln net.Listener, name string) (*os.File, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a socket listener")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var dup int
+	var derr error
+	if err := raw.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		dup = int(r)
+		if e != 0 {
+			derr = e
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, os.NewSyscallError("fcntl", derr)
+	}
+	return os.NewFile(uintptr(dup), name), nil
 }
