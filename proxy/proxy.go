@@ -96,7 +96,7 @@ type Proxy struct {
 	conns   map[*clientConn]struct{}
 	connWG  sync.WaitGroup
 	serveWG sync.WaitGroup // Serve loops
-	done    chan struct{} // closed by Shutdown: stops the reaper
+	done    chan struct{}  // closed by Shutdown: stops the reaper
 	stopped sync.Once
 }
 
