@@ -3,6 +3,8 @@ package helm
 import (
 	"regexp"
 	"strings"
+
+	"github.com/cutoverhq/cutover/service"
 )
 
 // arn is the parts of an Amazon Resource Name:
@@ -124,3 +126,65 @@ func secretVersion(v string) string {
 var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\})$`)
 
 func isPlaceholder(s string) bool { return placeholderRE.MatchString(s) }
+
+var ecrHost = regexp.MustCompile(`^[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com`)
+
+// inferRegion returns the AWS region the services' inputs name most often
+// (in secret, queue and stream ARNs, queue URLs, MSK brokers, ECR image
+// hosts), and how often; "" when they name none. Ties go to the first in
+// alphabetical order, so the answer does not depend on input order.
+func inferRegion(svcs []*service.Service) (string, int) {
+	count := map[string]int{}
+	add := func(r string) {
+		if r != "" {
+			count[r]++
+		}
+	}
+	for _, s := range svcs {
+		for _, sec := range s.Secrets {
+			switch {
+			case sec.Region != "":
+				add(sec.Region)
+			case sec.Source == service.SecretsManager:
+				add(secretsManagerRegion(sec.Key))
+			case sec.Source == service.ParameterStore:
+				_, r := parameterName(sec.Key)
+				add(r)
+			}
+		}
+		for _, t := range s.Triggers {
+			if t.Region != "" {
+				add(t.Region)
+				continue
+			}
+			switch t.Kind {
+			case service.TriggerSQS:
+				_, r := sqsQueueURL(t.Source)
+				add(r)
+			case service.TriggerKinesis:
+				_, r := kinesisStream(t.Source)
+				add(r)
+			case service.TriggerDynamoDB:
+				_, r := dynamoDBTable(t.Source)
+				add(r)
+			case service.TriggerKafka:
+				_, r := mskIAM(t.Brokers)
+				add(r)
+			}
+		}
+		for _, list := range [][]service.Container{s.Containers, s.InitContainers, s.Sidecars} {
+			for _, c := range list {
+				if m := ecrHost.FindStringSubmatch(c.Image); m != nil {
+					add(m[1])
+				}
+			}
+		}
+	}
+	best, n := "", 0
+	for _, r := range sortedKeys(count) {
+		if count[r] > n {
+			best, n = r, count[r]
+		}
+	}
+	return best, n
+}

@@ -85,9 +85,13 @@ func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 	if err := addChart(t); err != nil {
 		return err
 	}
+	region := regionNote{region: opts.Region}
+	if region.region == "" {
+		region.region, region.inferred = inferRegion(svcs)
+	}
 	t.Add(BaseValuesFile, baseValues(opts))
 	for i, env := range opts.Envs {
-		t.Add(EnvValuesFile(env), envValues(opts, env, i))
+		t.Add(EnvValuesFile(env), envValues(opts, env, i, region))
 	}
 	for _, s := range svcs {
 		data, b := serviceValues(s)

@@ -413,22 +413,16 @@ func TestBadValuesNameFileAndLine(t *testing.T) {
 			for k, v := range tree {
 				tr[k] = v
 			}
-			tr[c.file] = c.edit(tr[c.file])
+			svc := "orders-api"
 			if c.name == "region unset" {
-				// Region is only required where it is used: give the
-				// service a secret.
-				svcs := loadServices(t, "testdata/worker-sqs/services.json")
-				tr = render.Tree{}
-				if err := Render(svcs, render.Options{}, tr); err != nil {
-					t.Fatal(err)
-				}
+				// Region is only required where it is used: by a service
+				// with secrets and queues.
+				_, _, tr = renderCase(t, "testdata/worker-sqs")
+				svc = "payment-events"
 				c.wantField = "aws.region"
 				c.wantMsg = "not set"
 			}
-			svc := "orders-api"
-			if c.name == "region unset" {
-				svc = "payment-events"
-			}
+			tr[c.file] = c.edit(tr[c.file])
 			_, err := TemplateTree(context.Background(), tr, svc, "prod")
 			var ie *source.InputError
 			if !errors.As(err, &ie) {
@@ -448,8 +442,8 @@ func TestBadValuesNameFileAndLine(t *testing.T) {
 }
 
 // TestFloatingTagsKeptAsGiven: untagged and latest images are rendered as
-// the input gave them (convert reports them), pulled on every start as
-// Kubernetes does for latest.
+// the input gave them (convert reports them), and pulled on every start
+// even where base.yaml says IfNotPresent.
 func TestFloatingTagsKeptAsGiven(t *testing.T) {
 	s := &service.Service{Name: "a", Containers: []service.Container{
 		{Name: "x", Image: "nginx"},
@@ -461,6 +455,7 @@ func TestFloatingTagsKeptAsGiven(t *testing.T) {
 	if err := Render([]*service.Service{s}, render.Options{}, tree); err != nil {
 		t.Fatal(err)
 	}
+	tree[BaseValuesFile] = bytes.Replace(tree[BaseValuesFile], []byte("imagePullPolicy: Always"), []byte("imagePullPolicy: IfNotPresent"), 1)
 	out, err := TemplateTree(context.Background(), tree, "a", "dev")
 	if err != nil {
 		t.Fatal(err)

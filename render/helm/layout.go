@@ -61,7 +61,15 @@ func baseValues(opts render.Options) []byte {
 	m.set("runAsNonRoot", boolNode(true))
 	m.set("automountServiceAccountToken", boolNode(false))
 	m.set("enableServiceLinks", boolNode(false))
-	m.set("imagePullPolicy", str("IfNotPresent"))
+	m.setc("imagePullPolicy", "Every start checks the registry: pull credentials and moved tags are noticed.", str("Always"))
+	m.setc("resourceDefaults", "Resources of containers whose input said nothing of cpu, memory or\nephemeral-storage: requests so the scheduler can place them, memory and\ndisk limits so a leak is stopped in its container, not on the node. No CPU\nlimit: it throttles under load. Each resource is filled in alone; what\nthe input said is kept. Remove a key to leave it unset.", newMap().
+		set("requests", newMap().
+			set("cpu", str("100m")).
+			set("memory", str("256Mi")).
+			set("ephemeral-storage", str("256Mi")).node()).
+		set("limits", newMap().
+			set("memory", str("256Mi")).
+			set("ephemeral-storage", str("2Gi")).node()).node())
 
 	m.setc("topologySpread", "Deployments spread across zones and prefer distinct nodes.", newMap().
 		set("enabled", boolNode(true)).
@@ -110,6 +118,7 @@ func baseValues(opts render.Options) []byte {
 	m.set("keda", newMap().
 		set("pollingInterval", intNode(30)).
 		set("cooldownPeriod", intNode(300)).node())
+	m.setc("startingDeadlineSeconds", "A cron run that cannot start within an hour of its time is skipped.", intNode(3600))
 	m.setc("job", "A failed run is not retried: the inputs do not say runs are idempotent.", newMap().
 		set("backoffLimit", intNode(0)).
 		set("successfulJobsHistoryLimit", intNode(3)).
@@ -146,7 +155,14 @@ func preferTerm(weight int, key, value string) *yaml.Node {
 // the last is production and keeps at least two replicas of everything an
 // autoscaler or a fixed count runs; the first, when there are several, is
 // kept small.
-func envValues(opts render.Options, env string, i int) []byte {
+// regionNote is the region the environment files name, and how many
+// places of the input named it when it was inferred (0: given).
+type regionNote struct {
+	region   string
+	inferred int
+}
+
+func envValues(opts render.Options, env string, i int, rn regionNote) []byte {
 	last := i == len(opts.Envs)-1
 	m := newMap()
 	m.set("environment", str(env))
@@ -165,11 +181,14 @@ func envValues(opts render.Options, env string, i int) []byte {
 	}
 	m.setc("replicaBounds", comment, bounds.node())
 
-	region := str(opts.Region)
-	if opts.Region == "" {
-		m.setc("aws", "FILL: the AWS region of this environment (secret stores, queues)", newMap().set("region", region).node())
-	} else {
-		m.set("aws", newMap().set("region", region).node())
+	aws := newMap().set("region", str(rn.region)).node()
+	switch {
+	case rn.region == "":
+		m.setc("aws", "FILL: the AWS region of this environment (secret stores, queues)", aws)
+	case rn.inferred > 0:
+		m.setc("aws", fmt.Sprintf("The AWS region of this environment (secret stores, queues), inferred:\nthe input names %s %d times. Check it.", rn.region, rn.inferred), aws)
+	default:
+		m.set("aws", aws)
 	}
 	m.setc("externalSecrets", "ClusterSecretStores to use instead of a SecretStore per service, by store.", newMap().
 		set("clusterSecretStores", newMap().

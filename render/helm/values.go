@@ -497,8 +497,17 @@ func (b *builder) resources(r service.Resources, field string) *yaml.Node {
 		set("cpu", optStr(r.CPULimit)).
 		set("memory", optStr(r.MemoryLimit)).
 		set("ephemeral-storage", optStr(r.EphemeralStorageLimit))
-	if r.CPURequest == "" && r.MemoryRequest == "" {
-		b.warn(field+".resources", "", "no CPU or memory request: the pods are BestEffort, scheduled anywhere and evicted first; set resources.requests")
+	var unsaid []string
+	for _, x := range []struct{ name, req, lim string }{
+		{"cpu", r.CPURequest, r.CPULimit},
+		{"memory", r.MemoryRequest, r.MemoryLimit},
+	} {
+		if x.req == "" && x.lim == "" {
+			unsaid = append(unsaid, x.name)
+		}
+	}
+	if len(unsaid) > 0 {
+		b.warn(field+".resources", "", "the input sets no %s: base.yaml resourceDefaults apply; size them from the service's real use", strings.Join(unsaid, " or "))
 	}
 	return newMap().set("requests", req.orNil()).set("limits", lim.orNil()).orNil()
 }

@@ -277,8 +277,25 @@ Call it with (dict "root" $ "c" container "role" main|app|sidecar|init "long" bo
     - configMapRef:
         name: {{ include "cutover.fullname" $root }}-config
   {{- end }}
-  {{- $res := $c.resources -}}
-  {{- if eq $role "main" }}{{ $res = $V.resources }}{{ end }}
+  {{- $res := deepCopy ($c.resources | default dict) -}}
+  {{- if eq $role "main" }}{{ $res = deepCopy ($V.resources | default dict) }}{{ end -}}
+  {{- $req := $res.requests | default dict -}}
+  {{- $lim := $res.limits | default dict -}}
+  {{- $rd := $V.resourceDefaults | default dict -}}
+  {{- $dreq := $rd.requests | default dict -}}
+  {{- $dlim := $rd.limits | default dict -}}
+  {{- range $k := concat (keys $dreq) (keys $dlim) | uniq | sortAlpha -}}
+  {{- if not (or (hasKey $req $k) (hasKey $lim $k)) -}}
+  {{- with index $dreq $k }}{{ $_ := set $req $k . }}{{ end -}}
+  {{- with index $dlim $k }}{{ $_ := set $lim $k . }}{{ end -}}
+  {{- end -}}
+  {{- end -}}
+  {{- /* A limit without a request: Kubernetes makes the request equal; say so. */ -}}
+  {{- range $k, $v := $lim -}}
+  {{- if not (hasKey $req $k) }}{{ $_ := set $req $k $v }}{{ end -}}
+  {{- end -}}
+  {{- if $req }}{{ $_ := set $res "requests" $req }}{{ end -}}
+  {{- if $lim }}{{ $_ := set $res "limits" $lim }}{{ end }}
   {{- with $res }}
   resources:
     {{- toYaml . | nindent 4 }}
