@@ -173,9 +173,9 @@ type objFinding struct {
 	Check    string
 	Object   string
 	Message  string
-	// Image is set by the image check, so lint can name the file that
-	// sets the image.
-	Image string
+	// Value, or Key under Scope, name the value the finding is about
+	// (see findLeaf), so lint can name the file and line that set it.
+	Value, Key, Scope string
 }
 
 // check runs cutover's own checks on one service's rendered objects.
@@ -259,7 +259,7 @@ func checkImages(w workload) []objFinding {
 	spec := w.Template.Spec
 	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
 		if Unpinned(c.Image) {
-			out = append(out, objFinding{Severity: Error, Check: CheckImageLatest, Object: w.ref(), Image: c.Image,
+			out = append(out, objFinding{Severity: Error, Check: CheckImageLatest, Object: w.ref(), Value: c.Image,
 				Message: fmt.Sprintf("container %s runs image %q, tagged latest or untagged: every restart may run different code; pin a version or digest", c.Name, c.Image)})
 		}
 	}
@@ -319,7 +319,7 @@ func (o *objects) checkAutoscaled(w workload) []objFinding {
 		}
 	}
 	if min >= 0 && w.Replicas != nil {
-		out = append(out, objFinding{Severity: Error, Check: CheckReplicasAutoscaled, Object: w.ref(),
+		out = append(out, objFinding{Severity: Error, Check: CheckReplicasAutoscaled, Object: w.ref(), Key: "replicas",
 			Message: fmt.Sprintf("spec.replicas is %d while %s scales it: every sync resets the replica count the autoscaler chose", *w.Replicas, by)})
 	}
 	floor := min
@@ -344,7 +344,11 @@ func (o *objects) checkAutoscaled(w workload) []objFinding {
 			continue
 		}
 		if allowed, ok := disruptionsAllowed(p.Spec, floor); ok && allowed < 1 {
-			out = append(out, objFinding{Severity: Error, Check: CheckPDBAutoscaler, Object: "PodDisruptionBudget/" + p.Name,
+			key := "maxUnavailable"
+			if p.Spec.MaxUnavailable == nil {
+				key = "minAvailable"
+			}
+			out = append(out, objFinding{Severity: Error, Check: CheckPDBAutoscaler, Object: "PodDisruptionBudget/" + p.Name, Key: key, Scope: "pdb",
 				Message: fmt.Sprintf("%s allows no eviction at %d replicas (%s): node drains and upgrades block; use maxUnavailable 1", describePDB(p.Spec), floor, what)})
 		}
 	}

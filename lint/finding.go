@@ -77,6 +77,8 @@ type Finding struct {
 	// File is the layout file to change, relative to the layout and
 	// slash-separated; "" when no one file is to blame.
 	File string `json:"file,omitempty"`
+	// Line is the line in File; zero when unknown.
+	Line int `json:"line,omitempty"`
 }
 
 // String is the text form: `SEVERITY service/env: check: message (file)`.
@@ -90,7 +92,9 @@ func (f Finding) String() string {
 		s += f.Object + ": "
 	}
 	s += f.Message
-	if f.File != "" {
+	if f.File != "" && f.Line > 0 {
+		s += fmt.Sprintf(" (%s:%d)", f.File, f.Line)
+	} else if f.File != "" {
 		s += " (" + f.File + ")"
 	}
 	return s

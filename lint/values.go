@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	yaml3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cutoverhq/cutover/source"
@@ -28,6 +29,8 @@ type valuesFile struct {
 	// Path is relative to the layout directory, slash-separated.
 	Path string
 	Data map[string]any
+	// Lines maps the dotted path of every map key to its line.
+	Lines map[string]int
 }
 
 // parseValues reads a values file the way Helm does (sigs.k8s.io/yaml,
@@ -41,7 +44,34 @@ func parseValues(path string, data []byte) (valuesFile, error) {
 	if m == nil {
 		m = map[string]any{}
 	}
-	return valuesFile{Path: path, Data: m}, nil
+	lines := map[string]int{}
+	var root yaml3.Node
+	if yaml3.Unmarshal(data, &root) == nil && len(root.Content) > 0 {
+		indexLines(lines, "", root.Content[0], 0)
+	}
+	return valuesFile{Path: path, Data: m, Lines: lines}, nil
+}
+
+// indexLines records the line of every map key by dotted path, for
+// findings that point into a values file.
+//
+// Aliases are not followed: expanding them is exponential in the worst
+// case (a billion laughs), and a key reached through an alias has no line
+// of its own anyway.
+func indexLines(out map[string]int, prefix string, n *yaml3.Node, depth int) {
+	if n.Kind != yaml3.MappingNode || depth > 64 {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		p := n.Content[i].Value
+		if prefix != "" {
+			p = prefix + "." + p
+		}
+		if _, seen := out[p]; !seen {
+			out[p] = n.Content[i].Line
+		}
+		indexLines(out, p, n.Content[i+1], depth+1)
+	}
 }
 
 var lineRE = regexp.MustCompile(`line (\d+)`)
@@ -126,25 +156,33 @@ func (n *node) get(path ...string) *node {
 // effective merges the values one environment of one service renders
 // with: base, then the environment file, then the service file, then the
 // service file's `environments.<env>` section, which the chart merges over
-// the rest for that environment. The `environments` map itself is removed,
-// since no template reads it directly.
+// the rest for that environment (<env> is the `environment` value, as the
+// chart reads it, or else the environment file's name). The
+// `environments` map itself is left out: no template reads it directly.
 func effective(base, env, svc valuesFile, envName string) *node {
 	t := newTree()
 	merge(t, base.Data, base.Path)
 	merge(t, env.Data, env.Path)
 	rest := map[string]any{}
-	var over map[string]any
 	for k, v := range svc.Data {
-		if k == "environments" {
-			if envs, ok := v.(map[string]any); ok {
-				over, _ = envs[envName].(map[string]any)
-			}
-			continue
+		if k != "environments" {
+			rest[k] = v
 		}
-		rest[k] = v
 	}
 	merge(t, rest, svc.Path)
+	key := envName
+	if n := t.get("environment"); n != nil && !n.isMap() {
+		if s, ok := n.value.(string); ok && s != "" {
+			key = s
+		}
+	}
+	var over map[string]any
+	if envs, ok := svc.Data["environments"].(map[string]any); ok {
+		over, _ = envs[key].(map[string]any)
+	}
 	if over != nil {
+		// Labelled by the environment file's name, which is what lint
+		// reports on, even when its `environment` value differs.
 		merge(t, over, svc.Path+envSection(envName))
 	}
 	return t
@@ -210,7 +248,7 @@ type envValues struct {
 // drift compares the environments' values and returns one finding per
 // environment and undeclared path whose value differs from another
 // environment's, blamed on the environment-specific file that set it.
-func drift(service string, envs []envValues, keys []string, baseFile string) []Finding {
+func drift(service string, envs []envValues, keys []string, baseFile string, files map[string]valuesFile) []Finding {
 	paths := map[string]bool{}
 	for _, e := range envs {
 		for p := range e.Leaves {
@@ -244,7 +282,8 @@ func drift(service string, envs []envValues, keys []string, baseFile string) []F
 					others = append(others, fmt.Sprintf("%s in %s", vals[j], o.Env))
 				}
 			}
-			file, section := splitOrigin(l.file)
+			file, line := lineOf(files, l.file, p)
+			_, section := splitOrigin(l.file)
 			if section != "" {
 				section = " (set under " + section + ")"
 			}
@@ -257,6 +296,7 @@ func drift(service string, envs []envValues, keys []string, baseFile string) []F
 				Message: fmt.Sprintf("%s is %s here%s but %s; it is not an environment key: set it alike for every environment, or list it under environmentKeys in %s",
 					p, vals[i], section, strings.Join(others, ", "), baseFile),
 				File: file,
+				Line: line,
 			})
 		}
 	}
@@ -321,20 +361,33 @@ type leafAt struct {
 	Path, File, Value string
 }
 
-// originOf returns the file that sets a leaf whose value is exactly v (an
-// image reference, say), so a finding on a rendered object can name the
-// values file to change without knowing the chart's value names.
-func originOf(leaves map[string]leaf, v string) string {
-	var files []string
+// findLeaf finds the value a finding on a rendered object is about, so
+// the finding can name the values file and line to change without knowing
+// the chart's value names: the leaf whose value is exactly value (an image
+// reference), or else the leaf named key (its last path segment) under a
+// path containing scope ("maxUnavailable" under "pdb"). The first match in
+// path order wins.
+func findLeaf(leaves map[string]leaf, value, key, scope string) (string, leaf, bool) {
 	for _, p := range sortedKeys(leaves) {
-		if s, ok := leaves[p].value.(string); ok && s == v {
-			files = append(files, leaves[p].file)
+		l := leaves[p]
+		if value != "" {
+			if s, ok := l.value.(string); ok && s == value {
+				return p, l, true
+			}
+			continue
+		}
+		if key == "" {
+			return "", leaf{}, false
+		}
+		last := p
+		if i := strings.LastIndex(p, "."); i >= 0 {
+			last = p[i+1:]
+		}
+		if last == key && strings.Contains(strings.ToLower(p), scope) {
+			return p, l, true
 		}
 	}
-	if len(files) == 0 {
-		return ""
-	}
-	return files[0]
+	return "", leaf{}, false
 }
 
 // envSection marks values a service file sets for one environment only.
@@ -357,3 +410,13 @@ const (
 
 func envFile(env string) string     { return "values/env/" + env + ".yaml" }
 func serviceFile(svc string) string { return "values/services/" + svc + ".yaml" }
+
+// lineOf finds the line of path in the file an origin names (under its
+// environments.<env> section when it has one). files is keyed by path.
+func lineOf(files map[string]valuesFile, origin, path string) (string, int) {
+	file, section := splitOrigin(origin)
+	if section != "" {
+		path = section + "." + path
+	}
+	return file, files[file].Lines[path]
+}

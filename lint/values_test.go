@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	yaml3 "gopkg.in/yaml.v3"
 
 	"github.com/cutoverhq/cutover/source"
 )
@@ -19,7 +22,7 @@ func mustValues(t testing.TB, path, data string) valuesFile {
 
 // envSet builds the flattened values of each environment from a base, the
 // env files and one service file.
-func envSet(t testing.TB, base string, envs map[string]string, order []string, svc string) ([]envValues, []string) {
+func envSet(t testing.TB, base string, envs map[string]string, order []string, svc string) ([]envValues, []string, map[string]valuesFile) {
 	t.Helper()
 	b := mustValues(t, baseFile, base)
 	s := mustValues(t, serviceFile("api"), svc)
@@ -28,13 +31,16 @@ func envSet(t testing.TB, base string, envs map[string]string, order []string, s
 		t.Fatal(err)
 	}
 	var out []envValues
+	files := map[string]valuesFile{b.Path: b, s.Path: s}
 	for _, e := range order {
-		tr := effective(b, mustValues(t, envFile(e), envs[e]), s, e)
+		ef := mustValues(t, envFile(e), envs[e])
+		files[ef.Path] = ef
+		tr := effective(b, ef, s, e)
 		ev := envValues{Env: e, Leaves: map[string]leaf{}, Specific: map[string]bool{envFile(e): true, serviceFile("api") + envSection(e): true}}
 		flatten(tr, "", ev.Leaves)
 		out = append(out, ev)
 	}
-	return out, keys
+	return out, keys, files
 }
 
 const driftBase = `
@@ -62,19 +68,19 @@ func TestDrift(t *testing.T) {
 		{
 			name: "an undeclared value set in prod only",
 			envs: map[string]string{"dev": "environment: dev", "staging": "environment: staging", "prod": "environment: prod\nimage: {pullPolicy: Always}"},
-			want: []string{`ERROR api/prod: drift: image.pullPolicy is "Always" here but "IfNotPresent" in dev, "IfNotPresent" in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml)`},
+			want: []string{`ERROR api/prod: drift: image.pullPolicy is "Always" here but "IfNotPresent" in dev, "IfNotPresent" in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml:2)`},
 		},
 		{
 			name: "a key only one environment has",
 			envs: map[string]string{"dev": "debug: {pprof: true}", "staging": "", "prod": ""},
-			want: []string{`ERROR api/dev: drift: debug.pprof is true here but unset in staging, unset in prod; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/dev.yaml)`},
+			want: []string{`ERROR api/dev: drift: debug.pprof is true here but unset in staging, unset in prod; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/dev.yaml:1)`},
 		},
 		{
 			name: "two environments differ from each other: both blamed",
 			envs: map[string]string{"dev": "pdb: {maxUnavailable: 2}", "staging": "", "prod": "pdb: {maxUnavailable: 0}"},
 			want: []string{
-				`ERROR api/dev: drift: pdb.maxUnavailable is 2 here but 1 in staging, 0 in prod; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/dev.yaml)`,
-				`ERROR api/prod: drift: pdb.maxUnavailable is 0 here but 2 in dev, 1 in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml)`,
+				`ERROR api/dev: drift: pdb.maxUnavailable is 2 here but 1 in staging, 0 in prod; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/dev.yaml:1)`,
+				`ERROR api/prod: drift: pdb.maxUnavailable is 0 here but 2 in dev, 1 in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml:1)`,
 			},
 		},
 		{
@@ -86,18 +92,18 @@ func TestDrift(t *testing.T) {
 			name: "a service's environments section is environment-specific",
 			envs: map[string]string{"dev": "", "staging": "", "prod": ""},
 			svc:  "image: {repository: r/api}\nenvironments:\n  prod:\n    image: {repository: r/api-hotfix}\n    replicas: 4\n",
-			want: []string{`ERROR api/prod: drift: image.repository is "r/api-hotfix" here (set under environments.prod) but "r/api" in dev, "r/api" in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/services/api.yaml)`},
+			want: []string{`ERROR api/prod: drift: image.repository is "r/api-hotfix" here (set under environments.prod) but "r/api" in dev, "r/api" in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/services/api.yaml:4)`},
 		},
 		{
 			name: "null deletes a key, as Helm does",
 			envs: map[string]string{"dev": "", "staging": "", "prod": "pdb: {enabled: null}"},
-			want: []string{`ERROR api/prod: drift: pdb.enabled is unset here but true in dev, true in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml)`},
+			want: []string{`ERROR api/prod: drift: pdb.enabled is unset here but true in dev, true in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml:1)`},
 		},
 		{
 			name: "a map replaced by a scalar",
 			envs: map[string]string{"dev": "", "staging": "", "prod": "image: none"},
 			want: []string{
-				`ERROR api/prod: drift: image is "none" here but unset in dev, unset in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml)`,
+				`ERROR api/prod: drift: image is "none" here but unset in dev, unset in staging; it is not an environment key: set it alike for every environment, or list it under environmentKeys in values/base.yaml (values/env/prod.yaml:1)`,
 			},
 		},
 		{
@@ -106,8 +112,8 @@ func TestDrift(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			envs, keys := envSet(t, driftBase, tc.envs, envs3, tc.svc)
-			got := drift("api", envs, keys, baseFile)
+			envs, keys, files := envSet(t, driftBase, tc.envs, envs3, tc.svc)
+			got := drift("api", envs, keys, baseFile, files)
 			var lines []string
 			for _, f := range got {
 				lines = append(lines, f.String())
@@ -193,10 +199,44 @@ func FuzzValues(f *testing.F) {
 			envs = append(envs, vals)
 			unfilled(tr)
 		}
-		for _, f := range drift("x", envs, keys, baseFile) {
+		for _, f := range drift("x", envs, keys, baseFile, map[string]valuesFile{b.Path: b, e.Path: e, s.Path: s}) {
 			if f.Env == "" || f.File == "" {
 				t.Fatalf("drift finding without env or file: %+v", f)
 			}
 		}
 	})
+}
+
+// Indexing lines once followed YAML aliases, which a billion-laughs file
+// turns into 10^9 visits; parsing must stay fast whatever Helm's YAML
+// library then makes of the file.
+func TestValuesAliasBombIsFast(t *testing.T) {
+	doc := "a: &a {x: 1, y: 2, z: 3, w: 4, v: 5, u: 6, t: 7, s: 8, r: 9}\n"
+	prev := "a"
+	for i := 0; i < 9; i++ {
+		name := string(rune('b' + i))
+		doc += name + ": &" + name + " {"
+		var keys []string
+		for j := 0; j < 9; j++ {
+			keys = append(keys, string(rune('a'+j))+": *"+prev)
+		}
+		doc += strings.Join(keys, ", ") + "}\n"
+		prev = name
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = parseValues("values/base.yaml", []byte(doc))
+		var root yaml3.Node
+		if err := yaml3.Unmarshal([]byte(doc), &root); err != nil {
+			t.Error(err)
+			return
+		}
+		indexLines(map[string]int{}, "", root.Content[0], 0)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("parsing an alias bomb took more than 5s")
+	}
 }
