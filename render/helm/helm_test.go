@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/cutoverhq/cutover/internal/golden"
 	"github.com/cutoverhq/cutover/render"
@@ -333,6 +334,13 @@ func TestEnvironmentScaling(t *testing.T) {
 	}
 	if !hasPDB {
 		t.Error("the prod override leaked into staging")
+	}
+	// A service stopped on purpose stays stopped where the minimum is 2.
+	tree[p] = bytes.Replace(tree[p], []byte("    autoscaling:\n      maxReplicas: 40"), []byte("    replicas: 0\n    autoscaling:\n      enabled: false"), 1)
+	for _, o := range get("prod") {
+		if d, ok := o.typ.(*appsv1.Deployment); ok && (d.Spec.Replicas == nil || *d.Spec.Replicas != 0) {
+			t.Errorf("a stopped service gets %v replicas in prod", d.Spec.Replicas)
+		}
 	}
 	eff, err := effectiveFromTree(tree, "orders-api", "prod")
 	if err != nil {

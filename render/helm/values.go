@@ -194,6 +194,9 @@ func (b *builder) scaling(m ymap, triggers []*yaml.Node) {
 			b.warn("replicas", "", "not rendered: the autoscaler owns the replica count")
 		} else if b.long() {
 			m.set("replicas", intNode(*s.Replicas))
+			if *s.Replicas == 0 {
+				b.warn("replicas", b.target("replicas"), "the service ran no replicas: rendered with 0 in every environment, whatever its minimum")
+			}
 		} else {
 			b.drop("replicas", "a %s workload runs one pod per run", b.kind())
 		}

@@ -117,7 +117,8 @@ Call it with (list $ "name").
 
 {{/*
 cutover.clamp bounds a replica count by the environment's replicaBounds
-(0 means no bound). Call it with (list $ value).
+(0 means no bound). Zero replicas stay zero: a service stopped on purpose
+is not started by the environment's minimum. Call it with (list $ value).
 */}}
 {{- define "cutover.clamp" -}}
 {{- $root := index . 0 -}}
@@ -125,7 +126,7 @@ cutover.clamp bounds a replica count by the environment's replicaBounds
 {{- $b := $root.Values.replicaBounds | default dict -}}
 {{- $min := $b.min | default 0 | int -}}
 {{- $max := $b.max | default 0 | int -}}
-{{- if and (gt $min 0) (lt $v $min) -}}{{- $v = $min -}}{{- end -}}
+{{- if and (gt $min 0) (lt $v $min) (gt $v 0) -}}{{- $v = $min -}}{{- end -}}
 {{- if and (gt $max 0) (gt $v $max) -}}{{- $v = $max -}}{{- end -}}
 {{- $v -}}
 {{- end -}}
