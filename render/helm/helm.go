@@ -65,8 +65,10 @@ func ValueFiles(svc, env string) []string {
 //
 // Render completes each service's model with what rendering decided (see
 // Findings): the values it needs filled are added to Values (so the
-// report and the fill: map agree), and its findings to Report. Rendering
-// the same services again adds nothing more.
+// report and the fill: map agree), its findings to Report, and a service
+// whose secrets or queues need an AWS identity but had none gets a
+// ServiceAccount whose role is the fill value role-arn. Rendering the
+// same services again adds nothing more.
 func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 	opts = opts.Defaults()
 	if err := opts.Validate(); err != nil {
@@ -98,6 +100,11 @@ func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 		t.Add(ServiceValuesFile(s.Name), data)
 		for _, v := range b.fills {
 			s.AddValue(v.Name, v.Default, v.Reason)
+		}
+		if s.ServiceAccount == nil && b.needsRole() {
+			// External Secrets and KEDA act as the service account: it
+			// needs a role, and the IAM renderer a trust policy for it.
+			s.ServiceAccount = &service.ServiceAccount{RoleValue: roleFill}
 		}
 		for _, f := range b.findings {
 			if !hasFinding(s.Report.Findings, f) {

@@ -493,6 +493,9 @@ func TestRenderCompletesTheModelOnce(t *testing.T) {
 	if len(s.Values) != 1 || s.Values[0].Name != "role-arn" {
 		t.Fatalf("Values after Render: %+v", s.Values)
 	}
+	if sa := s.ServiceAccount; sa == nil || sa.RoleValue != "role-arn" {
+		t.Errorf("the service reads secrets but has no ServiceAccount with the role to fill: %+v", sa)
+	}
 	if s.Report.Count(service.Fill) != 1 {
 		t.Errorf("the report has %d fills, want 1", s.Report.Count(service.Fill))
 	}
@@ -518,5 +521,27 @@ func TestRenderRefusesDuplicatesAndInvalid(t *testing.T) {
 	bad.Containers = nil
 	if err := Render([]*service.Service{&bad}, render.Options{}, render.Tree{}); err == nil {
 		t.Error("a service without containers rendered")
+	}
+}
+
+// TestFillRejectsPlaceholders: a fill value still holding the input's
+// placeholder fails like an empty one, naming the value and its line.
+func TestFillRejectsPlaceholders(t *testing.T) {
+	_, _, tree := renderCase(t, "testdata/fill")
+	p := ServiceValuesFile("notifier")
+	base := tree[p]
+	for _, v := range []string{"", "<IMAGE1_NAME>", "${IMAGE}", "#{Image}"} {
+		tree[p] = fillValues(t, base, map[string]string{"image": v, "metrics-image": "m:1", "smtp-host": "smtp"})
+		_, err := TemplateTree(context.Background(), tree, "notifier", "prod")
+		var ie *source.InputError
+		if !errors.As(err, &ie) || ie.Field != "fill.image" || ie.File != p || ie.Line == 0 {
+			t.Errorf("fill.image %q: want an InputError naming fill.image in %s, got %v", v, p, err)
+		}
+	}
+	for _, v := range []string{"registry/notifier:1", "<b>bold</b>:1", "x${Y}"} {
+		tree[p] = fillValues(t, base, map[string]string{"image": v, "metrics-image": "m:1", "smtp-host": "smtp"})
+		if _, err := TemplateTree(context.Background(), tree, "notifier", "prod"); err != nil {
+			t.Errorf("fill.image %q: %v", v, err)
+		}
 	}
 }

@@ -8,13 +8,17 @@ import (
 	"github.com/cutoverhq/cutover/render"
 )
 
-// EnvironmentKeys are the value paths environments may set differently;
-// base.yaml lists them under environmentKeys, and `cutover lint` reports a
-// difference anywhere else as drift. A path covers everything under it.
-//
-// Beyond sizes and names, they hold what usually lives in another AWS
-// account per environment: roles, queues, secrets, file systems.
-var EnvironmentKeys = []string{
+// EnvironmentKeys returns the value paths environments may set
+// differently, as base.yaml lists them under environmentKeys; `cutover
+// lint` reports a difference anywhere else as drift. A path covers
+// everything under it. (A layout's base.yaml may since have been edited:
+// lint reads it there.)
+func EnvironmentKeys() []string { return append([]string(nil), environmentKeys...) }
+
+// Beyond sizes and names, environment keys hold what usually lives in
+// another AWS account per environment: roles, queues, secrets, file
+// systems.
+var environmentKeys = []string{
 	"environment",
 	"namespace",
 	"replicaBounds",
@@ -50,7 +54,7 @@ var EnvironmentKeys = []string{
 // policy every service gets is read (and changed) here, not in the chart.
 func baseValues(opts render.Options) []byte {
 	m := newMap()
-	m.setc("environmentKeys", "Values environments may set differently (in env/<env>.yaml or a service's\nenvironments:); cutover lint reports any other difference as drift.\nA path covers everything under it.", strSeq(EnvironmentKeys))
+	m.setc("environmentKeys", "Values environments may set differently (in env/<env>.yaml or a service's\nenvironments:); cutover lint reports any other difference as drift.\nA path covers everything under it.", strSeq(environmentKeys))
 	m.setc("partOf", "app.kubernetes.io/part-of of every object.", str(opts.Team))
 
 	m.setc("podSecurityContext", "Pod and container hardening (Pod Security \"restricted\" where the images allow).\nrunAsNonRoot is set on containers whose input named a non-root user;\nreadOnlyRootFilesystem where the input asked for it.", newMap().
