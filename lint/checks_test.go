@@ -3,6 +3,7 @@ package lint
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // good is a server as a reviewer wants it: probes, resources, pinned
@@ -265,4 +266,30 @@ func TestUnpinned(t *testing.T) {
 			t.Errorf("Unpinned(%q) = %v, want %v", img, got, want)
 		}
 	}
+}
+
+// FuzzCheckRendered feeds arbitrary rendered output (a user may edit the
+// chart) through decoding, cutover's checks and kube-score: a finding or
+// an error, never a panic.
+func FuzzCheckRendered(f *testing.F) {
+	f.Add(good)
+	f.Add(worker)
+	f.Add("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: 2}\n")
+	f.Add("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\nspec: {minAvailable: 150%, selector: {matchExpressions: [{key: a, operator: Bogus}]}}\n")
+	f.Add("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: x}\nspec: {minReplicaCount: -3, scaleTargetRef: {}}\n")
+	f.Add("---\n---\nkind: List\napiVersion: v1\nitems: [{}]\n")
+	f.Fuzz(func(t *testing.T, manifests string) {
+		done := make(chan []Finding, 1)
+		go func() { done <- checkRendered("svc", "dev", []byte(manifests), map[string]leaf{}, map[string]valuesFile{}) }()
+		select {
+		case fs := <-done:
+			for _, fd := range fs {
+				if fd.Service != "svc" || fd.Env != "dev" || fd.Check == "" {
+					t.Fatalf("malformed finding %+v", fd)
+				}
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("checkRendered hangs")
+		}
+	})
 }
