@@ -280,7 +280,9 @@ func FuzzCheckRendered(f *testing.F) {
 	f.Add("---\n---\nkind: List\napiVersion: v1\nitems: [{}]\n")
 	f.Fuzz(func(t *testing.T, manifests string) {
 		done := make(chan []Finding, 1)
-		go func() { done <- checkRendered("svc", "dev", []byte(manifests), map[string]leaf{}, map[string]valuesFile{}) }()
+		go func() {
+			done <- checkRendered("svc", "dev", []byte(manifests), map[string]leaf{}, map[string]valuesFile{})
+		}()
 		select {
 		case fs := <-done:
 			for _, fd := range fs {
