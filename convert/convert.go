@@ -121,6 +121,7 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 			}
 			byName[s.Name] = strings.Join(s.Origin.Files, ", ")
 			checkImages(s)
+			separateProbes(s)
 			if err := s.Validate(); err != nil {
 				return nil, fmt.Errorf("importer %s: %w", format, err)
 			}

@@ -115,6 +115,7 @@ layout, then shifts live traffic across in steps with automatic rollback.`,
 	root.AddCommand(
 		newVersionCmd(e),
 		newConvertCmd(e),
+		newLintCmd(e),
 		newShiftCmd(e),
 		newProxyCmd(e),
 		newDemoCmd(e),
