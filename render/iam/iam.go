@@ -10,6 +10,7 @@
 package iam
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -154,11 +155,14 @@ func TrustPolicy(r *Role, opts render.Options) ([]byte, error) {
 			},
 		}},
 	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep <ACCOUNT_ID> readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return buf.Bytes(), nil
 }
 
 type policy struct {
@@ -186,9 +190,12 @@ func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 	}
 	var readme strings.Builder
 	readme.WriteString("# IAM trust policies for IRSA\n\n")
-	readme.WriteString("Each file replaces the trust policy of one role, so that the service's Kubernetes\n")
-	readme.WriteString("ServiceAccount can assume it through the cluster's OIDC provider. The permissions\n")
-	readme.WriteString("policies attached to the role stay as they are.\n\n")
+	readme.WriteString("Each file is the trust policy of one role, so that the service's Kubernetes ServiceAccount\n")
+	readme.WriteString("can assume it through the cluster's OIDC provider. For a role the input named (an ECS task\n")
+	readme.WriteString("role, a Lambda execution role) it replaces the trust policy and the permissions policies stay\n")
+	readme.WriteString("as they are. A role the input did not name (compose, systemd, or an unresolved template\n")
+	readme.WriteString("reference) is a new role to create under the suggested name, with the permissions the\n")
+	readme.WriteString("service needs (at least reading its secrets from Secrets Manager or Parameter Store).\n\n")
 	readme.WriteString("| role | services | assumed before by | file |\n|---|---|---|---|\n")
 	for _, r := range roles {
 		b, err := TrustPolicy(r, opts)
@@ -198,7 +205,9 @@ func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 		file := r.Name + ".trust-policy.json"
 		t.Add("iam/"+file, b)
 		before := strings.Join(r.FormerPrincipals, ", ")
-		if before == "" {
+		if r.ARN == "" {
+			before = "new role: create it"
+		} else if before == "" {
 			before = "-"
 		}
 		fmt.Fprintf(&readme, "| %s | %s | %s | [%s](%s) |\n", r.Name, strings.Join(r.Services, ", "), before, file, file)
