@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,7 +92,20 @@ func Main(m *testing.M) {
 	shared.Lock()
 	shared.inMain = true
 	shared.Unlock()
+	// An interrupted run (Ctrl-C, a CI runner cancelling the job) would
+	// otherwise leave etcd and kube-apiserver running.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		shared.Lock()
+		if shared.env != nil {
+			_ = shared.env.stop()
+		}
+		os.Exit(130)
+	}()
 	code := m.Run()
+	signal.Stop(sig)
 	shared.Lock()
 	if shared.env != nil {
 		if err := shared.env.stop(); err != nil {
