@@ -37,6 +37,7 @@ func FuzzTemplate(f *testing.F) {
 	f.Add([]byte("kind: job\ncontainers: [{name: a, imageFill: x}]\nfill: {x: \"${X}\"}\n"))
 	f.Add([]byte("kind: worker\ncontainers: [{name: a, image: b}]\nkeda: {triggers: [{type: aws-sqs-queue, auth: aws, metadata: {queueURL: x}, metadataFill: {queueURL: q}}]}\n"))
 	f.Add([]byte("containers:\n  - &a {name: a, image: b}\n  - *a\n"))
+	f.Add([]byte("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tree := render.Tree{}
 		for k, v := range base["server-routes"] {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -543,5 +544,39 @@ func TestFillRejectsPlaceholders(t *testing.T) {
 		if _, err := TemplateTree(context.Background(), tree, "notifier", "prod"); err != nil {
 			t.Errorf("fill.image %q: %v", v, err)
 		}
+	}
+}
+
+// TestAliasBombIsRefused: a values file of nested aliases (a "billion
+// laughs") is refused quickly instead of expanded.
+func TestAliasBombIsRefused(t *testing.T) {
+	_, _, tree := renderCase(t, "testdata/job")
+	var b strings.Builder
+	b.WriteString("a: &a [x, x, x, x, x, x, x, x, x, x]\n")
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		b.WriteString(n + ": &" + n + " [")
+		for i := 0; i < 10; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*" + prev)
+		}
+		b.WriteString("]\n")
+		prev = n
+	}
+	tree[ServiceValuesFile("db-migrate")] = []byte(b.String())
+	done := make(chan error, 1)
+	go func() {
+		_, err := TemplateTree(context.Background(), tree, "db-migrate", "dev")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("an alias bomb rendered")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("an alias bomb is still being expanded after 20s")
 	}
 }

@@ -248,10 +248,10 @@ func parseValuesFile(display string, data []byte) (valuesFile, error) {
 	return f, nil
 }
 
+// indexPaths records the line of every path written in the file. Aliases
+// are not followed: what they point at has its own lines, and following
+// them lets a few lines of nested aliases expand exponentially.
 func indexPaths(out map[string]int, prefix string, n *yaml.Node) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
