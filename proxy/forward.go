@@ -41,7 +41,6 @@ type exchange struct {
 	// start is when the request arrived (clock ns).
 	start int64
 	side  Side
-	iov   net.Buffers
 	resp  respHead
 	// track, when set, holds the upstream connection in use so that a
 	// forced shutdown can close it.
@@ -220,23 +219,21 @@ func (p *Proxy) send(ex *exchange, uc *upConn, b *backend) (sent bool, err error
 	setDeadline(uc.c, &uc.wdl, now, p.cfg.WriteTimeout, false)
 	switch {
 	case len(ex.body) == 0:
-		_, err = uc.c.Write(buf)
+		_, err = uc.io.Write(buf)
 	case len(ex.body) <= 8<<10:
 		hl := len(buf)
 		buf = append(buf, ex.body...)
-		_, err = uc.c.Write(buf)
+		_, err = uc.io.Write(buf)
 		buf = buf[:hl]
 	default:
-		ex.iov = append(ex.iov[:0], buf, ex.body)
-		iov := ex.iov
-		_, err = iov.WriteTo(uc.c)
+		err = uc.io.writev(buf, ex.body)
 	}
 	ex.buf = buf[:ex.base]
 	if err != nil {
 		return false, err
 	}
 	if ex.stream != nil {
-		if err := ex.stream.streamBody(uc.c, ex.chunked); err != nil {
+		if err := ex.stream.streamBody(&uc.io, ex.chunked); err != nil {
 			return true, err
 		}
 	}
@@ -279,7 +276,7 @@ func (p *Proxy) readRespHead(ex *exchange, uc *upConn) (got bool, err error) {
 				return true, headErr(502, "response head too large")
 			}
 		}
-		if _, err := uc.rb.fill(uc.c, maxRespHead); err != nil {
+		if _, err := uc.rb.fill(&uc.io, maxRespHead); err != nil {
 			if uc.rb.len() > 0 {
 				got = true
 			}
@@ -456,7 +453,7 @@ func (r *respBody) clean() bool {
 
 func (r *respBody) fill() error {
 	setDeadline(r.uc.c, &r.uc.rdl, nanotime(), r.p.cfg.ResponseHeaderTimeout, true)
-	_, err := r.uc.rb.fill(r.uc.c, len(r.uc.rb.b))
+	_, err := r.uc.rb.fill(&r.uc.io, len(r.uc.rb.b))
 	return err
 }
 
@@ -521,7 +518,7 @@ func (r *respBody) Read(b []byte) (int, error) {
 			return n, nil
 		}
 		setDeadline(r.uc.c, &r.uc.rdl, nanotime(), r.p.cfg.ResponseHeaderTimeout, true)
-		n, err := r.uc.c.Read(b)
+		n, err := r.uc.io.Read(b)
 		if err == io.EOF {
 			r.eof = true
 		}

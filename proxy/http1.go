@@ -21,6 +21,7 @@ import (
 type clientConn struct {
 	p   *Proxy
 	c   net.Conn
+	io  fdConn
 	tcp *net.TCPConn // nil behind TLS
 	tls bool
 	rb  rbuf
@@ -88,6 +89,7 @@ func (cc *clientConn) setup() {
 		cc.ip = []byte(host)
 	}
 	cc.tcp, _ = cc.c.(*net.TCPConn)
+	cc.io.init(cc.c)
 }
 
 func (cc *clientConn) finish() {
@@ -135,6 +137,7 @@ func (cc *clientConn) serve() {
 		}
 		tc.SetDeadline(time.Time{})
 		cc.c, cc.tcp, cc.tls = tc, nil, true
+		cc.io.init(tc)
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			cc.serveH2(tc)
 			return
@@ -216,7 +219,7 @@ func (cc *clientConn) readRequest() bool {
 			cc.c.SetReadDeadline(time.Now().Add(p.cfg.ReadHeaderTimeout))
 			cc.rdl = 0
 		}
-		n, err := cc.rb.fill(cc.c, p.cfg.MaxHeaderBytes)
+		n, err := cc.rb.fill(&cc.io, p.cfg.MaxHeaderBytes)
 		if idle && !cc.state.CompareAndSwap(stIdle, stActive) {
 			// Shutdown woke this connection: wait until it is done
 			// touching the deadline, then drain.
@@ -276,7 +279,7 @@ func (cc *clientConn) writeLocal(status int, keep bool) {
 
 func (cc *clientConn) write(b []byte) error {
 	setDeadline(cc.c, &cc.wdl, nanotime(), cc.p.cfg.WriteTimeout, false)
-	_, err := cc.c.Write(b)
+	_, err := cc.io.Write(b)
 	return err
 }
 
@@ -325,7 +328,6 @@ func (cc *clientConn) handle() bool {
 		idempotent: isIdempotent(h.method) || h.idemKey,
 		upgrade:    h.connUpgrade && len(h.upgrade) > 0,
 		isHead:     string(h.method) == "HEAD",
-		iov:        ex.iov,
 		track:      &cc.up,
 		resp:       respHead{common: common{fields: ex.resp.fields[:0]}},
 	}
@@ -501,7 +503,7 @@ func (cc *clientConn) readBody(n int64) bool {
 	}
 	if n <= int64(len(cc.rb.b)) {
 		for int64(cc.rb.len()) < n {
-			if _, err := cc.rb.fill(cc.c, len(cc.rb.b)); err != nil {
+			if _, err := cc.rb.fill(&cc.io, len(cc.rb.b)); err != nil {
 				return false
 			}
 		}
@@ -515,7 +517,7 @@ func (cc *clientConn) readBody(n int64) bool {
 	b := cc.body[:n]
 	k := copy(b, cc.rb.buffered())
 	cc.rb.consume(k)
-	if _, err := io.ReadFull(cc.c, b[k:]); err != nil {
+	if _, err := io.ReadFull(&cc.io, b[k:]); err != nil {
 		return false
 	}
 	cc.body = b
@@ -552,7 +554,7 @@ func (cc *clientConn) readChunkedBody() (full, ok bool) {
 			return true, true
 		}
 		setDeadline(cc.c, &cc.rdl, nanotime(), cc.p.cfg.IdleTimeout, true)
-		if _, err := cc.rb.fill(cc.c, len(cc.rb.b)); err != nil {
+		if _, err := cc.rb.fill(&cc.io, len(cc.rb.b)); err != nil {
 			return false, false
 		}
 	}
@@ -564,7 +566,7 @@ func (cc *clientConn) readChunkedBody() (full, ok bool) {
 func (cc *clientConn) streamBody(w io.Writer, chunked bool) error {
 	fill := func() error {
 		setDeadline(cc.c, &cc.rdl, nanotime(), cc.p.cfg.IdleTimeout, true)
-		if _, err := cc.rb.fill(cc.c, len(cc.rb.b)); err != nil {
+		if _, err := cc.rb.fill(&cc.io, len(cc.rb.b)); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -731,7 +733,7 @@ func (cc *clientConn) relayCL(uc *upConn, head []byte, n int64, mj *mirrorJob) (
 			buf = buf[:n]
 		}
 		setDeadline(uc.c, &uc.rdl, nanotime(), p.cfg.ResponseHeaderTimeout, true)
-		m, err := uc.c.Read(buf)
+		m, err := uc.io.Read(buf)
 		if m > 0 {
 			if mj != nil {
 				mj.hash(buf[:m])
@@ -759,10 +761,7 @@ func (cc *clientConn) writeHeadAnd(head, body []byte) error {
 		return cc.write(head)
 	}
 	setDeadline(cc.c, &cc.wdl, nanotime(), cc.p.cfg.WriteTimeout, false)
-	cc.iov = append(cc.iov[:0], head, body)
-	iov := cc.iov
-	_, err := iov.WriteTo(cc.c)
-	return err
+	return cc.io.writev(head, body)
 }
 
 // relayChunked relays a chunked body: verbatim (its framing checked on the
@@ -811,7 +810,7 @@ func (cc *clientConn) relayChunked(uc *upConn, head []byte, mj *mirrorJob, dechu
 			return nil, nil
 		}
 		setDeadline(uc.c, &uc.rdl, nanotime(), p.cfg.ResponseHeaderTimeout, true)
-		if _, err := uc.rb.fill(uc.c, len(uc.rb.b)); err != nil {
+		if _, err := uc.rb.fill(&uc.io, len(uc.rb.b)); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -833,7 +832,7 @@ func (cc *clientConn) relayClose(uc *upConn, head []byte, mj *mirrorJob) (cerr, 
 	p := cc.p
 	for {
 		setDeadline(uc.c, &uc.rdl, nanotime(), p.cfg.ResponseHeaderTimeout, true)
-		m, err := uc.c.Read(uc.rb.b)
+		m, err := uc.io.Read(uc.rb.b)
 		if m > 0 {
 			if mj != nil {
 				mj.hash(uc.rb.b[:m])
