@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
