@@ -357,3 +357,40 @@ func TestSeveralAddressesPerSide(t *testing.T) {
 		t.Errorf("transport errors = %d, want the dead address tried about once", n)
 	}
 }
+
+// TestPooledConnectionReusedAfterIdle: a connection idle longer than the
+// response-header timeout (whose deadline expired while it was parked)
+// is still reused, not taken for dead.
+func TestPooledConnectionReusedAfterIdle(t *testing.T) {
+	up := newRawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, _, err := readReq(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	_, url := startProxy(t, Config{Legacy: []string{up.url()}, ResponseHeaderTimeout: 100 * time.Millisecond})
+	c := newClient()
+	for i := 0; i < 3; i++ {
+		if resp, body := get(t, c, url+"/"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if n := up.conns.Load(); n != 1 {
+		t.Errorf("upstream saw %d connections, want 1 reused", n)
+	}
+}
+
+// TestNoReplayToUnreachableSide: legacy refused the connection, new
+// answered 503: the client gets new's answer, not a 502 from a replay to
+// the side already known down.
+func TestNoReplayToUnreachableSide(t *testing.T) {
+	newer := echoSide(t, "new", 503)
+	_, url := startProxy(t, Config{Legacy: []string{refusedURL(t)}, New: []string{newer.url()}, Weights: Weights{Legacy: 100}})
+	resp, body := get(t, newClient(), url+"/")
+	if resp.StatusCode != 503 || body != echoWant("new", "GET", nil) {
+		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+}

@@ -82,6 +82,9 @@ const maxStaleRetries = 4
 func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 	side := ex.side
 	triedOther, replayed := false, false
+	// unreachable marks a side this request could not reach: no replay
+	// goes back to it.
+	var unreachable [2]bool
 	var exclude *backend
 	stale := 0
 	for {
@@ -105,6 +108,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			ss.inflight.Add(-1)
 			p.stats.record(side, nanotime(), -1, 0, true)
 			p.markDown(b, now, err)
+			unreachable[side] = true
 			if set.anyUp(now, b) && exclude == nil {
 				exclude = b
 				continue
@@ -128,7 +132,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 				ex.side = side
 				ex.ttfb = nanotime() - ex.start
 				if ex.resp.status >= 500 && side == SideNew && !replayed && ex.replayable() &&
-					len(p.sides[SideLegacy].backends) > 0 && p.budget.allow(nanotime()) {
+					len(p.sides[SideLegacy].backends) > 0 && !unreachable[SideLegacy] && p.budget.allow(nanotime()) {
 					// The new side failed an idempotent request:
 					// replay it on legacy; the client never sees this
 					// answer.
@@ -169,6 +173,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 				continue
 			}
 			p.stats.record(side, nanotime(), -1, 0, true)
+			unreachable[side] = true
 			if !triedOther && len(p.sides[side.other()].backends) > 0 {
 				ss.retries.Add(1)
 				triedOther, side, exclude = true, side.other(), nil
@@ -177,7 +182,8 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			return nil, &errUpstream{502, err}
 		}
 		p.stats.record(side, nanotime(), -1, 0, true)
-		if side == SideNew && !replayed && ex.replayable() && len(p.sides[SideLegacy].backends) > 0 && p.budget.allow(nanotime()) {
+		if side == SideNew && !replayed && ex.replayable() && len(p.sides[SideLegacy].backends) > 0 &&
+			!unreachable[SideLegacy] && p.budget.allow(nanotime()) {
 			ss.replays.Add(1)
 			replayed, triedOther, side, exclude = true, true, SideLegacy, nil
 			continue

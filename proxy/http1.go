@@ -235,11 +235,10 @@ func (cc *clientConn) readRequest() bool {
 			}
 		}
 		if err != nil {
-			if n > 0 || cc.rb.len() == 0 {
-				// Nothing pending (or a clean close): just close.
-				if cc.rb.len() == 0 {
-					return false
-				}
+			if cc.rb.len() == 0 {
+				// Between requests: a close, an idle timeout or the end
+				// of a drain. Nothing to answer.
+				return false
 			}
 			if errors.Is(err, errHeadTooLarge) {
 				cc.reject(431)
@@ -447,9 +446,8 @@ func (cc *clientConn) handle() bool {
 	switch relay {
 	case relayNone:
 		cerr = cc.write(ob)
-		if ex.isHead && resp.chunked || uc.rb.len() > 0 {
-			reusable = false
-		}
+		// Bytes after a bodiless answer: the upstream is confused.
+		reusable = uc.rb.len() == 0
 	case relayCL:
 		cerr, uerr = cc.relayCL(uc, ob, resp.contentLength, mj)
 	case relayChunked:

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // rbuf is a read buffer over a connection: bytes b[r:w] are read and not
@@ -77,12 +78,17 @@ type upConn struct {
 
 const upBufSize = 16 << 10
 
-// setReadDeadline sets a read deadline d from now, skipping the call when
-// the one already set is within 1 s of it: deadlines here are coarse
-// guards, and re-arming a runtime timer on every request is measurable.
+// setDeadline sets a read (or write) deadline d from now, skipping the
+// call when the one already set is still ahead and within d/16 (at most
+// 1 s) of it: deadlines here are coarse guards, and re-arming a runtime
+// timer on every request is measurable.
 func setDeadline(c net.Conn, last *int64, now int64, d time.Duration, read bool) {
 	want := now + int64(d)
-	if *last != 0 && want-*last < int64(time.Second) && want >= *last-int64(time.Second) {
+	slack := int64(d) / 16
+	if slack > int64(time.Second) {
+		slack = int64(time.Second)
+	}
+	if *last > now && want-*last < slack && *last-want < slack {
 		return
 	}
 	*last = want
@@ -98,17 +104,19 @@ func setDeadline(c net.Conn, last *int64, now int64, d time.Duration, read bool)
 // connection (or sent something unasked, which makes it unusable too).
 func (uc *upConn) peek(fd uintptr) bool {
 	var b [1]byte
-	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	switch {
-	case err == syscall.EAGAIN:
-		uc.peekDead = false
-	case err == syscall.EINTR:
-		return false
-	default:
-		_ = n
-		uc.peekDead = true
+	for {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			uc.peekDead = false // nothing to read: open and quiet
+		default:
+			uc.peekDead = true // EOF, data or an error
+		}
+		return true
 	}
-	return true
 }
 
 // alive checks a pooled connection before reuse.
@@ -167,6 +175,9 @@ func (b *backend) get(now int64) (*upConn, error) {
 			uc.close()
 			continue
 		}
+		// The read deadline of the last request may have passed while
+		// the connection was idle; the check needs a live one.
+		setDeadline(uc.c, &uc.rdl, now, b.p.cfg.ResponseHeaderTimeout, true)
 		if !uc.alive() {
 			uc.close()
 			continue
