@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -439,5 +440,56 @@ func TestMirrorComparesWithoutAffectingClients(t *testing.T) {
 	}
 	if n := p.Stats().Counters(SideNew).Requests; n != 0 {
 		t.Errorf("mirrors counted as %d new-side requests", n)
+	}
+}
+
+// TestWindowSeesFailureFast: the shift engine polls Window every 100–250
+// ms and must see a failing new side within a few hundred ms.
+func TestWindowSeesFailureFast(t *testing.T) {
+	var failing atomic.Bool
+	legacy := newSide(t, "legacy", nil)
+	newer := newSide(t, "new", func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(500)
+		}
+	})
+	p, url := startProxy(t, Config{Legacy: []string{legacy.url()}, New: []string{newer.url()}, Weights: Weights{Legacy: 50, New: 50}, RetryBudget: -1, RetryFloor: -1})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if resp, err := c.Get(url + "/"); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	failAt := time.Now()
+	failing.Store(true)
+	for {
+		now := time.Now()
+		w := p.Stats().Window(SideNew, now.Add(-250*time.Millisecond), now)
+		if w.Errors5xx > 0 {
+			if d := now.Sub(failAt); d > 400*time.Millisecond {
+				t.Errorf("errors visible after %s", d)
+			}
+			break
+		}
+		if now.Sub(failAt) > 2*time.Second {
+			t.Fatal("the failing new side never showed in the window")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +279,26 @@ func TestAbsoluteFormTarget(t *testing.T) {
 	out := rawExchange(t, url, "GET http://example.com/p?q=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
 	if !strings.HasPrefix(out, "HTTP/1.1 200") || host != "example.com" || uri != "/p?q=1" {
 		t.Errorf("got %q; upstream saw Host %q target %q", firstLine(out), host, uri)
+	}
+}
+
+func TestHTTPSUpstream(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %v host %s", r.TLS != nil, r.Host)
+	}))
+	defer up.Close()
+	roots := up.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	_, url := startProxy(t, Config{Legacy: []string{up.URL}, UpstreamTLS: &tls.Config{RootCAs: roots}, RewriteHost: true})
+	c := newClient()
+	for i := 0; i < 3; i++ {
+		resp, body := get(t, c, url+"/")
+		if want := "tls true host " + strings.TrimPrefix(up.URL, "https://"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+	// An upstream whose certificate is not trusted is a transport error.
+	_, url = startProxy(t, Config{Legacy: []string{up.URL}})
+	if resp, _ := get(t, c, url+"/"); resp.StatusCode != 502 {
+		t.Errorf("untrusted upstream: %d, want 502", resp.StatusCode)
 	}
 }
