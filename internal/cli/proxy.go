@@ -219,10 +219,11 @@ func runProxy(ctx context.Context, e *env, c proxyConfig) error {
 		adminSrv = &http.Server{Handler: p.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
 	}
+	restarted := upg.HasParent()
 	if err := upg.Ready(); err != nil {
 		return err
 	}
-	e.log.Info("proxy serving", "listen", ln.Addr().String(), "admin", c.Admin, "weights", fmt.Sprintf("%d/%d", w.Legacy, w.New), "restarted", upg.HasParent())
+	e.log.Info("proxy serving", "listen", ln.Addr().String(), "admin", c.Admin, "weights", fmt.Sprintf("%d/%d", w.Legacy, w.New), "restarted", restarted)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
