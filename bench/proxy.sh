@@ -7,6 +7,7 @@
 #   bench/proxy.sh                 # one round of 10 s per target
 #   ROUNDS=3 bench/proxy.sh        # targets interleaved, medians reported
 #   DURATION=5s CONNS=64 THREADS=2 bench/proxy.sh
+#   HAPROXY_THREADS=1 GOMAXPROCS=1 bench/proxy.sh   # one thread each
 #   PROXY_CMD='bin/cutover proxy --listen {listen} --legacy {legacy} --new {new} --weights 90/10' bench/proxy.sh
 #
 # The upstreams are one NGINX serving a fixed 128-byte body on two ports
@@ -23,6 +24,9 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-1}
 WARMUP=${WARMUP:-2s}
+# HAProxy threads; NGINX workers likewise. Ours uses GOMAXPROCS (all CPUs
+# unless set in the environment).
+HAPROXY_THREADS=${HAPROXY_THREADS:-$(nproc)}
 
 for bin in haproxy nginx wrk; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || { echo "bench: $bin not installed (hack/deps.sh)" >&2; exit 2; }
@@ -74,7 +78,7 @@ http {
 }
 EOF
 cat > "$work/nginx-px/nginx.conf" <<EOF
-worker_processes 2;
+worker_processes $HAPROXY_THREADS;
 daemon off;
 pid $work/nginx-px/nginx.pid;
 error_log $work/nginx-px/error.log warn;
@@ -110,7 +114,7 @@ http {
 EOF
 cat > "$work/haproxy.cfg" <<EOF
 global
-  nbthread 2
+  nbthread $HAPROXY_THREADS
   maxconn 4000
 defaults
   mode http
@@ -193,7 +197,11 @@ hz=$(getconf CLK_TCK)
 declare -A rps p50 p99 errs cpu
 for t in "${targets[@]}"; do rps[$t]=""; p50[$t]=""; p99[$t]=""; cpu[$t]=""; errs[$t]=0; done
 for round in $(seq 1 "$ROUNDS"); do
-  for t in "${targets[@]}"; do
+  # Alternate the order so that no target always follows the same one on
+  # a machine whose load drifts.
+  order=("${targets[@]}")
+  if (( round % 2 == 0 )); then order=(cutover nginx haproxy direct); fi
+  for t in "${order[@]}"; do
     wrk -c"$CONNS" -t"$THREADS" -d"$WARMUP" "${url[$t]}" >/dev/null 2>&1 || true
     c0=$(cpu_ticks "${pid[$t]}")
     out=$(wrk -c"$CONNS" -t"$THREADS" -d"$DURATION" --latency "${url[$t]}")
@@ -225,4 +233,4 @@ echo
 eff=$(awk -v a="$(median "${cpu[cutover]}")" -v b="$(median "${cpu[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
 echo "cutover/haproxy: throughput ${tput}x (target >= 0.90), p99 ${lat}x (target <= 1.20), CPU per request ${eff}x"
 echo "(direct = the legacy upstream without a proxy; CPU us/req = the proxy's own user+system time per request)"
-echo "($CONNS connections, $THREADS wrk threads, $DURATION x $ROUNDS round(s), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "($CONNS connections, $THREADS wrk threads, $DURATION x $ROUNDS round(s), $(nproc) CPUs, HAProxy/NGINX threads $HAPROXY_THREADS, GOMAXPROCS ${GOMAXPROCS:-default}, load average $(cut -d' ' -f1-3 /proc/loadavg))"

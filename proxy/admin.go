@@ -133,17 +133,11 @@ func viewOf(w Window, c Counters, samples bool) sideView {
 		Requests: w.Requests, Errors: w.Errors, Errors5xx: w.Errors5xx, ErrorsTransport: w.ErrorsTransport,
 		Latencies: w.Latencies, P50: w.P50.Seconds(), P90: w.P90.Seconds(), P99: w.P99.Seconds(), Totals: c,
 	}
-	if w.Requests > 0 {
-		r := float64(w.Errors) / float64(w.Requests)
-		if !math.IsNaN(r) {
-			v.ErrorRate = &r
-		}
+	if r := w.ErrorRate(); !math.IsNaN(r) {
+		v.ErrorRate = &r
 	}
 	if samples {
-		v.Samples = make([]float64, len(w.Samples))
-		for i, s := range w.Samples {
-			v.Samples[i] = s.Seconds()
-		}
+		v.Samples = w.SampleSeconds()
 	}
 	return v
 }

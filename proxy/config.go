@@ -63,8 +63,8 @@ type Config struct {
 	// at random by weight on every request).
 	StickyCookie string
 	// StickyHeader names a request header whose value is the user's key
-	// (say "X-User-Id"). It takes precedence over the cookie. "" means
-	// none.
+	// (say "X-User-Id"). It takes precedence over the cookie; requests
+	// without it fall back to the cookie. "" means none.
 	StickyHeader string
 
 	// MaxReplayBody is the largest request body buffered so that the
@@ -91,7 +91,9 @@ type Config struct {
 	// that does not answer SYNs is abandoned for the other side quickly.
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for an upstream's response
-	// head after the request was sent. 0 means 60 s.
+	// head after the request was sent, and then each wait for more of its
+	// body (so a stream may last forever if it sends something at least
+	// that often). 0 means 60 s.
 	ResponseHeaderTimeout time.Duration
 	// UpstreamTLS configures TLS to https:// upstreams. nil means the
 	// system roots and the URL's host name.
@@ -104,8 +106,9 @@ type Config struct {
 	// byte arrived. 0 means 10 s.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes client connections idle this long between
-	// requests. 0 means 120 s (above common load balancers' 60 s, so that
-	// they close first).
+	// requests, and bounds each wait for more of a request body. 0 means
+	// 120 s (above common load balancers' 60 s, so that they close
+	// first).
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to a client. 0 means 60 s.
 	WriteTimeout time.Duration

@@ -51,6 +51,23 @@
 //   - Bodies up to MaxReplayBody are buffered; larger ones are streamed
 //     and their requests are never retried once the body started.
 //
+// # Mirroring
+//
+// SetMirror(n) copies n % of the GET, HEAD and OPTIONS requests bound for
+// legacy (every method with Config.MirrorUnsafe) to the new side, in the
+// background and under a concurrency bound, and counts per route whether
+// the answers match (status and SHA-256 of the body). Clients only ever
+// see legacy's answer.
+//
+// # Measurements
+//
+// Stats counts every attempt per side (requests, 5xx, transport errors,
+// retries, replays, latency to the response head) without locks.
+// Stats.Window answers for any interval of the last ten minutes, at 100 ms
+// resolution over the last minute, with quantiles and a uniform latency
+// sample for a rank test. AdminHandler serves the weights, the mirror
+// share, windows and Prometheus metrics.
+//
 // # Protocols
 //
 // HTTP/1.1 (and 1.0) is served by a hand-written parser on raw

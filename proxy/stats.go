@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -227,6 +228,25 @@ type Window struct {
 	// Samples is a uniform random sample of at most MaxSamples of those
 	// latencies (microsecond resolution), in no particular order.
 	Samples []time.Duration
+}
+
+// ErrorRate is Errors / Requests; NaN without requests (no data is not a
+// pass).
+func (w Window) ErrorRate() float64 {
+	if w.Requests == 0 {
+		return math.NaN()
+	}
+	return float64(w.Errors) / float64(w.Requests)
+}
+
+// SampleSeconds returns Samples in seconds, as the judge's rank test
+// takes them.
+func (w Window) SampleSeconds() []float64 {
+	out := make([]float64, len(w.Samples))
+	for i, s := range w.Samples {
+		out[i] = s.Seconds()
+	}
+	return out
 }
 
 var windowQuantiles = []float64{0.5, 0.9, 0.99}
