@@ -394,3 +394,40 @@ func TestNoReplayToUnreachableSide(t *testing.T) {
 		t.Errorf("got %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestEarlyAnswerWins: the upstream answers 413 after the head and closes
+// without reading a large body. The client gets the 413, and the request
+// is not retried elsewhere (the upstream may have acted on the head).
+func TestEarlyAnswerWins(t *testing.T) {
+	var heads atomic.Int64
+	up := newRawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		heads.Add(1)
+		io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+		// Closing with the body unread resets the connection: the
+		// proxy's write fails with the answer already on its way.
+	})
+	other := echoSide(t, "other", 200)
+	for _, max := range []int64{64 << 20, 1 << 10} { // buffered, then streamed
+		_, url := startProxy(t, Config{Legacy: []string{up.url()}, New: []string{other.url()}, MaxReplayBody: max})
+		body := bytes.Repeat([]byte("B"), 32<<20)
+		req, _ := http.NewRequest("POST", url+"/", bytes.NewReader(body))
+		resp, err := newClient().Do(req)
+		if err != nil {
+			// The client may see its own write fail once the proxy closes
+			// the connection; it must not see another side's answer.
+			t.Logf("max %d: client: %v", max, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || string(b) != "too big\n" {
+			t.Errorf("max %d: got %d %q, want the upstream's 413", max, resp.StatusCode, b)
+		}
+	}
+	if other.hits.Load() != 0 {
+		t.Errorf("the request was retried on the other side %d times", other.hits.Load())
+	}
+}

@@ -120,27 +120,29 @@ func (f *fdConn) doWrite(fd uintptr) bool {
 	return true
 }
 
-// writev writes a then b in one system call when it can.
-func (f *fdConn) writev(a, b []byte) error {
+// writev writes a then b, in one system call when it can, and returns
+// how many bytes went out.
+func (f *fdConn) writev(a, b []byte) (int, error) {
 	if f.rc == nil || len(a) == 0 || len(b) == 0 {
 		if f.rc == nil {
 			bufs := net.Buffers{a, b}
-			_, err := bufs.WriteTo(f.c)
-			return err
+			n, err := bufs.WriteTo(f.c)
+			return int(n), err
 		}
-		if _, err := f.Write(a); err != nil {
-			return err
+		n, err := f.Write(a)
+		if err != nil {
+			return n, err
 		}
-		_, err := f.Write(b)
-		return err
+		m, err := f.Write(b)
+		return n + m, err
 	}
-	f.bufs[0], f.bufs[1], f.nb, f.err = a, b, 0, nil
+	f.bufs[0], f.bufs[1], f.nb, f.n, f.err = a, b, 0, 0, nil
 	err := f.rc.Write(f.wvfn)
 	f.bufs[0], f.bufs[1] = nil, nil
 	if err == nil {
 		err = f.err
 	}
-	return err
+	return f.n, err
 }
 
 func (f *fdConn) doWritev(fd uintptr) bool {
@@ -163,6 +165,7 @@ func (f *fdConn) doWritev(fd uintptr) bool {
 		case 0:
 			// Advance past what was written.
 			k := int(n)
+			f.n += k
 			for f.nb < 2 && k >= len(f.bufs[f.nb]) {
 				k -= len(f.bufs[f.nb])
 				f.nb++

@@ -124,9 +124,22 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			ex.track.Store(uc)
 		}
 		sent, err := p.send(ex, uc, b)
+		early := false
+		var ce *clientBodyError
+		if err != nil && sent && !errors.As(err, &ce) {
+			// The upstream may have answered before taking the whole body
+			// (413, 401, a handler that ignores it) and closed: its
+			// answer, not the broken write, is the outcome.
+			if _, rerr := p.readRespHead(ex, uc); rerr == nil {
+				err, early = nil, true
+				ex.resp.connClose = true
+			}
+		}
 		if err == nil {
 			var got bool
-			got, err = p.readRespHead(ex, uc)
+			if !early {
+				got, err = p.readRespHead(ex, uc)
+			}
 			if err == nil {
 				ex.b = b
 				ex.side = side
@@ -160,7 +173,6 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 		uc.close()
 		b.inflight.Add(-1)
 		ss.inflight.Add(-1)
-		var ce *clientBodyError
 		if errors.As(err, &ce) {
 			// The client broke off its own body: not the side's fault.
 			return nil, &errUpstream{400, err}
@@ -203,8 +215,9 @@ func (p *Proxy) markDown(b *backend, now int64, err error) {
 	}
 }
 
-// send writes the request to uc. sent is false when the request surely
-// did not reach the upstream in full (so it cannot have been processed).
+// send writes the request to uc. sent is false when the upstream surely
+// did not get the whole head (so it cannot have acted on the request);
+// once the head is out, an upstream may act without reading the body.
 func (p *Proxy) send(ex *exchange, uc *upConn, b *backend) (sent bool, err error) {
 	buf := ex.buf[:ex.base]
 	if ex.needHost {
@@ -221,22 +234,22 @@ func (p *Proxy) send(ex *exchange, uc *upConn, b *backend) (sent bool, err error
 		buf = append(buf, '\r', '\n')
 	}
 	buf = append(buf, '\r', '\n')
+	headLen := len(buf)
 	now := nanotime()
 	setDeadline(uc.c, &uc.wdl, now, p.cfg.WriteTimeout, false)
+	var n int
 	switch {
 	case len(ex.body) == 0:
-		_, err = uc.io.Write(buf)
+		n, err = uc.io.Write(buf)
 	case len(ex.body) <= 8<<10:
-		hl := len(buf)
 		buf = append(buf, ex.body...)
-		_, err = uc.io.Write(buf)
-		buf = buf[:hl]
+		n, err = uc.io.Write(buf)
 	default:
-		err = uc.io.writev(buf, ex.body)
+		n, err = uc.io.writev(buf, ex.body)
 	}
 	ex.buf = buf[:ex.base]
 	if err != nil {
-		return false, err
+		return n >= headLen, err
 	}
 	if ex.stream != nil {
 		if err := ex.stream.streamBody(&uc.io, ex.chunked); err != nil {

@@ -759,7 +759,8 @@ func (cc *clientConn) writeHeadAnd(head, body []byte) error {
 		return cc.write(head)
 	}
 	setDeadline(cc.c, &cc.wdl, nanotime(), cc.p.cfg.WriteTimeout, false)
-	return cc.io.writev(head, body)
+	_, err := cc.io.writev(head, body)
+	return err
 }
 
 // relayChunked relays a chunked body: verbatim (its framing checked on the
