@@ -73,7 +73,10 @@ type Config struct {
 	MaxReplayBody int64
 	// RetryBudget is the share of requests per second that may be
 	// replayed on the other side after the new side failed them (0.2 =
-	// 20 %). 0 means 0.2; negative means no replays beyond RetryFloor.
+	// 20 %), so that a broken new side cannot double the load on legacy.
+	// 0 means 0.2; negative means no replays beyond RetryFloor. Requests
+	// that never reached a side (refused connections) are moved to the
+	// other side outside the budget: they add no load to the failing one.
 	RetryBudget float64
 	// RetryFloor is the number of replays per second allowed whatever the
 	// request rate. 0 means 10; negative means none.

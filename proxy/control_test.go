@@ -299,7 +299,8 @@ func TestAdminAPI(t *testing.T) {
 
 func TestWindow(t *testing.T) {
 	st := newStats()
-	now := nanotime()
+	// The clock starts with the process; keep every time below positive.
+	now := nanotime() + int64(2*time.Second)
 	// 1000 legacy requests over the last second: latency i µs for i in
 	// 1..1000, ten 5xx, five transport failures without latency.
 	for i := 1; i <= 1000; i++ {
@@ -315,7 +316,7 @@ func TestWindow(t *testing.T) {
 	}
 	st.record(SideNew, now, int64(5*time.Millisecond), 200, false)
 	end := clockTime(now + 1)
-	w := st.Window(SideLegacy, end.Add(-2*time.Second), end)
+	w := st.window(SideLegacy, end.Add(-2*time.Second), end, now)
 	if w.Requests != 1005 || w.Errors5xx != 10 || w.ErrorsTransport != 5 || w.Errors != 15 || w.Latencies != 1000 {
 		t.Errorf("window counts %+v", w)
 	}
@@ -340,15 +341,15 @@ func TestWindow(t *testing.T) {
 		t.Errorf("sample mean %s, want about 500µs: not uniform", mean)
 	}
 	// A narrower window sees only its slots.
-	w = st.Window(SideLegacy, end.Add(-150*time.Millisecond), end)
+	w = st.window(SideLegacy, end.Add(-150*time.Millisecond), end, now)
 	if w.Requests < 150 || w.Requests > 260 {
 		t.Errorf("last 150ms: %d requests", w.Requests)
 	}
-	if w := st.Window(SideNew, end.Add(-time.Second), end); w.Requests != 1 || w.P50 < 4900*time.Microsecond || w.P50 > 5100*time.Microsecond {
+	if w := st.window(SideNew, end.Add(-time.Second), end, now); w.Requests != 1 || w.P50 < 4900*time.Microsecond || w.P50 > 5100*time.Microsecond {
 		t.Errorf("new window %+v", w)
 	}
 	// Nothing in an empty window, and nothing from the future.
-	if w := st.Window(SideLegacy, end.Add(time.Second), end.Add(2*time.Second)); w.Requests != 0 {
+	if w := st.window(SideLegacy, end.Add(time.Second), end.Add(2*time.Second), now); w.Requests != 0 {
 		t.Errorf("future window: %+v", w)
 	}
 }

@@ -163,6 +163,9 @@ func (st *Stats) record(side Side, now, lat int64, status int, transport bool) {
 		ss.hist[histIndex(lat, cumSubBits)].Add(1)
 		ss.latSum.Add(uint64(lat))
 	}
+	if now < 0 {
+		return // before the clock's start: no slot
+	}
 	idx := now / int64(fineSlot)
 	if s := slotAt(ss.fine[:], idx); s != nil {
 		s.add(lat, status, transport)
@@ -328,6 +331,9 @@ func (st *Stats) window(side Side, since, until time.Time, now int64) Window {
 	if a < cb {
 		for c := a / coarsePer; c*coarsePer < cb && c*coarsePer <= b; c++ {
 			take(&ss.coarse[c%coarseSlots], c)
+			if (c+1)*coarsePer > end {
+				end = (c + 1) * coarsePer // a coarse slot ends the window
+			}
 		}
 		start = a / coarsePer * coarsePer
 		a = cb
