@@ -621,14 +621,11 @@ func kindOf(name []byte) uint8 {
 		if eqFold(name, "x-forwarded-proto") {
 			return hkXFProto
 		}
-	case 18:
-		if eqFold(name, "proxy-authenticate") {
-			return hkProxyOther
-		}
-	case 19:
-		if eqFold(name, "proxy-authorization") {
-			return hkProxyOther
-		}
+	}
+	if len(name) > 6 && eqFold(name[:6], "proxy-") {
+		// Proxy-Authorization, Proxy-Authenticate and any other Proxy-*
+		// field are for this hop only.
+		return hkProxyOther
 	}
 	return hkOther
 }

@@ -33,6 +33,7 @@ func TestRoundTripBasics(t *testing.T) {
 	req.Header.Set("X-Drop", "must not arrive")
 	req.Header.Set("X-Forwarded-For", "10.1.1.1")
 	req.Header.Set("Proxy", "http://evil") // httpoxy
+	req.Header.Set("Proxy-Authorization", "Basic c2VjcmV0")
 	req.Header.Set("X-Keep", "yes")
 	resp, body := do(t, c, req)
 	if resp.StatusCode != 200 || body != "hello POST" {
@@ -44,8 +45,8 @@ func TestRoundTripBasics(t *testing.T) {
 	if v := got.Header.Get("X-Drop"); v != "" {
 		t.Errorf("field named by Connection was forwarded: %q", v)
 	}
-	if v := got.Header.Get("Proxy"); v != "" {
-		t.Errorf("Proxy field was forwarded: %q", v)
+	if v := got.Header.Get("Proxy") + got.Header.Get("Proxy-Authorization"); v != "" {
+		t.Errorf("Proxy fields were forwarded: %q", v)
 	}
 	if v := got.Header.Get("X-Keep"); v != "yes" {
 		t.Errorf("X-Keep = %q", v)
