@@ -125,8 +125,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 		}
 		sent, err := p.send(ex, uc, b)
 		early := false
-		var ce *clientBodyError
-		if err != nil && sent && !errors.As(err, &ce) {
+		if err != nil && sent && !isClientBodyErr(err) {
 			// The upstream may have answered before taking the whole body
 			// (413, 401, a handler that ignores it) and closed: its
 			// answer, not the broken write, is the outcome.
@@ -173,7 +172,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 		uc.close()
 		b.inflight.Add(-1)
 		ss.inflight.Add(-1)
-		if errors.As(err, &ce) {
+		if isClientBodyErr(err) {
 			// The client broke off its own body: not the side's fault.
 			return nil, &errUpstream{400, err}
 		}
@@ -265,6 +264,13 @@ type clientBodyError struct{ err error }
 
 func (e *clientBodyError) Error() string { return "reading request body: " + e.err.Error() }
 func (e *clientBodyError) Unwrap() error { return e.err }
+
+// isClientBodyErr is errors.As in a frame of its own: the target escapes,
+// and the hot path must not pay that allocation when err is nil.
+func isClientBodyErr(err error) bool {
+	var ce *clientBodyError
+	return errors.As(err, &ce)
+}
 
 const maxRespHead = 64 << 10
 
