@@ -43,10 +43,9 @@ func edit(t *testing.T, dir, rel, pattern, repl string) {
 	}
 }
 
-// lintOpts drops the kube-score checks the generated chart is known not to
-// pass yet (testenv.KubeScorePending), so that these tests see cutover's
-// own findings and whatever else kube-score says.
-var lintOpts = Options{Ignore: testenv.KubeScorePendingChecks()}
+// lintOpts ignores nothing: a converted layout passes every kube-score
+// check at CRITICAL, except what its input forces (see clean).
+var lintOpts = Options{}
 
 func run(t *testing.T, dir string) *Result {
 	t.Helper()
@@ -178,7 +177,7 @@ func TestLintConvertedLayout(t *testing.T) {
 	t.Run("ignored checks", func(t *testing.T) {
 		dir := layout(t, "ecs", "fargate-web", true)
 		edit(t, dir, "values/services/payments-api.yaml", `payments-api:2024\.11\.3-7f3c9e1`, "payments-api:latest")
-		res, err := Dir(context.Background(), dir, Options{Ignore: append(testenv.KubeScorePendingChecks(), CheckImageLatest)})
+		res, err := Dir(context.Background(), dir, Options{Ignore: []string{CheckImageLatest}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -402,15 +402,6 @@ func splitOrigin(origin string) (file, section string) {
 	return origin, ""
 }
 
-// Layout paths, relative to the layout directory.
-const (
-	chartFile = "chart/Chart.yaml"
-	baseFile  = "values/base.yaml"
-)
-
-func envFile(env string) string     { return "values/env/" + env + ".yaml" }
-func serviceFile(svc string) string { return "values/services/" + svc + ".yaml" }
-
 // lineOf finds the line of path in the file an origin names (under its
 // environments.<env> section when it has one). files is keyed by path.
 func lineOf(files map[string]valuesFile, origin, path string) (string, int) {

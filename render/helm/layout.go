@@ -57,23 +57,33 @@ func baseValues(opts render.Options) []byte {
 	m.setc("environmentKeys", "Values environments may set differently (in env/<env>.yaml or a service's\nenvironments:); cutover lint reports any other difference as drift.\nA path covers everything under it.", strSeq(environmentKeys))
 	m.setc("partOf", "app.kubernetes.io/part-of of every object.", str(opts.Team))
 
-	m.setc("podSecurityContext", "Pod and container hardening (Pod Security \"restricted\" where the images allow).\nrunAsNonRoot is set on containers whose input named a non-root user;\nreadOnlyRootFilesystem where the input asked for it.", newMap().
+	m.setc("podSecurityContext", "Pod and container hardening: the Pod Security \"restricted\" level, and\nkube-score's checks. Containers whose input named no user run as\n10001:10001 (ids above 10000 cannot clash with a node's users); a container\nwhose input named a user or group keeps it (securityContext in its service\nfile). fsGroup makes volumes writable for that group.", newMap().
+		set("runAsUser", intNode(defaultUID)).
+		set("runAsGroup", intNode(defaultUID)).
+		set("fsGroup", intNode(defaultUID)).
 		set("seccompProfile", newMap().set("type", str("RuntimeDefault")).node()).node())
-	m.set("containerSecurityContext", newMap().
+	m.setc("containerSecurityContext", "Every root filesystem is read-only unless a service's file says\notherwise (as where the input asked for a writable one); writableTmp gives\neach such container a writable /tmp.", newMap().
 		set("allowPrivilegeEscalation", boolNode(false)).
+		set("readOnlyRootFilesystem", boolNode(true)).
 		set("capabilities", newMap().set("drop", strSeq([]string{"ALL"})).node()).node())
-	m.set("runAsNonRoot", boolNode(true))
+	m.setc("runAsNonRoot", "runAsNonRoot on every container that runs as a user other than root.", boolNode(true))
+	m.setc("writableTmp", "An emptyDir at /tmp of every container whose root filesystem is read-only\nand that mounts nothing there itself. sizeLimit \"\" leaves it bounded by the\npod's ephemeral-storage limits; medium Memory makes it a tmpfs, counted\nagainst the memory limit.", newMap().
+		set("enabled", boolNode(true)).
+		set("sizeLimit", str("")).
+		set("medium", str("")).node())
 	m.set("automountServiceAccountToken", boolNode(false))
 	m.set("enableServiceLinks", boolNode(false))
 	m.setc("imagePullPolicy", "Every start checks the registry: pull credentials and moved tags are noticed.", str("Always"))
-	m.setc("resourceDefaults", "Resources of containers whose input said nothing of cpu, memory or\nephemeral-storage: requests so the scheduler can place them, memory and\ndisk limits so a leak is stopped in its container, not on the node. No CPU\nlimit: it throttles under load. Each resource is filled in alone; what\nthe input said is kept. Remove a key to leave it unset.", newMap().
+	m.setc("resourceDefaults", "Resources of containers whose input said nothing of cpu, memory or\nephemeral-storage: requests so the scheduler can place them, memory and\ndisk limits so a leak is stopped in its container, not on the node. Each\nresource is filled in alone; what the input said is kept. Remove a key to\nleave it unset.\ncpuLimitRatio: a container with a CPU request and no CPU limit gets a limit\nof request × ratio. A CPU limit throttles a container that reaches it even\nwhen the node is idle, which shows as latency; a generous ratio keeps that\nrare while one runaway container still cannot starve its node. Inputs that\nnamed a hard cap (Fargate task cpu, compose cpus, systemd CPUQuota) keep\ntheirs. 0 sets no CPU limit (kube-score then reports container-resources).\nmemoryLimitRatio: likewise for memory, where the input named only a soft\nlimit or a reservation; past its limit a container is OOM-killed, so size\nit from the container's peak.", newMap().
 		set("requests", newMap().
 			set("cpu", str("100m")).
 			set("memory", str("256Mi")).
 			set("ephemeral-storage", str("256Mi")).node()).
 		set("limits", newMap().
 			set("memory", str("256Mi")).
-			set("ephemeral-storage", str("2Gi")).node()).node())
+			set("ephemeral-storage", str("2Gi")).node()).
+		set("cpuLimitRatio", intNode(defaultCPULimitRatio)).
+		set("memoryLimitRatio", intNode(defaultMemoryLimitRatio)).node())
 
 	m.setc("topologySpread", "Deployments spread across zones and prefer distinct nodes.", newMap().
 		set("enabled", boolNode(true)).
@@ -147,6 +157,18 @@ func baseValues(opts render.Options) []byte {
 
 	return document("Defaults of every service in every environment of this migration.\nOrder: chart/values.yaml, this file, env/<env>.yaml, services/<svc>.yaml.", m)
 }
+
+// The chart's defaults that the report tells a service about.
+const (
+	// defaultUID is the user and group of containers whose input named
+	// none: above 10000, so no node user shares it.
+	defaultUID = 10001
+	// defaultCPULimitRatio is resourceDefaults.cpuLimitRatio.
+	defaultCPULimitRatio = 4
+	// defaultMemoryLimitRatio is resourceDefaults.memoryLimitRatio: twice
+	// the reservation, as source/ecs sets for a memoryReservation alone.
+	defaultMemoryLimitRatio = 2
+)
 
 func preferTerm(weight int, key, value string) *yaml.Node {
 	expr := newMap().set("key", str(key)).set("operator", str("In")).set("values", strSeq([]string{value}))

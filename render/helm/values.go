@@ -2,6 +2,7 @@ package helm
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -137,6 +138,8 @@ func (b *builder) build() ymap {
 	m.set("containers", seq(b.containerList(s.Containers, "main", ports)...))
 	m.set("initContainers", optSeq(b.containerList(s.InitContainers, "init", ports)...))
 	m.set("sidecars", optSeq(b.containerList(s.Sidecars, "sidecar", ports)...))
+
+	b.defaultsFindings()
 
 	b.serviceAndRoutes(m, ports)
 
@@ -566,8 +569,11 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 		m.set("image", str(c.Image))
 		if floatingTag(c.Image) {
 			// What Kubernetes does for :latest anyway, stated; the image is
-			// kept as given and convert reports it.
+			// kept as given, and the report says so once (convert may have).
 			m.set("imagePullPolicy", str("Always"))
+			if !b.reported(c.Name, ksImageTag) {
+				b.warn(field+".image", b.target(vpath+".image"), "image %q is tagged latest or untagged: it is kept as given, but pin a version or digest (kube-score reports %s CRITICAL)", c.Image, ksImageTag)
+			}
 		}
 	case c.ImageValue != "":
 		m.set("imageFill", str(c.ImageValue))
@@ -625,9 +631,7 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 			b.drop(field+".preStop", "an init container has no preStop hook")
 		}
 	} else {
-		m.set("startupProbe", b.probe(c.Startup, false, field+".startup"))
-		m.set("livenessProbe", b.probe(c.Liveness, false, field+".liveness"))
-		readiness := c.Readiness
+		readiness, derived := c.Readiness, false
 		if readiness == nil && role == "main" && b.long() && b.svc.Expose != nil && b.svc.Expose.Port > 0 {
 			// A Service sends to a pod as soon as it is ready; without a
 			// probe that is as soon as it starts. The load balancer's check
@@ -639,7 +643,11 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 				readiness = &service.Probe{TCPPort: b.svc.Expose.Port}
 				b.warn(field+".readiness", b.target(vpath+".readinessProbe"), "no health check in the input: the pod is ready once port %d accepts connections; an HTTP check is better", b.svc.Expose.Port)
 			}
+			derived = true
 		}
+		liveness, readiness := b.distinctProbes(c, role, c.Liveness, readiness, derived, field, vpath)
+		m.set("startupProbe", b.probe(c.Startup, false, field+".startup"))
+		m.set("livenessProbe", b.probe(liveness, false, field+".liveness"))
 		m.set("readinessProbe", b.probe(readiness, true, field+".readiness"))
 		m.set("preStopSleepSeconds", optInt(c.PreStopSleepSeconds))
 		if c.PreStopSleepSeconds > 0 && b.svc.TerminationGracePeriodSeconds != nil && *b.svc.TerminationGracePeriodSeconds <= c.PreStopSleepSeconds {
@@ -670,10 +678,16 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 	// CapDrop needs nothing: the chart drops ALL capabilities.
 	if c.Privileged {
 		sc.set("privileged", boolNode(true))
-		b.warn(field+".privileged", b.target(vpath+".securityContext"), "privileged container: the Pod Security restricted and baseline levels refuse it")
+		b.warn(field+".privileged", b.target(vpath+".securityContext"), "privileged, as the input said: the Pod Security restricted and baseline levels refuse it, and kube-score reports %s CRITICAL", ksPrivileged)
 	}
-	if c.RunAsUser != nil && *c.RunAsUser == 0 {
-		b.warn(field+".user", "", "runs as root: the Pod Security restricted level refuses it")
+	switch {
+	case c.RunAsUser != nil && *c.RunAsUser == 0:
+		b.warn(field+".user", b.target(vpath+".securityContext.runAsUser"), "runs as root, as the input said: the Pod Security restricted level refuses it, and kube-score reports %s CRITICAL", ksUserGroupID)
+	case lowID(c.RunAsUser) || lowID(c.RunAsGroup):
+		b.warn(field+".user", b.target(vpath+".securityContext"), "runs as %s: the input named ids below %d, which kube-score reports as %s CRITICAL; keep them while the image's files belong to them", idText(c), minSafeID, ksUserGroupID)
+	}
+	if c.ReadOnlyRootFilesystem != nil && !*c.ReadOnlyRootFilesystem {
+		b.warn(field+".readonlyRootFilesystem", b.target(vpath+".securityContext.readOnlyRootFilesystem"), "a writable root filesystem, as the input asked: kube-score reports %s CRITICAL; remove the setting if the application writes only to /tmp and its volumes", ksReadOnlyRoot)
 	}
 	m.set("securityContext", sc.orNil())
 
@@ -688,6 +702,185 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 	}
 	m.set("volumeMounts", optSeq(mounts...))
 	return m.node()
+}
+
+// defaultsFindings tells, once per service, what the chart's hardening
+// defaults (base.yaml) decide for containers whose input did not say: the
+// user and group they run as, their read-only root filesystem, and a CPU
+// limit derived from the request. Each is a guess about the image that the
+// reviewer should check, and each says where to change it.
+func (b *builder) defaultsFindings() {
+	s := b.svc
+	var defaultID, inputID, readOnly, cpuRatio, memRatio []string
+	tmpMounted := false
+	for _, list := range [][]service.Container{s.Containers, s.InitContainers, s.Sidecars} {
+		for i := range list {
+			c := &list[i]
+			switch {
+			case c.RunAsUser == nil && c.RunAsGroup == nil:
+				defaultID = append(defaultID, c.Name)
+			case c.RunAsUser == nil || c.RunAsGroup == nil:
+				inputID = append(inputID, c.Name+" runs as "+idText(c))
+			}
+			if c.ReadOnlyRootFilesystem == nil {
+				readOnly = append(readOnly, c.Name)
+				for _, vm := range c.VolumeMounts {
+					if strings.TrimSuffix(vm.MountPath, "/") == "/tmp" {
+						tmpMounted = true
+					}
+				}
+			}
+			if c.Resources.CPULimit == "" {
+				cpuRatio = append(cpuRatio, c.Name)
+			}
+			if c.Resources.MemoryRequest != "" && c.Resources.MemoryLimit == "" {
+				memRatio = append(memRatio, c.Name)
+			}
+		}
+	}
+	change := "values/services/" + s.Name + ".yaml"
+	if len(defaultID) > 0 || len(inputID) > 0 {
+		var parts []string
+		if len(defaultID) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s as user %d, group %d (base.yaml podSecurityContext): the input named no user", strings.Join(defaultID, ", "), runVerb(len(defaultID)), defaultUID, defaultUID))
+		}
+		if len(inputID) > 0 {
+			parts = append(parts, inputID...)
+		}
+		b.warn("user", BaseValuesFile+" podSecurityContext", "%s. If an image needs another user (its files belong to one), set runAsUser and runAsGroup in that container's securityContext in %s", strings.Join(parts, "; "), change)
+	}
+	if len(readOnly) > 0 {
+		tmp := "/tmp is a writable emptyDir (base.yaml writableTmp)"
+		if tmpMounted {
+			tmp += " where the input mounts no volume there"
+		}
+		b.warn("readonlyRootFilesystem", BaseValuesFile+" containerSecurityContext.readOnlyRootFilesystem", "the root filesystem of %s is read-only (the input did not say); %s. If the application writes elsewhere, mount a volume there, or set readOnlyRootFilesystem: false in the container's securityContext in %s", strings.Join(readOnly, ", "), tmp, change)
+	}
+	if len(cpuRatio) > 0 {
+		b.warn("cpu", BaseValuesFile+" resourceDefaults.cpuLimitRatio", "%s %s no CPU limit in the input: the limit is %d × the CPU request, so a runaway process cannot starve its node; a container at its limit is throttled, so raise its limits.cpu in %s if latency suffers", strings.Join(cpuRatio, ", "), hasVerb(len(cpuRatio)), defaultCPULimitRatio, change)
+	}
+	if len(memRatio) > 0 {
+		b.warn("memory", BaseValuesFile+" resourceDefaults.memoryLimitRatio", "%s %s a memory request but no limit in the input: the limit is %d × the request, so a leak is stopped in its container, not on the node; past it the container is OOM-killed, so set its limits.memory in %s from the container's peak", strings.Join(memRatio, ", "), hasVerb(len(memRatio)), defaultMemoryLimitRatio, change)
+	}
+	if b.kind() == service.KindJob && b.keda {
+		b.warn("networkPolicy", "", "no NetworkPolicy for the pods of the KEDA ScaledJob: kube-score cannot see the pods KEDA creates and reports any policy for them as selecting none (networkpolicy-targets-pod CRITICAL). The pods serve no port; a namespace-wide default-deny ingress policy covers them")
+	}
+}
+
+func runVerb(n int) string {
+	if n == 1 {
+		return "runs"
+	}
+	return "run"
+}
+
+func hasVerb(n int) string {
+	if n == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+// kube-score checks that the input may force to fail, named in findings
+// so that a reviewer can tell them from the chart's own gaps.
+const (
+	ksImageTag     = "container-image-tag"
+	ksUserGroupID  = "container-security-context-user-group-id"
+	ksReadOnlyRoot = "container-security-context-readonlyrootfilesystem"
+	ksPrivileged   = "container-security-context-privileged"
+	// minSafeID is the lowest user and group id kube-score accepts: ids
+	// below it may be a node's own users.
+	minSafeID = 10000
+)
+
+// reported reports whether the service's report already names a
+// kube-score check beside a container (convert names unpinned images).
+func (b *builder) reported(container, check string) bool {
+	for _, f := range b.svc.Report.Findings {
+		if strings.Contains(f.Message, check) && (strings.Contains(f.Field, "["+container+"]") || strings.Contains(f.Field, "."+container+".")) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowID(id *int64) bool { return id != nil && *id < minSafeID }
+
+// idText says which user and group a container whose input named one of
+// them runs as.
+func idText(c *service.Container) string {
+	user, group := fmt.Sprintf("user %d (the chart's default)", defaultUID), fmt.Sprintf("group %d (the chart's default)", defaultUID)
+	if c.RunAsUser != nil {
+		user = fmt.Sprintf("user %d", *c.RunAsUser)
+	}
+	if c.RunAsGroup != nil {
+		group = fmt.Sprintf("group %d", *c.RunAsGroup)
+	}
+	return user + ", " + group
+}
+
+// distinctProbes keeps liveness and readiness from being the same check
+// (kube-score's pod-probes-identical), which restarts every pod at once
+// when a shared dependency fails the check. convert separates the probes
+// of a health check that gave both; this covers any other way a model
+// reaches the chart, and a readiness probe derived here that equals the
+// input's liveness. Readiness is kept; liveness becomes a TCP check of
+// the serving port, or is left out when it already was one (its timings
+// then go to a readiness probe derived here, which has none).
+func (b *builder) distinctProbes(c *service.Container, role string, live, ready *service.Probe, derived bool, field, vpath string) (*service.Probe, *service.Probe) {
+	if live == nil || ready == nil || !sameCheck(live, ready) {
+		return live, ready
+	}
+	port := int32(0)
+	if role == "main" && b.svc.Expose != nil {
+		port = b.svc.Expose.Port
+	}
+	for _, p := range c.Ports {
+		if port == 0 && (p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP")) {
+			port = p.ContainerPort
+		}
+	}
+	switch {
+	case port == 0:
+		b.warn(field+".readiness", b.target(vpath+".livenessProbe"), "the readiness probe is the liveness probe: the container serves no port, so no Service sends it traffic and readiness adds nothing")
+		return live, nil
+	case live.TCPPort == port:
+		b.warn(field+".liveness", b.target(vpath+".readinessProbe"), "the liveness probe is the readiness check (port %d accepts connections); it is rendered as readiness only: a failing check takes the pod out of rotation instead of restarting it", port)
+		if derived {
+			return nil, live
+		}
+		return nil, ready
+	}
+	l := *live
+	l.Exec, l.HTTPGet, l.TCPPort = nil, nil, port
+	if l.FailureThreshold < 3 {
+		l.FailureThreshold = 3
+	}
+	b.warn(field+".liveness", b.target(vpath+".livenessProbe"), "liveness and readiness were the same check: readiness keeps it, liveness is a TCP check of port %d, so a failing dependency takes pods out of rotation instead of restarting them all", port)
+	return &l, ready
+}
+
+// sameCheck reports whether two probes check the same thing, as
+// kube-score compares them: the same handler, and the same path and port,
+// port, or command. The handler is the one probe renders.
+func sameCheck(a, b *service.Probe) bool {
+	switch {
+	case len(a.Exec) > 0 || len(b.Exec) > 0:
+		return slices.Equal(a.Exec, b.Exec)
+	case a.HTTPGet != nil || b.HTTPGet != nil:
+		if a.HTTPGet == nil || b.HTTPGet == nil {
+			return false
+		}
+		pa, pb := a.HTTPGet.Path, b.HTTPGet.Path
+		if pa == "" {
+			pa = "/"
+		}
+		if pb == "" {
+			pb = "/"
+		}
+		return pa == pb && a.HTTPGet.Port == b.HTTPGet.Port
+	}
+	return a.TCPPort != 0 && a.TCPPort == b.TCPPort
 }
 
 func hasPort(c *service.Container, port int32) bool {

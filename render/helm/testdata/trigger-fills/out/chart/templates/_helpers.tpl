@@ -295,6 +295,18 @@ Call it with (dict "root" $ "c" container "role" main|app|sidecar|init "long" bo
   {{- range $k, $v := $lim -}}
   {{- if not (hasKey $req $k) }}{{ $_ := set $req $k $v }}{{ end -}}
   {{- end -}}
+  {{- /* A CPU limit from the request: see resourceDefaults.cpuLimitRatio. */ -}}
+  {{- $ratio := $rd.cpuLimitRatio | default 0 | float64 -}}
+  {{- if and (gt $ratio 0.0) (hasKey $req "cpu") (not (hasKey $lim "cpu")) -}}
+  {{- $path := ternary "resources" (printf "%s: container %s: resources" (get (dict "app" "containers" "sidecar" "sidecars" "init" "initContainers") $role) $c.name) (eq $role "main") -}}
+  {{- $_ := set $lim "cpu" (include "cutover.cpuLimit" (list $req.cpu $ratio $path)) -}}
+  {{- end -}}
+  {{- /* And a memory limit: see resourceDefaults.memoryLimitRatio. */ -}}
+  {{- $mratio := $rd.memoryLimitRatio | default 0 | float64 -}}
+  {{- if and (gt $mratio 0.0) (hasKey $req "memory") (not (hasKey $lim "memory")) -}}
+  {{- $path := ternary "resources" (printf "%s: container %s: resources" (get (dict "app" "containers" "sidecar" "sidecars" "init" "initContainers") $role) $c.name) (eq $role "main") -}}
+  {{- $_ := set $lim "memory" (include "cutover.memoryLimit" (list $req.memory $mratio $path)) -}}
+  {{- end -}}
   {{- if $req }}{{ $_ := set $res "requests" $req }}{{ end -}}
   {{- if $lim }}{{ $_ := set $res "limits" $lim }}{{ end }}
   {{- with $res }}
@@ -324,24 +336,109 @@ Call it with (dict "root" $ "c" container "role" main|app|sidecar|init "long" bo
       {{- end }}
   {{- end }}
   {{- end }}
-  {{- $sc := deepCopy ($V.containerSecurityContext | default dict) -}}
-  {{- with $c.securityContext -}}
-  {{- include "cutover.merge" (dict "dst" $sc "src" (deepCopy .)) -}}
-  {{- end -}}
-  {{- if and $V.runAsNonRoot (hasKey $sc "runAsUser") (ne (int $sc.runAsUser) 0) (not (hasKey $sc "runAsNonRoot")) -}}
-  {{- $_ := set $sc "runAsNonRoot" true -}}
-  {{- end -}}
-  {{- if $sc.privileged -}}
-  {{- $_ := unset $sc "allowPrivilegeEscalation" -}}
-  {{- end }}
+  {{- $sc := include "cutover.securityContext" (dict "root" $root "c" $c) | fromYaml }}
   {{- with $sc }}
   securityContext:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $c.volumeMounts }}
+  {{- $mounts := $c.volumeMounts | default list -}}
+  {{- if include "cutover.needsTmp" (dict "root" $root "c" $c) -}}
+  {{- $mounts = concat $mounts (list (dict "name" (include "cutover.tmpVolume" $root) "mountPath" "/tmp")) -}}
+  {{- end }}
+  {{- with $mounts }}
   volumeMounts:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end -}}
+
+{{/*
+cutover.cpuLimit multiplies a CPU quantity ("250m", "0.5", "2") by a
+ratio, rounded up to a millicore. Call it with (list quantity ratio path),
+path naming the value for the error.
+*/}}
+{{- define "cutover.cpuLimit" -}}
+{{- $q := index . 0 | toString -}}
+{{- $ratio := index . 1 | float64 -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?m?$" $q) -}}
+{{- fail (printf "%s: the CPU request %s cannot be multiplied by resourceDefaults.cpuLimitRatio; write it as 250m or 0.25, or set limits.cpu" (index . 2) $q) -}}
+{{- end -}}
+{{- $milli := 0.0 -}}
+{{- if hasSuffix "m" $q -}}
+{{- $milli = trimSuffix "m" $q | float64 -}}
+{{- else -}}
+{{- $milli = mulf ($q | float64) 1000 -}}
+{{- end -}}
+{{- /* round first: 0.1 x 1000 is 100.00000000000001 in floating point. */ -}}
+{{- $l := ceil (round (mulf $milli $ratio) 6) | int64 -}}
+{{- if eq (mod $l 1000) 0 -}}{{ div $l 1000 }}{{- else -}}{{ $l }}m{{- end -}}
+{{- end -}}
+
+{{/*
+cutover.memoryLimit multiplies a memory quantity ("512Mi", "1.5Gi", "1G",
+"134217728") by a ratio, keeping its unit. Call it with (list quantity
+ratio path), path naming the value for the error.
+*/}}
+{{- define "cutover.memoryLimit" -}}
+{{- $q := index . 0 | toString -}}
+{{- $ratio := index . 1 | float64 -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?([KMGTPE]i|[kMGTPE])?$" $q) -}}
+{{- fail (printf "%s: the memory request %s cannot be multiplied by resourceDefaults.memoryLimitRatio; write it as 512Mi, or set limits.memory" (index . 2) $q) -}}
+{{- end -}}
+{{- $unit := regexReplaceAll "^[0-9.]+" $q "" -}}
+{{- $n := round (mulf (trimSuffix $unit $q | float64) $ratio) 6 -}}
+{{- if eq $n (floor $n) -}}{{ $n | int64 }}{{ $unit }}{{- else -}}{{ $n }}{{ $unit }}{{- end -}}
+{{- end -}}
+
+{{/*
+cutover.securityContext is the securityContext of one container, as YAML:
+containerSecurityContext under the container's own, and runAsNonRoot when
+it runs as a user other than root (its own runAsUser, else the pod's).
+Call it with (dict "root" $ "c" container).
+*/}}
+{{- define "cutover.securityContext" -}}
+{{- $V := .root.Values -}}
+{{- $sc := deepCopy ($V.containerSecurityContext | default dict) -}}
+{{- with .c.securityContext -}}
+{{- include "cutover.merge" (dict "dst" $sc "src" (deepCopy .)) -}}
+{{- end -}}
+{{- $user := ($V.podSecurityContext | default dict).runAsUser -}}
+{{- if hasKey $sc "runAsUser" }}{{ $user = $sc.runAsUser }}{{ end -}}
+{{- if and $V.runAsNonRoot (not (kindIs "invalid" $user)) (ne (int $user) 0) (not (hasKey $sc "runAsNonRoot")) -}}
+{{- $_ := set $sc "runAsNonRoot" true -}}
+{{- end -}}
+{{- if $sc.privileged -}}
+{{- $_ := unset $sc "allowPrivilegeEscalation" -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
+{{/*
+cutover.needsTmp is "true" when a container gets the writable /tmp (see
+writableTmp): its root filesystem is read-only and it mounts nothing at
+/tmp itself. Call it with (dict "root" $ "c" container).
+*/}}
+{{- define "cutover.needsTmp" -}}
+{{- if (.root.Values.writableTmp | default dict).enabled -}}
+{{- $sc := include "cutover.securityContext" . | fromYaml -}}
+{{- if $sc.readOnlyRootFilesystem -}}
+{{- $mounted := false -}}
+{{- range .c.volumeMounts | default list -}}
+{{- if eq (trimSuffix "/" (toString .mountPath)) "/tmp" }}{{ $mounted = true }}{{ end -}}
+{{- end -}}
+{{- if not $mounted }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* cutover.tmpVolume names the writable /tmp volume: tmp, unless a volume of the service has that name. */}}
+{{- define "cutover.tmpVolume" -}}
+{{- $names := list -}}
+{{- range .Values.volumes | default list }}{{ $names = append $names .name }}{{ end -}}
+{{- if not (has "tmp" $names) -}}tmp
+{{- else if not (has "cutover-tmp" $names) -}}cutover-tmp
+{{- else -}}
+{{- fail "volumes: volumes named tmp and cutover-tmp leave no name for the writable /tmp; rename one" -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -437,9 +534,13 @@ spec:
     {{- range $i, $c := required "containers: the service has no containers" $V.containers }}
     {{- include "cutover.container" (dict "root" $root "c" $c "role" (ternary "main" "app" (eq $i 0)) "long" $long) | nindent 4 }}
     {{- end }}
-  {{- with $V.volumes }}
+  {{- $tmp := false -}}
+  {{- range concat ($V.sidecars | default list) ($V.initContainers | default list) ($V.containers | default list) -}}
+  {{- if include "cutover.needsTmp" (dict "root" $root "c" .) }}{{ $tmp = true }}{{ end -}}
+  {{- end }}
+  {{- if or $V.volumes $tmp }}
   volumes:
-    {{- range . }}
+    {{- range $V.volumes }}
     - name: {{ .name }}
       {{- if eq .type "emptyDir" }}
       {{- if or .sizeLimit .medium }}
@@ -471,6 +572,21 @@ spec:
         name: {{ include "cutover.fullname" $root }}-config
       {{- else }}
       {{- fail (printf "volumes: volume %s has unknown type %s" .name .type) }}
+      {{- end }}
+    {{- end }}
+    {{- if $tmp }}
+    {{- $wt := $V.writableTmp }}
+    - name: {{ include "cutover.tmpVolume" $root }}
+      {{- if or $wt.sizeLimit $wt.medium }}
+      emptyDir:
+        {{- with $wt.medium }}
+        medium: {{ . }}
+        {{- end }}
+        {{- with $wt.sizeLimit }}
+        sizeLimit: {{ . }}
+        {{- end }}
+      {{- else }}
+      emptyDir: {}
       {{- end }}
     {{- end }}
   {{- end }}
