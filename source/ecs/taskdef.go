@@ -99,6 +99,14 @@ func (m *mapper) resources() error {
 		if c.def.CPU.set && r.cpu == 0 {
 			t.Drop("cpu", "0 units reserved no CPU on ECS; the request comes from the task's total, if any")
 		}
+		// The task's cpu is a hard cap (always on Fargate, and on EC2
+		// when set): no container could use more, and any one could use
+		// all of it. It becomes each container's CPU limit, as the task's
+		// memory does. A container left without a request gets none: the
+		// limit alone would make its request the whole task.
+		if m.taskCPU > 0 && out.CPURequest != "" && r.cpu <= m.taskCPU {
+			out.CPULimit = cpuQty(m.taskCPU)
+		}
 
 		switch {
 		case r.mem > 0:
@@ -150,15 +158,15 @@ func (m *mapper) resources() error {
 	if m.has(m.t, "cpu") {
 		switch {
 		case cpuEach > 0 && len(cpuShare) == 1:
-			m.t.Warn("cpu", cpuShare[0].target+".resources.requests.cpu", fmt.Sprintf("task total %d units (%s CPU) becomes the CPU request of %s, which states no cpu of its own; no CPU limit is set, so it may use more when the node has room",
+			m.t.Warn("cpu", cpuShare[0].target+".resources.requests.cpu, limits.cpu", fmt.Sprintf("task total %d units (%s CPU) becomes the CPU request and limit of %s, which states no cpu of its own",
 				m.taskCPU, cpuQty(m.taskCPU), cpuShare[0].name))
 		case cpuEach > 0:
-			m.t.Warn("cpu", "resources.requests.cpu", fmt.Sprintf("task total %d units (%s CPU), less what containers state, is split evenly: a %s CPU request each for %s, which state no cpu of their own; Fargate let any of them use the whole task's CPU, and with no CPU limit a pod can too when the node has room",
-				m.taskCPU, cpuQty(m.taskCPU), cpuQty(cpuEach), names(cpuShare)))
+			m.t.Warn("cpu", "resources.requests.cpu, limits.cpu", fmt.Sprintf("task total %d units (%s CPU), less what containers state, is split evenly: a %s CPU request each for %s, which state no cpu of their own, and a CPU limit of the whole %s CPU, which each could use on ECS; Kubernetes has no pod-wide CPU cap outside the alpha pod-level resources",
+				m.taskCPU, cpuQty(m.taskCPU), cpuQty(cpuEach), names(cpuShare), cpuQty(m.taskCPU)))
 		case len(cpuShare) > 0:
-			m.t.Warn("cpu", "", fmt.Sprintf("task total %d units is used up by the containers that state cpu: %s get no CPU request", m.taskCPU, names(cpuShare)))
+			m.t.Warn("cpu", "resources.limits.cpu", fmt.Sprintf("task total %d units is used up by the containers that state cpu: %s get no CPU request; the others get a CPU limit of the whole %s CPU", m.taskCPU, names(cpuShare), cpuQty(m.taskCPU)))
 		default:
-			m.t.Drop("cpu", "every container states its own cpu; Kubernetes has no pod-wide CPU cap outside the alpha pod-level resources")
+			m.t.Warn("cpu", "resources.limits.cpu", fmt.Sprintf("every container states its own cpu: the task total %s CPU becomes the CPU limit of each, which each could use on ECS; Kubernetes has no pod-wide CPU cap outside the alpha pod-level resources", cpuQty(m.taskCPU)))
 		}
 	}
 	if m.has(m.t, "memory") {
