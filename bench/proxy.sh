@@ -4,8 +4,8 @@
 # prints throughput and latency with the ratios ours/haproxy (DESIGN.md:
 # throughput >= 0.9x, p99 <= 1.2x).
 #
-#   bench/proxy.sh                 # one round of 10 s per target
-#   ROUNDS=3 bench/proxy.sh        # targets interleaved, medians reported
+#   bench/proxy.sh                 # three rounds of 10 s per target, medians
+#   ROUNDS=5 bench/proxy.sh        # more rounds on a noisy machine
 #   DURATION=5s CONNS=64 THREADS=2 bench/proxy.sh
 #   HAPROXY_THREADS=1 GOMAXPROCS=1 bench/proxy.sh   # one thread each
 #   PROXY_CMD='bin/cutover proxy --listen {listen} --legacy {legacy} --new {new} --weights 90/10' bench/proxy.sh
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-2s}
 # HAProxy threads; NGINX workers likewise. Ours uses GOMAXPROCS (all CPUs
 # unless set in the environment).

@@ -302,3 +302,25 @@ func TestHTTPSUpstream(t *testing.T) {
 		t.Errorf("untrusted upstream: %d, want 502", resp.StatusCode)
 	}
 }
+
+func TestShutdownWithH2CConnection(t *testing.T) {
+	legacy := h2Side(t)
+	p, url := startProxy(t, Config{Legacy: []string{legacy.url()}})
+	tr := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return net.Dial(network, addr)
+		},
+	}
+	c := &http.Client{Transport: tr}
+	if resp, _ := get(t, c, url+"/"); resp.ProtoMajor != 2 {
+		t.Fatalf("proto %s", resp.Proto)
+	}
+	start := time.Now()
+	if err := p.Shutdown(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatalf("Shutdown with an idle h2c connection: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Shutdown took %s", d)
+	}
+}
