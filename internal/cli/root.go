@@ -132,7 +132,7 @@ func isCobraUsage(err error) bool {
 		return false
 	}
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "requires exactly", "received "} {
+	for _, p := range []string{"unknown command", "unknown flag", "required flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "requires exactly", "received "} {
 		if strings.Contains(msg, p) {
 			return true
 		}

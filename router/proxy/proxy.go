@@ -123,7 +123,7 @@ func New(ctx context.Context, b router.Backends, decode func(v any) error) (rout
 		return nil, fmt.Errorf("listen %s: %w", s.Listen, err)
 	}
 	go func() {
-		if err := p.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := p.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, dataplane.ErrClosed) {
 			slog.Default().Error("embedded proxy stopped", "err", err)
 		}
 	}()
