@@ -546,7 +546,7 @@ func (fn *function) finish() (*service.Service, error) {
 	c.Resources.MemoryLimit = c.Resources.MemoryRequest
 	milli := (fn.memoryMB*1000 + mbPerVCPU - 1) / mbPerVCPU
 	c.Resources.CPURequest = fmt.Sprintf("%dm", milli)
-	msg := fmt.Sprintf("memory %dMi request and limit; cpu %dm requested in proportion as Lambda allots it (1769 MB = 1 vCPU), with no CPU limit, so the pod may use idle CPU Lambda would not have given it", fn.memoryMB, milli)
+	msg := fmt.Sprintf("memory %dMi request and limit; cpu %dm requested in proportion as Lambda allots it (1769 MB = 1 vCPU); the CPU limit comes from the chart's cpuLimitRatio (values/base.yaml)", fn.memoryMB, milli)
 	if fn.memoryDefault {
 		msg = fmt.Sprintf("not set: the default %d MB applies; ", fn.memoryMB) + msg
 	}
