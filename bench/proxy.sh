@@ -8,7 +8,7 @@
 #   ROUNDS=5 bench/proxy.sh        # more rounds on a noisy machine
 #   DURATION=5s CONNS=64 THREADS=2 bench/proxy.sh
 #   HAPROXY_THREADS=1 GOMAXPROCS=1 bench/proxy.sh   # one thread each
-#   PROXY_CMD='bin/cutover proxy --listen {listen} --legacy {legacy} --new {new} --weights 90/10' bench/proxy.sh
+#   PROXY_CMD='bin/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10' bench/proxy.sh
 #
 # The upstreams are one NGINX serving a fixed 128-byte body on two ports
 # (the two sides). Every proxy keeps upstream connections alive, adds
@@ -136,8 +136,8 @@ backend sides
 EOF
 
 echo "bench: building the proxy" >&2
-go build -o "$work/cutover-proxy" ./bench/proxy
-cmd=${PROXY_CMD:-"$work/cutover-proxy -listen {listen} -legacy {legacy} -new {new} -weights 90/10"}
+go build -o "$work/cutover" ./cmd/cutover
+cmd=${PROXY_CMD:-"$work/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10"}
 cmd=${cmd//\{listen\}/127.0.0.1:$P_OURS}
 cmd=${cmd//\{legacy\}/http://127.0.0.1:$UP_LEGACY}
 cmd=${cmd//\{new\}/http://127.0.0.1:$UP_NEW}
