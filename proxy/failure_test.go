@@ -171,10 +171,11 @@ func TestReplayIdempotentOnLegacy(t *testing.T) {
 	if cn.Replays != 6 || cn.Errors5xx != 6 || cn.ErrorsTransport != 2 {
 		t.Errorf("new side counters %+v: want 6 replays, 6 5xx, 2 transport errors", cn)
 	}
-	// A reset on a non-idempotent request surfaces as a 502.
+	// A reset on a non-idempotent request surfaces as a 502 that names
+	// the side that failed.
 	req, _ := http.NewRequest("POST", url+"/reset", strings.NewReader("x"))
-	if resp, _ := do(t, c, req); resp.StatusCode != 502 {
-		t.Errorf("POST reset: %d, want 502", resp.StatusCode)
+	if resp, _ := do(t, c, req); resp.StatusCode != 502 || resp.Header.Get("X-Cutover-Side") != "new" {
+		t.Errorf("POST reset: %d side %q, want 502 from new", resp.StatusCode, resp.Header.Get("X-Cutover-Side"))
 	}
 }
 

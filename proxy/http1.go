@@ -253,17 +253,24 @@ func (cc *clientConn) readRequest() bool {
 // reject answers a malformed request and ends the connection.
 func (cc *clientConn) reject(status int) {
 	cc.p.stats.localReply(status)
-	cc.writeLocal(status, false)
+	cc.writeLocal(status, false, "")
 }
 
-// writeLocal sends an answer made by the proxy itself.
-func (cc *clientConn) writeLocal(status int, keep bool) {
+// writeLocal sends an answer made by the proxy itself. side, when not "",
+// names the side whose failure the answer reports (X-Cutover-Side), so a
+// client or a test can tell a failure of the new side from one that never
+// reached it.
+func (cc *clientConn) writeLocal(status int, keep bool, side string) {
 	b := cc.ob[:0]
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
 	text := statusText(status)
 	b = append(b, text...)
+	if side != "" {
+		b = append(b, "\r\nX-Cutover-Side: "...)
+		b = append(b, side...)
+	}
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(text)+1), 10)
 	if !keep {
@@ -397,7 +404,7 @@ func (cc *clientConn) handle() bool {
 		// The connection can go on only if the request body was read.
 		keep := !reqClose && !cc.draining && !p.closing.Load() && (ex.stream == nil || cc.streamDone())
 		cc.up.Store(nil)
-		cc.writeLocal(status, keep)
+		cc.writeLocal(status, keep, ex.side.String())
 		cc.resetBody()
 		return keep
 	}
