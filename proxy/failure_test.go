@@ -269,19 +269,32 @@ func readReq(br *bufio.Reader) (*http.Request, []byte, error) {
 func TestStalePooledConnection(t *testing.T) {
 	// The upstream answers one request per connection, then closes it
 	// while idle without saying so (no Connection: close), like a server
-	// whose keep-alive timeout is shorter than the proxy's.
+	// whose keep-alive timeout is shorter than the proxy's. The test waits
+	// until the upstream has closed before the next request, so the proxy
+	// always holds a stale connection (no race with the FIN: that case is
+	// TestStaleConnectionRaceRetriesIdempotent's).
+	closed := make(chan struct{}, 1)
 	up := newRawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 		_, body, err := readReq(br)
 		if err != nil {
 			return
 		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+		c.Close()
+		closed <- struct{}{}
 	})
 	p, url := startProxy(t, Config{Legacy: []string{up.url()}})
 	c := newClient()
 	for i := 0; i < 20; i++ {
-		time.Sleep(40 * time.Millisecond) // the upstream has closed the pooled connection
+		if i > 0 {
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream did not close its connection")
+			}
+			time.Sleep(5 * time.Millisecond) // the FIN reaches the proxy's socket
+		}
 		req, _ := http.NewRequest("POST", url+"/", strings.NewReader(fmt.Sprint("payment ", i)))
 		resp, body := do(t, c, req)
 		if resp.StatusCode != 200 || body != fmt.Sprint("payment ", i) {
