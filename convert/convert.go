@@ -168,24 +168,10 @@ func checkImages(s *service.Service) {
 		file = s.Origin.Files[0]
 	}
 	for _, c := range all {
-		if c.Image == "" || !Unpinned(c.Image) {
+		if c.Image == "" || !service.UnpinnedImage(c.Image) {
 			continue
 		}
 		s.Report.Warn(file, 0, "containers."+c.Name+".image", "values image",
 			fmt.Sprintf("image %q is tagged latest or untagged: it is kept as given, but pin a version or digest (kube-score reports container-image-tag as CRITICAL)", c.Image))
 	}
-}
-
-// Unpinned reports whether an image reference has no tag, or the tag
-// "latest", and no digest.
-func Unpinned(image string) bool {
-	if strings.Contains(image, "@") {
-		return false
-	}
-	name := image
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
-	}
-	i := strings.LastIndex(name, ":")
-	return i < 0 || name[i+1:] == "latest"
 }

@@ -104,23 +104,6 @@ func TestEveryServiceHasAValuesFileAndAReportSection(t *testing.T) {
 	}
 }
 
-func TestUnpinned(t *testing.T) {
-	for img, want := range map[string]bool{
-		"nginx":                          true,
-		"nginx:latest":                   true,
-		"registry:5000/team/app":         true,
-		"registry:5000/team/app:1.2":     false,
-		"app@sha256:abc":                 false,
-		"public.ecr.aws/x/y:latest":      true,
-		"ghcr.io/o/r:2024.11.3-7f3c9e1":  false,
-		"localhost:5000/app:latest@sha2": false,
-	} {
-		if got := Unpinned(img); got != want {
-			t.Errorf("Unpinned(%q) = %v, want %v", img, got, want)
-		}
-	}
-}
-
 func TestLatestImageIsKeptAndReported(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "compose.yaml")

@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cutoverhq/cutover/service"
 	"io"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -258,26 +258,12 @@ func checkImages(w workload) []objFinding {
 	var out []objFinding
 	spec := w.Template.Spec
 	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
-		if Unpinned(c.Image) {
+		if c.Image != "" && service.UnpinnedImage(c.Image) {
 			out = append(out, objFinding{Severity: Error, Check: CheckImageLatest, Object: w.ref(), Value: c.Image,
 				Message: fmt.Sprintf("container %s runs image %q, tagged latest or untagged: every restart may run different code; pin a version or digest", c.Name, c.Image)})
 		}
 	}
 	return out
-}
-
-// Unpinned reports whether an image reference has no tag or the tag
-// "latest", and no digest.
-func Unpinned(image string) bool {
-	if image == "" || strings.Contains(image, "@") {
-		return false
-	}
-	name := image
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
-	}
-	i := strings.LastIndex(name, ":")
-	return i < 0 || name[i+1:] == "latest"
 }
 
 func (o *objects) checkPreStop(w workload) []objFinding {

@@ -251,23 +251,6 @@ func TestKubeScoreIgnoresIgnoreAnnotations(t *testing.T) {
 	t.Fatalf("kube-score/ignore silenced pod-networkpolicy: %v", got)
 }
 
-func TestUnpinned(t *testing.T) {
-	for img, want := range map[string]bool{
-		"nginx":                                      true,
-		"nginx:latest":                               true,
-		"registry:5000/team/app":                     true,
-		"registry:5000/team/app:1.2":                 false,
-		"registry:5000/team/app:latest":              true,
-		"app@sha256:abc":                             false,
-		"123.dkr.ecr.eu-west-1.amazonaws.com/app:v7": false,
-		"": false,
-	} {
-		if got := Unpinned(img); got != want {
-			t.Errorf("Unpinned(%q) = %v, want %v", img, got, want)
-		}
-	}
-}
-
 // FuzzCheckRendered feeds arbitrary rendered output (a user may edit the
 // chart) through decoding, cutover's checks and kube-score: a finding or
 // an error, never a panic.

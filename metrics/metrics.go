@@ -8,12 +8,10 @@ package metrics
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
-	"sort"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/cutoverhq/cutover/internal/registry"
 )
 
 // Side names one side of a shift.
@@ -84,46 +82,19 @@ type Env struct {
 	Local any
 }
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
+var factories = registry.New[Factory]("metrics provider")
 
 // Register makes a provider available under name; a duplicate panics.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic("metrics: provider registered twice: " + name)
-	}
-	factories[name] = f
-}
+func Register(name string, f Factory) { factories.Register(name, f) }
 
 // Lookup returns the factory for name, or an error listing the known
 // names. It never falls back to a default provider.
-func Lookup(name string) (Factory, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	f, ok := factories[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown metrics provider %q (known: %s)", name, strings.Join(namesLocked(), ", "))
-	}
-	return f, nil
-}
+func Lookup(name string) (Factory, error) { return factories.Lookup(name) }
 
 // Known returns nil when name is registered.
 func Known(name string) error {
 	_, err := Lookup(name)
 	return err
-}
-
-func namesLocked() []string {
-	var out []string
-	for n := range factories {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // MarshalJSON writes NaN as null: JSON has no NaN, and "unknown" must

@@ -11,9 +11,8 @@ package router
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
-	"sync"
+
+	"github.com/cutoverhq/cutover/internal/registry"
 )
 
 // Weights are the shares of traffic in percent; they sum to 100.
@@ -71,37 +70,14 @@ type Backends struct {
 // strictly into the value it is given.
 type Factory func(ctx context.Context, b Backends, decode func(v any) error) (Router, error)
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
+var factories = registry.New[Factory]("router")
 
 // Register makes a router available under name; a duplicate panics.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic("router: registered twice: " + name)
-	}
-	factories[name] = f
-}
+func Register(name string, f Factory) { factories.Register(name, f) }
 
 // Lookup returns the factory for name, or an error listing the known
 // names. It never falls back to a default router.
-func Lookup(name string) (Factory, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	f, ok := factories[name]
-	if !ok {
-		var names []string
-		for n := range factories {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("unknown router %q (known: %s)", name, strings.Join(names, ", "))
-	}
-	return f, nil
-}
+func Lookup(name string) (Factory, error) { return factories.Lookup(name) }
 
 // Known returns nil when name is registered.
 func Known(name string) error {

@@ -620,3 +620,17 @@ func SortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// UnpinnedImage reports whether an image reference has no tag, or the tag
+// "latest", and no digest: what runs then changes without a change in Git.
+func UnpinnedImage(image string) bool {
+	if strings.Contains(image, "@") {
+		return false
+	}
+	name := image
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	i := strings.LastIndex(name, ":")
+	return i < 0 || name[i+1:] == "latest"
+}

@@ -11,10 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 
+	"github.com/cutoverhq/cutover/internal/registry"
 	"github.com/cutoverhq/cutover/service"
 )
 
@@ -51,63 +50,39 @@ type Importer interface {
 	Import(ctx context.Context, files []File, opts Options) ([]*service.Service, error)
 }
 
-var (
-	mu        sync.RWMutex
-	importers = map[string]Importer{}
-	order     []string
-)
+var importers = registry.New[Importer]("input format")
 
 // Register makes an importer available under name. It panics on a
 // duplicate name: that is a programming error.
-func Register(name string, imp Importer) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := importers[name]; dup {
-		panic("source: importer registered twice: " + name)
-	}
-	importers[name] = imp
-	order = append(order, name)
-}
+func Register(name string, imp Importer) { importers.Register(name, imp) }
 
-// ErrUnknownFormat is returned by Lookup for a name nobody registered.
+// ErrUnknownFormat is returned (wrapped) by Lookup for a name nobody
+// registered.
 var ErrUnknownFormat = errors.New("unknown input format")
 
 // Lookup returns the importer registered under name, or an error that
 // lists the known names. It never falls back to another importer.
 func Lookup(name string) (Importer, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	imp, ok := importers[name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownFormat, name, strings.Join(namesLocked(), ", "))
+	imp, err := importers.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownFormat, name, strings.Join(importers.Names(), ", "))
 	}
 	return imp, nil
 }
 
 // Names returns the registered format names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	out := append([]string(nil), order...)
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return importers.Names() }
 
 // Detect returns the name of the first importer, in registration order,
 // that recognises the file, or an error saying none did.
 func Detect(f File) (string, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	for _, name := range order {
-		if importers[name].Detect(f) {
+	for _, name := range importers.InOrder() {
+		imp, _ := importers.Lookup(name)
+		if imp.Detect(f) {
 			return name, nil
 		}
 	}
-	return "", &InputError{File: f.Path, Err: fmt.Errorf("cannot tell the input format; name it with --from (%s)", strings.Join(namesLocked(), ", "))}
+	return "", &InputError{File: f.Path, Err: fmt.Errorf("cannot tell the input format; name it with --from (%s)", strings.Join(importers.Names(), ", "))}
 }
 
 // InputError is an error in the user's input: it names the file, the line

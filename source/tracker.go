@@ -33,11 +33,13 @@ func NewTracker(file string, pos *Positions, r *service.Report) *Tracker {
 // prefix (relative to t's own prefix).
 func (t *Tracker) At(prefix string) *Tracker {
 	c := *t
-	c.Prefix = join(t.Prefix, prefix)
+	c.Prefix = JoinPath(t.Prefix, prefix)
 	return &c
 }
 
-func join(prefix, field string) string {
+// JoinPath joins a field path and a child field ("a.b" + "c" = "a.b.c",
+// "a" + "[0]" = "a[0]"), the way Positions and the report spell paths.
+func JoinPath(prefix, field string) string {
 	switch {
 	case prefix == "":
 		return field
@@ -51,18 +53,18 @@ func join(prefix, field string) string {
 }
 
 func (t *Tracker) full(field string) string {
-	f := join(t.Prefix, field)
+	f := JoinPath(t.Prefix, field)
 	t.used[f] = true
 	return f
 }
 
 // Line returns the line of field.
-func (t *Tracker) Line(field string) int { return t.Pos.Line(join(t.Prefix, field)) }
+func (t *Tracker) Line(field string) int { return t.Pos.Line(JoinPath(t.Prefix, field)) }
 
 // Has reports whether the input gave field a non-null, non-empty value
 // (or any children).
 func (t *Tracker) Has(field string) bool {
-	f := join(t.Prefix, field)
+	f := JoinPath(t.Prefix, field)
 	if t.Pos == nil {
 		return false
 	}

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cutoverhq/cutover/convert"
 	"github.com/cutoverhq/cutover/service"
 )
 
@@ -38,7 +37,7 @@ func KubeScoreForced(svc *service.Service, check, message string) error {
 		var forced bool
 		switch check {
 		case "container-image-tag":
-			forced = c.Image != "" && convert.Unpinned(c.Image)
+			forced = c.Image != "" && service.UnpinnedImage(c.Image)
 		case "container-security-context-privileged":
 			forced = c.Privileged
 		case "container-security-context-readonlyrootfilesystem":

@@ -195,18 +195,4 @@ func validPortName(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' }) >= 0
 }
 
-// floatingTag reports whether an image reference has no tag and no digest,
-// or the tag latest: what runs then changes without a change in Git.
-func floatingTag(image string) bool {
-	if strings.Contains(image, "@") {
-		return false
-	}
-	name := image
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
-	}
-	i := strings.LastIndex(name, ":")
-	return i < 0 || name[i+1:] == "latest"
-}
-
 func sortedKeys[V any](m map[string]V) []string { return service.SortedKeys(m) }

@@ -567,7 +567,7 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 	switch {
 	case c.Image != "":
 		m.set("image", str(c.Image))
-		if floatingTag(c.Image) {
+		if service.UnpinnedImage(c.Image) {
 			// What Kubernetes does for :latest anyway, stated; the image is
 			// kept as given, and the report says so once (convert may have).
 			m.set("imagePullPolicy", str("Always"))

@@ -42,29 +42,17 @@ func (pr *project) track(r *service.Report) *ftrack {
 
 // At returns a tracker whose paths are relative to prefix.
 func (t *ftrack) At(prefix string) *ftrack {
-	c := &ftrack{pr: t.pr, prefix: joinField(t.prefix, prefix)}
+	c := &ftrack{pr: t.pr, prefix: source.JoinPath(t.prefix, prefix)}
 	for _, tr := range t.ts {
 		c.ts = append(c.ts, tr.At(prefix))
 	}
 	return c
 }
 
-func joinField(prefix, field string) string {
-	switch {
-	case prefix == "":
-		return field
-	case field == "":
-		return prefix
-	case strings.HasPrefix(field, "["):
-		return prefix + field
-	}
-	return prefix + "." + field
-}
-
 // pick returns the index of the last file that has field: the one whose
 // value compose used.
 func (t *ftrack) pick(field string) int {
-	full := joinField(t.prefix, field)
+	full := source.JoinPath(t.prefix, field)
 	for i := len(t.pr.files) - 1; i >= 0; i-- {
 		if t.pr.files[i].node(full) != nil {
 			return i
@@ -140,7 +128,7 @@ type item struct {
 }
 
 func (t *ftrack) items(field string) []item {
-	full := joinField(t.prefix, field)
+	full := source.JoinPath(t.prefix, field)
 	var out []item
 	for i, f := range t.pr.files {
 		n := f.node(full)

@@ -360,7 +360,7 @@ func presence(data []byte) map[string]bool {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
-				if walk(join(path, k), e) {
+				if walk(source.JoinPath(path, k), e) {
 					has = true
 				}
 			}
@@ -525,7 +525,7 @@ func (in *inputs) convert(ctx context.Context) ([]*service.Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := add(svc, sd.path, sd.pos.Line(join(sd.prefix, "serviceName")), join(sd.prefix, "serviceName")); err != nil {
+		if err := add(svc, sd.path, sd.pos.Line(source.JoinPath(sd.prefix, "serviceName")), source.JoinPath(sd.prefix, "serviceName")); err != nil {
 			return nil, err
 		}
 	}
@@ -538,7 +538,7 @@ func (in *inputs) convert(ctx context.Context) ([]*service.Service, error) {
 		}
 		for _, other := range in.tds {
 			if other.used && other.td.Family == td.td.Family && td.td.Family != "" {
-				f := join(td.prefix, "revision")
+				f := source.JoinPath(td.prefix, "revision")
 				return nil, &source.InputError{File: td.path, Line: td.pos.Line(f), Field: f, Err: fmt.Errorf(
 					"no service runs %s:%s, while a service runs %s:%s from %s: pass only the revision the service runs",
 					td.td.Family, td.td.Revision.raw, other.td.Family, other.td.Revision.raw, other.path)}
@@ -550,7 +550,7 @@ func (in *inputs) convert(ctx context.Context) ([]*service.Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := add(svc, td.path, td.pos.Line(join(td.prefix, "family")), join(td.prefix, "family")); err != nil {
+		if err := add(svc, td.path, td.pos.Line(source.JoinPath(td.prefix, "family")), source.JoinPath(td.prefix, "family")); err != nil {
 			return nil, err
 		}
 	}
@@ -585,21 +585,21 @@ func (in *inputs) unmatched(d *doc, out []*service.Service) error {
 	case kindTargetGroups:
 		for _, tg := range in.tgs {
 			if tg.doc == d {
-				field, what = join(tg.prefix, "TargetGroupArn"), "no target group here is named by a service's loadBalancers"
+				field, what = source.JoinPath(tg.prefix, "TargetGroupArn"), "no target group here is named by a service's loadBalancers"
 				break
 			}
 		}
 	case kindScalingPolicies:
 		for _, p := range in.policies {
 			if p.doc == d {
-				field, what = join(p.prefix, "ResourceId"), "no scaling policy here is for a service in the input (ResourceId service/<cluster>/<service>)"
+				field, what = source.JoinPath(p.prefix, "ResourceId"), "no scaling policy here is for a service in the input (ResourceId service/<cluster>/<service>)"
 				break
 			}
 		}
 	case kindScalableTargets:
 		for _, t := range in.targets {
 			if t.doc == d {
-				field, what = join(t.prefix, "ResourceId"), "no scalable target here is for a service in the input (ResourceId service/<cluster>/<service>)"
+				field, what = source.JoinPath(t.prefix, "ResourceId"), "no scalable target here is for a service in the input (ResourceId service/<cluster>/<service>)"
 				break
 			}
 		}
@@ -612,7 +612,7 @@ func (in *inputs) unmatched(d *doc, out []*service.Service) error {
 
 // taskDefFor finds the task definition a service runs.
 func (in *inputs) taskDefFor(sd *svcDoc) (*tdDoc, error) {
-	field := join(sd.prefix, "taskDefinition")
+	field := source.JoinPath(sd.prefix, "taskDefinition")
 	if strings.TrimSpace(sd.s.TaskDefinition) == "" {
 		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: errors.New("the service names no task definition")}
 	}
@@ -661,19 +661,6 @@ func suffix(sep, s string) string {
 		return ""
 	}
 	return sep + s
-}
-
-// join appends a field to a path prefix the way source.Tracker does.
-func join(prefix, field string) string {
-	switch {
-	case prefix == "":
-		return field
-	case field == "":
-		return prefix
-	case strings.HasPrefix(field, "["):
-		return prefix + field
-	}
-	return prefix + "." + field
 }
 
 // fileBase is a file's name without directory and extension, the last

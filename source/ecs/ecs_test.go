@@ -176,7 +176,7 @@ func leafPaths(t *testing.T, f source.File) []string {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
-				walk(join(path, k), e)
+				walk(source.JoinPath(path, k), e)
 			}
 		case []any:
 			for i, e := range x {

@@ -172,7 +172,7 @@ func (m *mapper) run() (*service.Service, error) {
 
 // inputErr builds an InputError for a field under t.
 func inputErr(t *source.Tracker, field, format string, args ...any) error {
-	return &source.InputError{File: t.File, Line: t.Line(field), Field: join(t.Prefix, field), Err: fmt.Errorf(format, args...)}
+	return &source.InputError{File: t.File, Line: t.Line(field), Field: source.JoinPath(t.Prefix, field), Err: fmt.Errorf(format, args...)}
 }
 
 // dropIf reports field as dropped, with why, when the input gave it a value.
@@ -187,7 +187,7 @@ func (m *mapper) dropIf(t *source.Tracker, field, why string) {
 // Tracker.Has answers, from an index built once per file: Tracker.Has
 // scans every leaf of the file on each call.
 func (m *mapper) has(t *source.Tracker, field string) bool {
-	return m.present[t.Pos][join(t.Prefix, field)]
+	return m.present[t.Pos][source.JoinPath(t.Prefix, field)]
 }
 
 // identity names the service and records where it came from.

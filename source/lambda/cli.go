@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // statusFields are read-only facts about a deployed function or mapping:
@@ -598,7 +599,7 @@ func (k keyed) get(name string) val {
 		alias, ok := k.keys[name]
 		if !ok {
 			// The format has no such field: an absent value.
-			return val{t: k.v.t, field: joinPath(k.v.field, name)}
+			return val{t: k.v.t, field: source.JoinPath(k.v.field, name)}
 		}
 		name = alias
 	}

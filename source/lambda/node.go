@@ -76,18 +76,6 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func joinPath(prefix, field string) string {
-	switch {
-	case prefix == "":
-		return field
-	case field == "":
-		return prefix
-	case strings.HasPrefix(field, "["):
-		return prefix + field
-	}
-	return prefix + "." + field
-}
-
 // get returns the child value under key. Absent children are vals with a
 // nil node, still carrying the path, so a caller can report a default at
 // the parent's line.
@@ -117,7 +105,7 @@ func (v val) get(key string) val {
 }
 
 func (v val) child(key string) val {
-	out := val{t: v.t, field: joinPath(v.field, key)}
+	out := val{t: v.t, field: source.JoinPath(v.field, key)}
 	n := deref(v.n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return out
@@ -189,11 +177,11 @@ func (v val) line() int {
 
 // errf returns an *source.InputError at the value.
 func (v val) errf(format string, args ...any) error {
-	return &source.InputError{File: v.t.File, Line: v.line(), Field: joinPath(v.t.Prefix, v.field), Err: fmt.Errorf(format, args...)}
+	return &source.InputError{File: v.t.File, Line: v.line(), Field: source.JoinPath(v.t.Prefix, v.field), Err: fmt.Errorf(format, args...)}
 }
 
 // path is the value's full field path in its file.
-func (v val) path() string { return joinPath(v.t.Prefix, v.field) }
+func (v val) path() string { return source.JoinPath(v.t.Prefix, v.field) }
 
 // raw returns the scalar text of a plain (untagged or core-tagged) scalar.
 // ok is false for maps, lists, nulls and custom-tagged scalars such as
