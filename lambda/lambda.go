@@ -165,6 +165,11 @@ type SourceOptions struct {
 	// Stdin is what a source that reads items may read (job reads "-"
 	// from it). Nil: no standard input.
 	Stdin io.Reader
+	// Concurrency is serve's --concurrency, the most invocations the
+	// runtime runs at once: a source that polls (sqs, kafka) runs that
+	// many batches at a time, so no batch waits for a process while its
+	// messages are held. Zero: 1.
+	Concurrency int
 }
 
 // NewSourceFunc builds a source from its command-line words: those after
