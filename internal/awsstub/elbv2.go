@@ -619,14 +619,14 @@ func xmlActions(in []Action) members[xmlAction] {
 }
 
 type xmlCondition struct {
-	Field  string           `xml:"Field"`
+	Field  string          `xml:"Field"`
 	Values members[string] `xml:"Values"`
 }
 
 type xmlRule struct {
-	RuleArn    string                 `xml:"RuleArn"`
-	Priority   string                 `xml:"Priority"`
-	IsDefault  bool                   `xml:"IsDefault"`
+	RuleArn    string                `xml:"RuleArn"`
+	Priority   string                `xml:"Priority"`
+	IsDefault  bool                  `xml:"IsDefault"`
 	Conditions members[xmlCondition] `xml:"Conditions"`
 	Actions    members[xmlAction]    `xml:"Actions"`
 }
@@ -640,10 +640,10 @@ func (r *rule) xml() xmlRule {
 }
 
 type xmlListener struct {
-	ListenerArn     string              `xml:"ListenerArn"`
-	LoadBalancerArn string              `xml:"LoadBalancerArn"`
-	Port            int                 `xml:"Port"`
-	Protocol        string              `xml:"Protocol"`
+	ListenerArn     string             `xml:"ListenerArn"`
+	LoadBalancerArn string             `xml:"LoadBalancerArn"`
+	Port            int                `xml:"Port"`
+	Protocol        string             `xml:"Protocol"`
 	DefaultActions  members[xmlAction] `xml:"DefaultActions"`
 }
 
@@ -652,12 +652,12 @@ func (l *listener) xml() xmlListener {
 }
 
 type xmlTargetGroup struct {
-	TargetGroupArn   string           `xml:"TargetGroupArn"`
-	TargetGroupName  string           `xml:"TargetGroupName"`
-	Protocol         string           `xml:"Protocol"`
-	Port             int              `xml:"Port"`
-	VpcID            string           `xml:"VpcId"`
-	TargetType       string           `xml:"TargetType"`
+	TargetGroupArn   string          `xml:"TargetGroupArn"`
+	TargetGroupName  string          `xml:"TargetGroupName"`
+	Protocol         string          `xml:"Protocol"`
+	Port             int             `xml:"Port"`
+	VpcID            string          `xml:"VpcId"`
+	TargetType       string          `xml:"TargetType"`
 	LoadBalancerArns members[string] `xml:"LoadBalancerArns"`
 }
 
