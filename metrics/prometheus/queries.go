@@ -76,7 +76,10 @@ var Presets = map[string]Queries{
 	"haproxy": {
 		Requests: `sum(increase(haproxy_server_sessions_total{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))`,
 		Errors: `sum(increase(haproxy_server_http_responses_total{proxy="{{.Backend}}",server=~"{{.Servers}}",code="5xx"{{.Labels}}}[{{.Window}}]))` +
-			` + sum(increase({__name__=~"haproxy_server_(connection_errors|response_errors|retry_warnings|redispatch_warnings)_total",proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))`,
+			` + sum(increase(haproxy_server_connection_errors_total{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))` +
+			` + sum(increase(haproxy_server_response_errors_total{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))` +
+			` + sum(increase(haproxy_server_retry_warnings_total{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))` +
+			` + sum(increase(haproxy_server_redispatch_warnings_total{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))`,
 		P50: `avg(avg_over_time(haproxy_server_response_time_average_seconds{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))`,
 		P99: `max(max_over_time(haproxy_server_response_time_average_seconds{proxy="{{.Backend}}",server=~"{{.Servers}}"{{.Labels}}}[{{.Window}}]))`,
 	},
