@@ -110,7 +110,7 @@ func TestProtocolNumbersFromDatapoints(t *testing.T) {
 	// Another load balancer's target group of the same name must not count.
 	stub.Put(awsstub.Datapoint{Namespace: Namespace, MetricName: "RequestCount", Time: t0,
 		Dimensions: []awsstub.Dimension{{Name: "LoadBalancer", Value: "app/other/1111111111111111"}, {Name: "TargetGroup", Value: newDim}},
-		Stats: map[string]float64{"Sum": 1e6}})
+		Stats:      map[string]float64{"Sum": 1e6}})
 
 	// The window starts 20 s before t0 and ends 10 s before t0+5m: it is
 	// aligned to [t0, t0+5m), one 300 s period.
