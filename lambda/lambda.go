@@ -85,8 +85,9 @@ type Response struct {
 	// Duration is how long the invocation ran on its process, from
 	// handing it out on …/next to the response.
 	Duration time.Duration
-	// ColdStart says the invocation was the first of its process, so it
-	// includes the process's start and init.
+	// ColdStart says the invocation started its process, so it waited
+	// for the process's start and init, as a Lambda cold start does. The
+	// first invocation on a prewarmed process is not one.
 	ColdStart bool
 }
 
