@@ -490,7 +490,9 @@ func TestPrewarmIsReady(t *testing.T) {
 
 func TestInvokeCancelledWhileQueued(t *testing.T) {
 	h := start(t, "sleep", lambda.Config{})
-	go func() { _, _ = h.rt.Invoke(context.Background(), lambda.Invocation{Payload: []byte(`{"sleep":"500ms"}`)}) }()
+	go func() {
+		_, _ = h.rt.Invoke(context.Background(), lambda.Invocation{Payload: []byte(`{"sleep":"500ms"}`)})
+	}()
 	for h.metric(t, "cutover_lambda_concurrent_executions") < 1 {
 		time.Sleep(5 * time.Millisecond)
 	}
