@@ -26,6 +26,9 @@ import (
 //	PUT  /v1/mirror            {"percent":5}
 //	GET  /v1/stats?window=10s  both sides' Window over the last 10 s
 //	                           (&samples=1 adds the latency sample)
+//	GET  /v1/faults            faults injected by drills (faults.go);
+//	PUT  /v1/faults            PUT replaces them, DELETE clears them
+//	DELETE /v1/faults
 //	GET  /metrics              Prometheus text format
 //	GET  /healthz              200 "ok"; 503 "draining" after Shutdown began
 //
@@ -82,6 +85,7 @@ func (p *Proxy) AdminHandler() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, p.mirrorView())
 	})))
+	p.faultsHandlers(mux)
 	mux.Handle("GET /v1/stats", p.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := 10 * time.Second
 		if v := r.URL.Query().Get("window"); v != "" {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -99,9 +100,33 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			return nil, &errUpstream{502, errNoUpstream}
 		}
 		ss := &p.stats.sides[side]
+		var f *fault
+		if set := p.faults.Load(); set != nil {
+			f = set.hit(side, now)
+			if f != nil && f.Kind == FaultErrors {
+				// The side "answered" f.status: the same rules as a real
+				// answer of the side, without an upstream connection.
+				t := nanotime()
+				p.stats.record(side, t, t-ex.start, f.status, false)
+				if f.status >= 500 && side == SideNew && !replayed && ex.replayable() &&
+					len(p.sides[SideLegacy].backends) > 0 && !unreachable[SideLegacy] && p.budget.allow(t) {
+					ss.replays.Add(1)
+					replayed, triedOther, side, exclude = true, true, SideLegacy, nil
+					continue
+				}
+				ex.side = side
+				return nil, &errUpstream{f.status, &faultError{FaultErrors, fmt.Errorf("status %d", f.status)}}
+			}
+		}
 		ss.inflight.Add(1)
 		b.inflight.Add(1)
-		uc, err := b.get(now)
+		var uc *upConn
+		var err error
+		if f != nil && f.Kind == FaultRefuse {
+			err = errFaultRefused
+		} else {
+			uc, err = b.get(now)
+		}
 		if err != nil {
 			// Nothing was sent: any method may go elsewhere.
 			b.inflight.Add(-1)
@@ -137,7 +162,11 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 		if err == nil {
 			var got bool
 			if !early {
-				got, err = p.readRespHead(ex, uc)
+				if f != nil && f.afterSend() {
+					got, err = p.injectAfterSend(f, ex, uc)
+				} else {
+					got, err = p.readRespHead(ex, uc)
+				}
 			}
 			if err == nil {
 				ex.b = b

@@ -107,6 +107,10 @@ type Proxy struct {
 	h1srv      *http.Server // carries http2's graceful shutdown hook
 	tlsConf    *tls.Config
 
+	// faults is nil unless a drill injects failures (faults.go): the hot
+	// path's only cost is loading it.
+	faults atomic.Pointer[faultSet]
+
 	closing atomic.Bool
 	mu      sync.Mutex
 	lns     map[*net.Listener]struct{}
