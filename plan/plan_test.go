@@ -2,9 +2,11 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -262,4 +264,37 @@ func FuzzParse(f *testing.F) {
 			prev = s.Weight
 		}
 	})
+}
+
+func TestGitCommit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	file := filepath.Join(dir, "plan.yaml")
+	os.WriteFile(file, []byte(minimal), 0o644)
+	p, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.GitCommit(context.Background()); c != "" {
+		t.Errorf("outside git: %q", c)
+	}
+	run("init", "-q")
+	run("add", "plan.yaml")
+	run("commit", "-q", "-m", "plan")
+	c := p.GitCommit(context.Background())
+	if len(c) != 40 {
+		t.Fatalf("commit %q", c)
+	}
+	os.WriteFile(file, []byte(minimal+"# edited\n"), 0o644)
+	if d := p.GitCommit(context.Background()); d != c+"+dirty" {
+		t.Errorf("edited plan: %q", d)
+	}
 }
