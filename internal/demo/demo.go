@@ -6,20 +6,14 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/cutoverhq/cutover/internal/sim"
 	"github.com/cutoverhq/cutover/metrics/embedded"
 	"github.com/cutoverhq/cutover/plan"
 	dataplane "github.com/cutoverhq/cutover/proxy"
@@ -109,17 +103,19 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	legacy := &backend{name: "legacy", base: 12 * time.Millisecond, jitter: 6 * time.Millisecond}
-	newer := &backend{name: "new", base: 5 * time.Millisecond, jitter: 3 * time.Millisecond}
-	for _, b := range []*backend{legacy, newer} {
-		if err := b.start(); err != nil {
-			return nil, err
-		}
-		defer b.stop()
+	legacy, err := sim.StartBackend("legacy", 12*time.Millisecond, 6*time.Millisecond)
+	if err != nil {
+		return nil, err
 	}
+	defer legacy.Close()
+	newer, err := sim.StartBackend("new", 5*time.Millisecond, 3*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	defer newer.Close()
 	p, err := dataplane.New(dataplane.Config{
-		Legacy:       []string{legacy.url},
-		New:          []string{newer.url},
+		Legacy:       []string{legacy.URL},
+		New:          []string{newer.URL},
 		Weights:      dataplane.Weights{Legacy: 100},
 		StickyHeader: "X-User-Id",
 		RetryBudget:  1,
@@ -139,11 +135,11 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 	}()
 	proxyURL := "http://" + ln.Addr().String()
 
-	load := &loadgen{url: proxyURL, rps: o.RPS}
+	load := &sim.Load{URL: proxyURL, RPS: o.RPS}
 	lctx, stopLoad := context.WithCancel(ctx)
 	var lwg sync.WaitGroup
 	lwg.Add(1)
-	go func() { defer lwg.Done(); load.run(lctx) }()
+	go func() { defer lwg.Done(); load.Run(lctx) }()
 	stopAndWait := func() { stopLoad(); lwg.Wait() }
 	defer stopAndWait()
 
@@ -154,7 +150,7 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 	rt := routerproxy.NewLocal(p, "")
 	prov := embedded.NewFor(p)
 	for _, run := range []string{"rollback", "healthy"} {
-		pl, err := plan.Parse("demo-plan.yaml", fmt.Appendf(nil, PlanYAML, run, legacy.url, newer.url, ln.Addr().String()))
+		pl, err := plan.Parse("demo-plan.yaml", fmt.Appendf(nil, PlanYAML, run, legacy.URL, newer.URL, ln.Addr().String()))
 		if err != nil {
 			return nil, fmt.Errorf("demo plan: %w", err)
 		}
@@ -165,7 +161,7 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 		if o.Observers != nil {
 			r.Observers = append(r.Observers, o.Observers(run, pl, r)...)
 		}
-		newer.heal()
+		newer.Heal()
 		final, err := r.Run(ctx)
 		if err != nil {
 			return nil, err
@@ -173,12 +169,12 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 		rep := shift.NewReport(pl, final, hist)
 		if run == "rollback" {
 			res.RolledBack = final.Phase == shift.RolledBack
-			if first := newer.firstFailure(); !first.IsZero() && !inject.confirmed.IsZero() {
+			if first := newer.FirstFailure(); !first.IsZero() && !inject.confirmed.IsZero() {
 				took := inject.confirmed.Sub(first)
 				res.RollbackSeconds = took.Seconds()
 				rep.Rollbacks = append(rep.Rollbacks, shift.RollbackTiming{FirstFailure: first, Confirmed: inject.confirmed, Took: took, Reason: final.Reason})
 			}
-			newer.heal()
+			newer.Heal()
 			// A moment at 100 % legacy before the second run.
 			time.Sleep(time.Second)
 		} else {
@@ -189,8 +185,9 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 		res.Runs = append(res.Runs, Run{Name: run, Report: rep})
 	}
 	stopAndWait()
-	res.Requests = load.requests.Load()
-	res.ClientErrors = load.errors.Load()
+	counts := load.Counts()
+	res.Requests = counts.Requests
+	res.ClientErrors = counts.Errors
 	res.Replays = p.Stats().Counters(dataplane.SideNew).Replays
 	for i := range res.Runs {
 		res.Runs[i].Report.Extra = [][2]string{
@@ -206,7 +203,7 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 // injector makes the new side fail once the 50 % step has held a while,
 // and notes when the rollback is confirmed.
 type injector struct {
-	backend   *backend
+	backend   *sim.Backend
 	after     time.Duration
 	enabled   bool
 	once      sync.Once
@@ -216,133 +213,10 @@ type injector struct {
 func (in *injector) OnEvent(ctx context.Context, e shift.Event, s shift.State) {
 	switch {
 	case in.enabled && e.Type == "weight-confirmed" && s.Weight == 50:
-		in.once.Do(func() { time.AfterFunc(in.after, in.backend.fail) })
+		in.once.Do(func() { time.AfterFunc(in.after, in.backend.Fail) })
 	case e.Type == "rolled-back" && in.confirmed.IsZero():
 		in.confirmed = time.Now()
 	}
 }
 
 func (in *injector) OnSample(ctx context.Context, smp shift.Sample) {}
-
-// backend is a demo service: it answers after a latency, or fails.
-type backend struct {
-	name          string
-	base, jitter  time.Duration
-	url           string
-	srv           *http.Server
-	failing       atomic.Bool
-	firstFailNano atomic.Int64
-}
-
-func (b *backend) start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	b.url = "http://" + ln.Addr().String()
-	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
-	go b.srv.Serve(ln)
-	return nil
-}
-
-func (b *backend) stop() { b.srv.Close() }
-
-func (b *backend) fail() { b.failing.Store(true) }
-
-func (b *backend) heal() { b.failing.Store(false); b.firstFailNano.Store(0) }
-
-func (b *backend) firstFailure() time.Time {
-	n := b.firstFailNano.Load()
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
-func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, r.Body)
-	if b.failing.Load() {
-		b.firstFailNano.CompareAndSwap(0, time.Now().UnixNano())
-		http.Error(w, `{"error":"database connection pool exhausted"}`, http.StatusInternalServerError)
-		return
-	}
-	time.Sleep(b.base + time.Duration(rand.Int64N(int64(b.jitter))))
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]string{"served_by": b.name, "path": r.URL.Path})
-}
-
-// loadgen sends steady load: GETs and POSTs carrying an Idempotency-Key,
-// from users identified by X-User-Id.
-type loadgen struct {
-	url      string
-	rps      int
-	requests atomic.Int64
-	errors   atomic.Int64
-}
-
-func (l *loadgen) run(ctx context.Context) {
-	const workers = 32
-	tr := &http.Transport{MaxIdleConnsPerHost: workers, IdleConnTimeout: 60 * time.Second}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	tick := time.NewTicker(time.Second / time.Duration(l.rps))
-	defer tick.Stop()
-	jobs := make(chan int, workers)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range jobs {
-				l.one(ctx, hc, n)
-			}
-		}()
-	}
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			close(jobs)
-			wg.Wait()
-			return
-		case <-tick.C:
-			select {
-			case jobs <- n:
-			default: // all workers busy: the backend is slow; skip, as an open-loop client would queue
-			}
-		}
-	}
-}
-
-func (l *loadgen) one(ctx context.Context, hc *http.Client, n int) {
-	user := strconv.Itoa(rand.IntN(10000))
-	var req *http.Request
-	var err error
-	if n%5 == 0 {
-		req, err = http.NewRequest(http.MethodPost, l.url+"/v1/payments", strings.NewReader(`{"amount":1250,"currency":"EUR"}`))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("demo-%d", n))
-		}
-	} else {
-		req, err = http.NewRequest(http.MethodGet, l.url+"/v1/balance", nil)
-	}
-	if err != nil {
-		return
-	}
-	req.Header.Set("X-User-Id", user)
-	resp, err := hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-			return // the demo is ending: not a failure of the service
-		}
-		l.requests.Add(1)
-		l.errors.Add(1)
-		return
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	l.requests.Add(1)
-	if resp.StatusCode/100 != 2 {
-		l.errors.Add(1)
-	}
-}
