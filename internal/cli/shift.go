@@ -28,6 +28,7 @@ import (
 	// Routers and metrics providers register themselves.
 	_ "github.com/cutoverhq/cutover/metrics/embedded"
 	_ "github.com/cutoverhq/cutover/metrics/prometheus"
+	_ "github.com/cutoverhq/cutover/router/haproxy"
 	_ "github.com/cutoverhq/cutover/router/proxy"
 )
 
