@@ -26,8 +26,10 @@ import (
 	"github.com/cutoverhq/cutover/web"
 
 	// Routers and metrics providers register themselves.
+	_ "github.com/cutoverhq/cutover/metrics/cloudwatch"
 	_ "github.com/cutoverhq/cutover/metrics/embedded"
 	_ "github.com/cutoverhq/cutover/metrics/prometheus"
+	_ "github.com/cutoverhq/cutover/router/alb"
 	_ "github.com/cutoverhq/cutover/router/haproxy"
 	_ "github.com/cutoverhq/cutover/router/proxy"
 )
