@@ -2,6 +2,7 @@ package alb
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -117,6 +118,44 @@ func TestProtocolShiftSurvivesKillBetweenModifyRuleAndReadBack(t *testing.T) {
 	}
 	t.Run("ResumesAndCompletes", func(t *testing.T) { proveKill(t, bin, false) })
 	t.Run("ResumesAndRollsBack", func(t *testing.T) { proveKill(t, bin, true) })
+	t.Run("ValidateSaysWhatIsWrong", func(t *testing.T) { validate(t, bin) })
+}
+
+// validate runs `cutover shift validate` on an ALB plan: one line for the
+// router's problem, one for the metrics', exit status 2; then, with both
+// fixed, the plan is valid.
+func validate(t *testing.T, bin string) {
+	dir := t.TempDir()
+	stub := awsstub.Start(t)
+	f := newFixture(t, stub, nil)
+	missing := f.new[:len(f.new)-4] + "beef"
+	planFile := filepath.Join(dir, "plan.yaml")
+	write := func(newTG string) {
+		src := fmt.Sprintf(proofPlan, f.legacy, newTG, f.listener, f.rule, stub.URL(), stub.URL())
+		if err := os.WriteFile(planFile, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(missing)
+	out, err := exec.Command(bin, "shift", "validate", planFile).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("validate of a broken plan: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	wantRouter := planFile + ":8: spec.router: new target group " + missing + " not found"
+	wantMetrics := planFile + ":14: spec.metrics: no RequestCount in AWS/ApplicationELB for LoadBalancer=" + lbDimension(f.lb) + " TargetGroup=" + tgDimension(f.legacy)
+	if len(lines) != 3 || lines[0] != wantRouter || !strings.HasPrefix(lines[1], wantMetrics) || !strings.Contains(lines[2], "2 problem(s)") {
+		t.Fatalf("validate said:\n%s\nwant the lines\n%s\n%s…", out, wantRouter, wantMetrics)
+	}
+
+	write(f.new)
+	stub.Put(awsstub.Datapoint{Namespace: "AWS/ApplicationELB", MetricName: "RequestCount", Time: time.Now().Add(-5 * time.Minute).Truncate(time.Minute),
+		Dimensions: []awsstub.Dimension{{Name: "LoadBalancer", Value: lbDimension(f.lb)}, {Name: "TargetGroup", Value: tgDimension(f.legacy)}},
+		Stats:      map[string]float64{"Sum": 1200}})
+	if out, err := exec.Command(bin, "shift", "validate", planFile).CombinedOutput(); err != nil || !strings.Contains(string(out), "is valid") {
+		t.Fatalf("validate of a good plan: %v\n%s", err, out)
+	}
 }
 
 // proveKill runs the proof; failAfterKill makes the new side answer 5xx
