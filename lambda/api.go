@@ -228,11 +228,14 @@ func (p *proc) response(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := p.rt
-	streamed := r.Header.Get(hdrResponseMode) == "streaming" || r.ContentLength < 0
+	// Whether a response streams is the caller's choice, as on Lambda:
+	// the runtime client writes chunked either way (aws-lambda-go always
+	// does); Node's sets the response-mode header.
+	streamed := c.inv.Stream != nil
 	resp := Response{ContentType: r.Header.Get("Content-Type"), Streamed: streamed}
 	var body []byte
 	var readErr error
-	if streamed && c.inv.Stream != nil {
+	if streamed {
 		done := make(chan struct{})
 		rt.mu.Lock()
 		if c.finished {
@@ -242,11 +245,14 @@ func (p *proc) response(w http.ResponseWriter, r *http.Request) {
 		}
 		c.streaming = done
 		rt.mu.Unlock()
+		if s, ok := c.inv.Stream.(StreamStarter); ok {
+			s.StartStream(resp.ContentType)
+		}
 		_, readErr = copyFlush(c.inv.Stream, r.Body)
 		close(done)
 	} else {
 		limit := int64(maxBuffered)
-		if streamed {
+		if r.Header.Get(hdrResponseMode) == "streaming" {
 			limit = maxStreamed
 		}
 		body, readErr = io.ReadAll(io.LimitReader(r.Body, limit+1))

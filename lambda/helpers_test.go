@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,30 +15,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
-// testFn is the path of the aws-lambda-go test function, built once.
-var testFn string
-
-// bootstrap is the shell bootstrap of a provided runtime.
-var bootstrap string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cutover-lambda-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testFn = filepath.Join(dir, "testfn")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", testFn, "github.com/cutoverhq/cutover/lambda/internal/testfn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cannot build the test function:", err)
-		os.Exit(1)
-	}
-	bootstrap, _ = filepath.Abs("internal/testfn/bootstrap")
 	code := m.Run()
-	os.RemoveAll(dir)
+	lambdatest.Cleanup()
 	os.Exit(code)
 }
 
@@ -83,7 +62,7 @@ func start(t *testing.T, handler string, cfg lambda.Config) *harness {
 	t.Helper()
 	h := &harness{logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	if cfg.Command == nil {
-		cfg.Command = []string{testFn, handler}
+		cfg.Command = []string{lambdatest.GoFunction(t), handler}
 	}
 	if cfg.Function.Name == "" {
 		cfg.Function = lambda.FunctionConfig{Name: "payments-authorize", MemoryMB: 512, Timeout: 5 * time.Second, Region: "eu-west-1", Account: "123456789012", Handler: handler}

@@ -59,11 +59,23 @@ type Invocation struct {
 	// CognitoIdentity is the Cognito identity JSON
 	// (Lambda-Runtime-Cognito-Identity). Nil: none is sent.
 	CognitoIdentity []byte
-	// Stream, when not nil, receives a streamed response's body as the
-	// function writes it (response-stream mode), and Response.Payload
-	// stays empty. Nil: a streamed body is collected into
-	// Response.Payload. A buffered response is never written here.
+	// Stream, when not nil, makes this a response-streaming invocation
+	// (Lambda's InvokeWithResponseStream, a function URL in
+	// RESPONSE_STREAM mode): the response body is written here as the
+	// function sends it, with no size limit, and Response.Payload stays
+	// empty. If it is a StreamStarter, it learns the response's content
+	// type before the first byte; if it has a Flush method, it is flushed
+	// after each chunk. Nil: the response is buffered into
+	// Response.Payload, up to Lambda's 6 MB (20 MB for a function that
+	// streams).
 	Stream io.Writer
+}
+
+// StreamStarter is an Invocation.Stream that needs a streamed response's
+// content type before its body (the HTTP source: the content type says
+// whether the body begins with an HTTP status-and-headers prelude).
+type StreamStarter interface {
+	StartStream(contentType string)
 }
 
 // Response is what the function answered.
@@ -79,8 +91,7 @@ type Response struct {
 	// Err is set when the function reported an error (…/error), crashed,
 	// or timed out. Nil: the function succeeded.
 	Err *FunctionError
-	// Streamed says the function answered in response-stream mode
-	// (Lambda-Runtime-Function-Response-Mode: streaming).
+	// Streamed says the response went to Invocation.Stream as it came.
 	Streamed bool
 	// Duration is how long the invocation ran on its process, from
 	// handing it out on …/next to the response.

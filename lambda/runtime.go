@@ -164,7 +164,7 @@ func (rt *Runtime) Invoke(ctx context.Context, inv Invocation) (Response, error)
 	rt.waiting = append(rt.waiting, c)
 	rt.dispatchLocked()
 	queued := slices.Contains(rt.waiting, c)
-	if queued && rt.cfg.ThrottleWait < 0 && len(rt.procs) >= rt.cfg.Concurrency {
+	if queued && rt.cfg.ThrottleWait < 0 && rt.liveLocked() >= rt.cfg.Concurrency {
 		rt.dropWaitingLocked(c)
 		rt.mu.Unlock()
 		rt.metrics.throttles.Inc()
@@ -239,7 +239,7 @@ func (rt *Runtime) dispatchLocked() {
 			p.wake <- struct{}{}
 			continue
 		}
-		if len(rt.procs) >= rt.cfg.Concurrency || rt.holdingLocked() {
+		if rt.liveLocked() >= rt.cfg.Concurrency || rt.holdingLocked() {
 			return
 		}
 		c := rt.waiting[0]
@@ -248,9 +248,23 @@ func (rt *Runtime) dispatchLocked() {
 	}
 }
 
+// liveLocked counts the processes that hold a slot of Concurrency. One
+// killed for a timeout is gone in moments, and its replacement need not
+// wait for it, as on Lambda; one that failed holds its slot until it has
+// exited and the backoff allows another.
+func (rt *Runtime) liveLocked() int {
+	n := 0
+	for _, p := range rt.procs {
+		if p.kill != killTimeout {
+			n++
+		}
+	}
+	return n
+}
+
 // fillLocked keeps Prewarm processes started.
 func (rt *Runtime) fillLocked() {
-	for !rt.closed && len(rt.procs) < rt.cfg.Prewarm && !rt.holdingLocked() {
+	for !rt.closed && rt.liveLocked() < rt.cfg.Prewarm && !rt.holdingLocked() {
 		rt.startLocked(nil)
 	}
 }
@@ -661,9 +675,11 @@ func (p *proc) stopLocked(why killReason, sig syscall.Signal) {
 		p.assigned = nil
 		c.proc = nil
 		p.rt.waiting = append([]*call{c}, p.rt.waiting...)
-		if !p.rt.closed || p.kill != killShutdown {
-			p.rt.dispatchLocked()
-		}
+	}
+	if why == killTimeout && !p.rt.closed {
+		// Its slot is free now. A failed init's is not: the backoff
+		// decides when, once it has exited.
+		p.rt.dispatchLocked()
 	}
 	p.signal(sig)
 }

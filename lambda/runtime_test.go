@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 type contextAnswer struct {
@@ -216,7 +217,7 @@ func TestInitFailureGoFunction(t *testing.T) {
 }
 
 func TestInitErrorReportedByBootstrap(t *testing.T) {
-	h := start(t, "", lambda.Config{Command: []string{bootstrap}, Env: []string{"BOOTSTRAP_FAIL_INIT=no handler configured", "_HANDLER=echo"}})
+	h := start(t, "", lambda.Config{Command: []string{lambdatest.Bootstrap(t)}, Env: []string{"BOOTSTRAP_FAIL_INIT=no handler configured", "_HANDLER=echo"}})
 	resp := h.invoke(t, `{}`)
 	if resp.Err == nil || resp.Err.Type != "Runtime.ConfigError" || resp.Err.Message != "no handler configured" || !resp.Err.Crash {
 		t.Fatalf("error = %+v", resp.Err)
@@ -224,14 +225,14 @@ func TestInitErrorReportedByBootstrap(t *testing.T) {
 }
 
 func TestShellBootstrap(t *testing.T) {
-	h := start(t, "", lambda.Config{Command: []string{bootstrap}, Function: lambda.FunctionConfig{Name: "shell", Handler: "upper", Timeout: 5 * time.Second}})
+	h := start(t, "", lambda.Config{Command: []string{lambdatest.Bootstrap(t)}, Function: lambda.FunctionConfig{Name: "shell", Handler: "upper", Timeout: 5 * time.Second}})
 	for i := range 3 {
 		resp := h.invoke(t, `{"order":"abc"}`)
 		if resp.Err != nil || string(resp.Payload) != `{"ORDER":"ABC"}` {
 			t.Fatalf("invocation %d: %s %+v", i, resp.Payload, resp.Err)
 		}
 	}
-	h2 := start(t, "", lambda.Config{Command: []string{bootstrap}, Function: lambda.FunctionConfig{Name: "shell", Handler: "fail", Timeout: 5 * time.Second}})
+	h2 := start(t, "", lambda.Config{Command: []string{lambdatest.Bootstrap(t)}, Function: lambda.FunctionConfig{Name: "shell", Handler: "fail", Timeout: 5 * time.Second}})
 	resp := h2.invoke(t, `bad`)
 	if resp.Err == nil || resp.Err.Type != "HandlerError" || !strings.Contains(resp.Err.Message, "cannot handle bad") {
 		t.Fatalf("error = %+v", resp.Err)
@@ -374,9 +375,9 @@ func TestStreamedResponseArrivesAsWritten(t *testing.T) {
 		t.Errorf("first chunk after %v of %v: buffered", first, total)
 	}
 
-	// Without a writer, the stream is collected.
+	// Without a writer, the response is buffered.
 	resp2 := h.invoke(t, `{}`)
-	if !resp2.Streamed || !strings.HasSuffix(string(resp2.Payload), "chunk 2\n") {
+	if resp2.Streamed || !strings.HasSuffix(string(resp2.Payload), "chunk 2\n") {
 		t.Errorf("collected stream: %q", resp2.Payload)
 	}
 }

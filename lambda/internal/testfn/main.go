@@ -68,6 +68,8 @@ func main() {
 		lambda.Start(apigwV2)
 	case "alb":
 		lambda.Start(alb)
+	case "http-sleep":
+		lambda.Start(httpSleep)
 	case "stream":
 		lambda.Start(stream)
 	case "stream-fail":
@@ -169,6 +171,14 @@ func alb(req events.ALBTargetGroupRequest) (events.ALBTargetGroupResponse, error
 		resp.MultiValueHeaders = map[string][]string{"Content-Type": {"application/json"}, "Set-Cookie": {"a=1", "b=2"}}
 	}
 	return resp, nil
+}
+
+// httpSleep is an HTTP API handler that sleeps ?sleep= long (ignoring
+// its deadline, as a stuck function does) and answers its pid.
+func httpSleep(req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	d, _ := time.ParseDuration(req.QueryStringParameters["sleep"])
+	time.Sleep(d)
+	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: fmt.Sprintf(`{"pid":%d}`, os.Getpid())}, nil
 }
 
 // stream answers in response-stream mode: the HTTP prelude, then chunks
