@@ -115,6 +115,9 @@ type Load struct {
 	mu       sync.Mutex
 	failures []Failure
 	lat      []latency
+	// started holds the start of each request in flight, by sequence.
+	started map[int64]time.Time
+	seq     int64
 }
 
 // Failure is one request that failed as its client saw it.
@@ -194,18 +197,49 @@ func (l *Load) Quantiles(since, until time.Time, qs ...float64) ([]time.Duration
 	return out, len(ds)
 }
 
-// Settle waits until no request that started before now is still in
-// flight, or ctx ends; a request stuck past its timeout ends by it.
+// Settle waits until every request that started before now has ended,
+// or ctx ends; a request stuck past its timeout ends by it.
 func (l *Load) Settle(ctx context.Context) {
-	// Once nothing is in flight, everything that started before has
-	// ended; under steady load that moment comes within milliseconds.
-	for l.inflight.Load() > 0 {
+	now := time.Now()
+	for {
+		l.mu.Lock()
+		older := false
+		for _, t := range l.started {
+			if t.Before(now) {
+				older = true
+				break
+			}
+		}
+		l.mu.Unlock()
+		if !older {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+func (l *Load) begin() (int64, time.Time) {
+	l.inflight.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started == nil {
+		l.started = map[int64]time.Time{}
+	}
+	l.seq++
+	t := time.Now()
+	l.started[l.seq] = t
+	return l.seq, t
+}
+
+func (l *Load) end(id int64) {
+	l.inflight.Add(-1)
+	l.mu.Lock()
+	delete(l.started, id)
+	l.mu.Unlock()
 }
 
 // Run sends the load until ctx ends, then waits for the requests in
@@ -282,9 +316,8 @@ func (l *Load) one(ctx context.Context, hc *http.Client, n int) {
 		return
 	}
 	req.Header.Set("X-User-Id", strconv.Itoa(rand.IntN(10000)))
-	l.inflight.Add(1)
-	defer l.inflight.Add(-1)
-	start := time.Now()
+	id, start := l.begin()
+	defer l.end(id)
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
