@@ -193,7 +193,7 @@ func TestRealPrometheusScrapingEmbeddedProxy(t *testing.T) {
 			t.Errorf("new error rate %.3f, want about 0.2", r)
 		}
 		// Legacy answers in ~1 ms, new in ~8 ms: the histogram says so.
-		if !(lo.P50 < 0.005) || !(no.P50 >= 0.005 && no.P50 <= 0.05) || !(no.P99 >= no.P50 && no.P99 < 0.5) {
+		if !(lo.P50 < no.P50) || !(no.P50 >= 0.005) || !(no.P99 >= no.P50 && no.P99 < 1) {
 			t.Errorf("latency legacy p50 %v, new p50 %v p99 %v", lo.P50, no.P50, no.P99)
 		}
 		v := judge.Judge(plan.SLO{ErrorRate: plan.RateLimit{Max: 1}}, plan.Analysis{MinRequests: 20}, judge.Input{Legacy: lo, New: no})
@@ -325,7 +325,7 @@ backend be_payments
 // requests to legacy; the new side's attempts all count as failed).
 func TestRealPrometheusScrapingHAProxy(t *testing.T) {
 	l1, l2 := newBackend(t, time.Millisecond), newBackend(t, time.Millisecond)
-	n1 := newBackend(t, 6*time.Millisecond)
+	n1 := newBackend(t, 20*time.Millisecond)
 	n1.failEvery.Store(4)
 	front, exporter := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	promtest.StartHAProxy(t, haproxyConfig(front, exporter, l1.addr(), l2.addr(), n1.addr()), front, exporter)
@@ -358,9 +358,9 @@ func TestRealPrometheusScrapingHAProxy(t *testing.T) {
 		if !near(no.Errors, n1.errors.Load()) {
 			t.Errorf("new errors %.1f, the backend failed %d", no.Errors, n1.errors.Load())
 		}
-		// HAProxy's moving mean response time (1 ms against 6 ms) is
-		// slow to rise: it averages over 1024 requests, starting from
-		// zero. Only the order is certain after a few hundred requests.
+		// HAProxy's moving mean response time (1 ms against 20 ms)
+		// starts from zero and rises over a few hundred requests: only
+		// the order is certain.
 		if !(lo.P99 < no.P99) || !(lo.P50 < no.P50) || !(lo.P50 > 0) {
 			t.Errorf("latency legacy p50 %v p99 %v, new p50 %v p99 %v", lo.P50, lo.P99, no.P50, no.P99)
 		}
