@@ -146,7 +146,9 @@ type local struct {
 	hist   *shift.History
 }
 
-func (l *local) Status(ctx context.Context) (shift.Status, error) { return l.runner.Status(l.hist), nil }
+func (l *local) Status(ctx context.Context) (shift.Status, error) {
+	return l.runner.Status(l.hist), nil
+}
 
 func (l *local) Events(ctx context.Context, since time.Time) ([]shift.TimedEvent, error) {
 	var out []shift.TimedEvent
