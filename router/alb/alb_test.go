@@ -546,3 +546,22 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// TestProtocolAdaptiveRetryMode: the SDK's adaptive mode rides out
+// throttling too, only slower.
+func TestProtocolAdaptiveRetryMode(t *testing.T) {
+	fakeAWSEnv(t)
+	stub := awsstub.Start(t)
+	f := newFixture(t, stub, nil)
+	r := mustBuild(t, f, "retryMode: adaptive\n")
+	stub.Throttle("ModifyRule", 1)
+	if err := r.SetWeights(context.Background(), router.ForNew(10)); err != nil {
+		t.Fatal(err)
+	}
+	if n := stub.Calls("ModifyRule"); n != 2 {
+		t.Fatalf("ModifyRule calls: %d", n)
+	}
+	if _, err := build(t, f.legacy, f.new, f.settings("retryMode: eager\n")); err == nil || !strings.Contains(err.Error(), "retryMode") {
+		t.Fatalf("unknown retry mode: %v", err)
+	}
+}
