@@ -108,8 +108,6 @@ type Provider struct {
 	queries   []*compiled // requests, errors, then p50 and p99 when set
 	sides     map[metrics.Side]SideSettings
 	minWindow time.Duration
-	// now is the clock of Check; nil means time.Now.
-	now func() time.Time
 }
 
 var (
@@ -466,9 +464,6 @@ const checkWindow = time.Minute
 // takes traffic, except under a preset, whose series exist from the start.
 func (p *Provider) Check(ctx context.Context) error {
 	now := time.Now()
-	if p.now != nil {
-		now = p.now()
-	}
 	window := max(checkWindow, p.minWindow)
 	var problems []string
 	for _, side := range []metrics.Side{metrics.Legacy, metrics.New} {
