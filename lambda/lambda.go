@@ -182,6 +182,9 @@ type SourceOptions struct {
 	// many batches at a time, so no batch waits for a process while its
 	// messages are held. Zero: 1.
 	Concurrency int
+	// Stdout is where a source that ends on its own writes each
+	// invocation's result (schedule, job). Nil: results are only logged.
+	Stdout io.Writer
 }
 
 // NewSourceFunc builds a source from its command-line words: those after
