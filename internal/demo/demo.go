@@ -85,7 +85,9 @@ spec:
     - {weight: 100, hold: 2s}
   slo:
     errorRate: {max: 1%%, maxIncrease: 0.5%%}
-    latencyP99: {max: 250ms, maxIncrease: 50%%}
+    # An absolute latency limit only: on a busy laptop a relative p99
+    # limit over a few seconds of samples flaps with the machine's noise.
+    latencyP99: {max: 500ms}
   analysis:
     interval: 100ms
     window: 3s
@@ -168,7 +170,9 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 		}
 		rep := shift.NewReport(pl, final, hist)
 		if run == "rollback" {
-			res.RolledBack = final.Phase == shift.RolledBack
+			// Rolled back by itself means: because of the failure the demo
+			// injected, not because a busy machine made a step look slow.
+			res.RolledBack = final.Phase == shift.RolledBack && !newer.FirstFailure().IsZero()
 			if first := newer.FirstFailure(); !first.IsZero() && !inject.confirmed.IsZero() {
 				took := inject.confirmed.Sub(first)
 				res.RollbackSeconds = took.Seconds()
