@@ -208,9 +208,11 @@ type MannWhitney struct {
 // Analysis says how the judge runs.
 type Analysis struct {
 	// Interval is how often the runner asks the metrics and the judge;
-	// zero means 250ms for the embedded metrics, 15s otherwise.
+	// zero means 250ms for the embedded metrics, 5s for Prometheus, 1m for
+	// CloudWatch, 15s otherwise.
 	Interval Duration `yaml:"interval,omitempty"`
-	// Window is the span of metrics each verdict looks at; zero means 30s.
+	// Window is the span of metrics each verdict looks at; zero means 30s
+	// (5m for CloudWatch, whose ALB metrics come by the minute).
 	Window Duration `yaml:"window,omitempty"`
 	// MinRequests on the new side in the window before a verdict; below it
 	// the analysis is inconclusive. Zero means 20.
@@ -349,11 +351,22 @@ func (p *Plan) applyDefaults() {
 	}
 	a := &s.Analysis
 	if a.Interval == 0 {
-		if s.Metrics.Type == "embedded" {
+		// As often as the source has something new to say: the proxy's
+		// own counters at once, Prometheus every scrape, CloudWatch's ALB
+		// metrics once a minute.
+		switch s.Metrics.Type {
+		case "embedded":
 			a.Interval = Duration(250 * time.Millisecond)
-		} else {
+		case "prometheus":
+			a.Interval = Duration(5 * time.Second)
+		case "cloudwatch":
+			a.Interval = Duration(time.Minute)
+		default:
 			a.Interval = Duration(15 * time.Second)
 		}
+	}
+	if a.Window == 0 && s.Metrics.Type == "cloudwatch" {
+		a.Window = Duration(5 * time.Minute)
 	}
 	if a.Window == 0 {
 		a.Window = Duration(30 * time.Second)
