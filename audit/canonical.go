@@ -483,3 +483,248 @@ func appendString(out []byte, s string) []byte {
 	out = append(out, s[start:]...)
 	return append(out, '"')
 }
+
+// checkCanonical reports whether b is exactly its own RFC 8785 encoding:
+// what Canonicalize(b) == b says, without building anything, because
+// verify asks it of every record's data. It returns ErrNotCanonical, or
+// the error Canonicalize gives for what is not JSON at all.
+func checkCanonical(b []byte) error {
+	c := &jcsChecker{in: b}
+	if err := c.value(0); err != nil {
+		return err
+	}
+	if c.pos != len(b) {
+		return ErrNotCanonical
+	}
+	return nil
+}
+
+type jcsChecker struct {
+	in  []byte
+	pos int
+}
+
+func (c *jcsChecker) value(depth int) error {
+	if depth > maxDepth || c.pos >= len(c.in) {
+		return ErrNotCanonical
+	}
+	switch ch := c.in[c.pos]; {
+	case ch == '{':
+		return c.object(depth)
+	case ch == '[':
+		c.pos++
+		if c.pos < len(c.in) && c.in[c.pos] == ']' {
+			c.pos++
+			return nil
+		}
+		for {
+			if err := c.value(depth + 1); err != nil {
+				return err
+			}
+			if c.pos >= len(c.in) {
+				return ErrNotCanonical
+			}
+			if c.in[c.pos] == ']' {
+				c.pos++
+				return nil
+			}
+			if c.in[c.pos] != ',' {
+				return ErrNotCanonical
+			}
+			c.pos++
+		}
+	case ch == '"':
+		_, _, err := c.string()
+		return err
+	case ch == 't':
+		return c.literal("true")
+	case ch == 'f':
+		return c.literal("false")
+	case ch == 'n':
+		return c.literal("null")
+	case ch == '-' || ch >= '0' && ch <= '9':
+		return c.number()
+	}
+	return ErrNotCanonical
+}
+
+func (c *jcsChecker) literal(lit string) error {
+	if len(c.in)-c.pos < len(lit) || string(c.in[c.pos:c.pos+len(lit)]) != lit {
+		return ErrNotCanonical
+	}
+	c.pos += len(lit)
+	return nil
+}
+
+func (c *jcsChecker) object(depth int) error {
+	c.pos++ // {
+	if c.pos < len(c.in) && c.in[c.pos] == '}' {
+		c.pos++
+		return nil
+	}
+	var prev []byte // the previous name's raw bytes
+	prevEscaped := false
+	for {
+		if c.pos >= len(c.in) || c.in[c.pos] != '"' {
+			return ErrNotCanonical
+		}
+		name, escaped, err := c.string()
+		if err != nil {
+			return err
+		}
+		if prev != nil && !namesInOrder(prev, prevEscaped, name, escaped) {
+			return ErrNotCanonical
+		}
+		prev, prevEscaped = name, escaped
+		if c.pos >= len(c.in) || c.in[c.pos] != ':' {
+			return ErrNotCanonical
+		}
+		c.pos++
+		if err := c.value(depth + 1); err != nil {
+			return err
+		}
+		if c.pos >= len(c.in) {
+			return ErrNotCanonical
+		}
+		if c.in[c.pos] == '}' {
+			c.pos++
+			return nil
+		}
+		if c.in[c.pos] != ',' {
+			return ErrNotCanonical
+		}
+		c.pos++
+	}
+}
+
+// namesInOrder reports whether name a sorts strictly before name b in
+// UTF-16 order, given their raw (canonically escaped) bytes. The common
+// case, plain names below U+D000, compares bytes; the rest decodes.
+func namesInOrder(a []byte, aEsc bool, b []byte, bEsc bool) bool {
+	if !aEsc && !bEsc && belowD000(a) && belowD000(b) {
+		return string(a) < string(b)
+	}
+	pa := &jcsParser{in: append(append([]byte{'"'}, a...), '"')}
+	pb := &jcsParser{in: append(append([]byte{'"'}, b...), '"')}
+	sa, err1 := pa.string()
+	sb, err2 := pb.string()
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return lessUTF16(utf16.Encode([]rune(sa)), utf16.Encode([]rune(sb)))
+}
+
+func belowD000(s []byte) bool {
+	for _, c := range s {
+		if c >= 0xED {
+			return false
+		}
+	}
+	return true
+}
+
+// string checks a string is in canonical form (valid UTF-8, escapes only
+// where JCS writes them, in its spelling) and returns its raw bytes
+// between the quotes, and whether they hold an escape.
+func (c *jcsChecker) string() ([]byte, bool, error) {
+	c.pos++ // "
+	start := c.pos
+	escaped := false
+	for c.pos < len(c.in) {
+		ch := c.in[c.pos]
+		switch {
+		case ch == '"':
+			raw := c.in[start:c.pos]
+			c.pos++
+			if !utf8.Valid(raw) {
+				return nil, false, ErrNotCanonical
+			}
+			return raw, escaped, nil
+		case ch < 0x20:
+			return nil, false, ErrNotCanonical
+		case ch == '\\':
+			escaped = true
+			if c.pos+1 >= len(c.in) {
+				return nil, false, ErrNotCanonical
+			}
+			switch c.in[c.pos+1] {
+			case '"', '\\', 'b', 'f', 'n', 'r', 't':
+				c.pos += 2
+			case 'u':
+				// Only control characters without a short form, as
+				// \u00xx in lower-case hex.
+				if c.pos+6 > len(c.in) {
+					return nil, false, ErrNotCanonical
+				}
+				h := c.in[c.pos+2 : c.pos+6]
+				if h[0] != '0' || h[1] != '0' || !(h[2] == '0' || h[2] == '1') || !(h[3] >= '0' && h[3] <= '9' || h[3] >= 'a' && h[3] <= 'f') {
+					return nil, false, ErrNotCanonical
+				}
+				switch v := (h[2]-'0')<<4 | unhex(h[3]); v {
+				case '\b', '\f', '\n', '\r', '\t':
+					return nil, false, ErrNotCanonical
+				}
+				c.pos += 6
+			default:
+				return nil, false, ErrNotCanonical
+			}
+		default:
+			c.pos++
+		}
+	}
+	return nil, false, ErrNotCanonical
+}
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+// number checks the literal is what appendNumber prints for its value.
+func (c *jcsChecker) number() error {
+	start := c.pos
+	for c.pos < len(c.in) {
+		ch := c.in[c.pos]
+		if !(ch >= '0' && ch <= '9' || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E') {
+			break
+		}
+		c.pos++
+	}
+	lit := c.in[start:c.pos]
+	if smallInteger(lit) {
+		return nil // the common case: counts, steps, weights
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil {
+		return ErrNotCanonical
+	}
+	var buf [32]byte
+	if string(appendNumber(buf[:0], f)) != string(lit) {
+		return ErrNotCanonical
+	}
+	return nil
+}
+
+// smallInteger reports whether lit is an integer below 10^15 in its
+// canonical spelling: no sign but a minus, no leading zero, no "-0".
+// Every such integer is a double exactly, and printed the same.
+func smallInteger(lit []byte) bool {
+	d := lit
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+		if len(d) == 1 && d[0] == '0' {
+			return false
+		}
+	}
+	if len(d) == 0 || len(d) > 15 || (d[0] == '0' && len(d) > 1) {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -146,3 +146,18 @@ func sameJSON(a, b any) bool {
 		return a == b
 	}
 }
+
+// FuzzCheckCanonical: checkCanonical accepts exactly the fixed points of
+// Canonicalize.
+func FuzzCheckCanonical(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5,{"c":null}],"b":"x"}`, `"\u001f\n"`, `"\u000a"`, `1e+21`, `{"\u20ac":1,"😀":2,"דּ":3}`, `{"b":1,"a":2}`, `-0`, `1E2`, `"\/"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := Canonicalize(in)
+		fixed := err == nil && string(out) == string(in)
+		if got := checkCanonical(in) == nil; got != fixed {
+			t.Fatalf("checkCanonical(%q) = %v, but Canonicalize gives %q, %v", in, got, out, err)
+		}
+	})
+}

@@ -506,3 +506,89 @@ func (c *clock) now() time.Time {
 	c.t = c.t.Add(time.Millisecond)
 	return c.t
 }
+
+// BenchmarkAppend measures durable appends per second with appenders
+// goroutines sharing one Log on the store at loc.
+func BenchmarkAppend(b *testing.B, loc string, appenders int) {
+	ctx := context.Background()
+	l, err := audit.Open(ctx, loc, audit.Options{Key: TestKey()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close(ctx)
+	recs := make([]audit.Record, 64)
+	for i := range recs {
+		recs[i] = Sample(i)
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := (b.N + appenders - 1) / appenders
+	for w := 0; w < appenders; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				if _, err := l.Append(ctx, recs[(w+i)%len(recs)]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(per*appenders)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// Generate appends n records to the log at loc as fast as the store
+// takes them (many appenders sharing fsyncs), signed with TestKey and a
+// checkpoint every 1000; for benchmarks of verify.
+func Generate(t testing.TB, loc string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := audit.Open(ctx, loc, audit.Options{Key: TestKey(), MaxBatch: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appenders = 512
+	var wg sync.WaitGroup
+	for w := 0; w < appenders; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += appenders {
+				if _, err := l.Append(ctx, Sample(i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkVerify measures Verify over a log of n records, written once
+// into loc before the timer starts.
+func BenchmarkVerify(b *testing.B, loc string, n int) {
+	start := time.Now()
+	Generate(b, loc, n)
+	b.Logf("wrote %d records in %v (%.0f appends/s with 512 appenders)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+	b.ResetTimer()
+	var rep *audit.Report
+	for i := 0; i < b.N; i++ {
+		var err error
+		rep, err = audit.Verify(context.Background(), loc, audit.VerifyOptions{Key: TestPublicKey()})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if !rep.OK() || rep.Head.Seq < uint64(n) {
+		b.Fatalf("verify: %s", describe(rep))
+	}
+	b.ReportMetric(float64(rep.Records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/verify")
+}
