@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -198,4 +199,22 @@ func (rowTamperer) Truncate(t *testing.T, loc string, keep uint64) {
 		_, err := tx.Exec(ctx, `DELETE FROM cutover_audit WHERE seq > $1`, int64(keep))
 		return err
 	})
+}
+
+// BenchmarkAppend: durable appends per second (fsync on, synchronous
+// commit) with 1, 8 and 64 concurrent appenders sharing a Log, whose
+// batches become one transaction each.
+func BenchmarkAppend(b *testing.B) {
+	srv := pgtest.Start(b, pgtest.Options{})
+	for _, n := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("appenders=%d", n), func(b *testing.B) {
+			audittest.BenchmarkAppend(b, srv.NewSchema(b), n)
+		})
+	}
+}
+
+// BenchmarkVerify1M: verify of a table of a million records.
+func BenchmarkVerify1M(b *testing.B) {
+	srv := pgtest.Start(b, pgtest.Options{})
+	audittest.BenchmarkVerify(b, srv.NewSchema(b), 1_000_000)
 }

@@ -279,6 +279,13 @@ func (r *Router) SetWeights(ctx context.Context, w router.Weights) error {
 			}
 		}
 	}
+	// A new side that takes traffic again must be out of maintenance
+	// before its weights go up (see evict).
+	if w.New > 0 {
+		if err := r.setState(ctx, "ready"); err != nil {
+			return err
+		}
+	}
 	var done []change
 	for _, c := range append(ups, downs...) {
 		if err := r.set(ctx, c, w); err != nil {
@@ -303,6 +310,31 @@ func (r *Router) SetWeights(ctx context.Context, w router.Weights) error {
 				if s.cur != side.target[i] {
 					return fmt.Errorf("haproxy %s: server %s/%s reads weight %d after it was set to %d", sk, r.backend, s.name, s.cur, side.target[i])
 				}
+			}
+		}
+	}
+	if w.New == 0 {
+		return r.setState(ctx, "maint")
+	}
+	return nil
+}
+
+// setState puts every new-side server in state (ready or maint). At 0 %
+// the new side goes into maintenance: weight 0 alone only stops new
+// clients, while HAProxy keeps sending it the clients whose persistence
+// cookie names one of its servers, and after a rollback those must move
+// to legacy at once (option redispatch sends them on). ready is what a
+// server configured without "disabled" starts in, so it is idempotent.
+func (r *Router) setState(ctx context.Context, state string) error {
+	for _, sk := range r.sockets {
+		for _, name := range r.newer {
+			cmd := fmt.Sprintf("set server %s/%s state %s", r.backend, name, state)
+			ans, err := sk.do(ctx, cmd)
+			if err != nil {
+				return err
+			}
+			if a := strings.TrimSpace(ans); a != "" {
+				return fmt.Errorf("haproxy %s: %s: %v", sk, cmd, answerError(ans))
 			}
 		}
 	}

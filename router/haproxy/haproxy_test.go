@@ -613,3 +613,57 @@ func TestSettingsRefusedClearly(t *testing.T) {
 		}
 	}
 }
+
+// Regression: at weight 0 HAProxy still sent clients pinned by their
+// persistence cookie to the new side, so a rollback left them there. The
+// new side now goes into maintenance at 0 % and out of it before it takes
+// traffic again.
+func TestRollbackMovesPinnedClients(t *testing.T) {
+	inst := startHAProxy(t, backendCfg(t, "    balance roundrobin\n    option redispatch"))
+	r := newRouter(t, planServers, Settings{Socket: inst.sock})
+	ctx := context.Background()
+	if err := r.SetWeights(ctx, router.ForNew(100)); err != nil {
+		t.Fatal(err)
+	}
+	get := func(cookie string) (string, string) {
+		req, _ := http.NewRequest(http.MethodGet, inst.front+"/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", "cutover-side="+cookie)
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		set := ""
+		for _, c := range resp.Cookies() {
+			if c.Name == "cutover-side" {
+				set = c.Value
+			}
+		}
+		return string(b), set
+	}
+	side, pin := get("")
+	if side != "new" || pin == "" {
+		t.Fatalf("at 100%%: %q pinned %q", side, pin)
+	}
+	if err := r.SetWeights(ctx, router.ForNew(0)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if side, _ := get(pin); side != "legacy" {
+			t.Fatalf("after the rollback a client pinned to %s went to %q", pin, side)
+		}
+	}
+	if w, err := r.Weights(ctx); err != nil || w != router.ForNew(0) {
+		t.Fatalf("weights %v %v", w, err)
+	}
+	// And back: the new side serves again once its weight rises.
+	if err := r.SetWeights(ctx, router.ForNew(100)); err != nil {
+		t.Fatal(err)
+	}
+	if side, _ := get(""); side != "new" {
+		t.Fatalf("after returning to 100%%: %q", side)
+	}
+}
