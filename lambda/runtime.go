@@ -62,7 +62,9 @@ type Config struct {
 	Log *slog.Logger
 	// Output, when set, receives the function's stdout and stderr as they
 	// are instead of as log records (`cutover lambda invoke` shows them as
-	// `sam local invoke` does). Nil: lines go to Log.
+	// `sam local invoke` does); unless it is an *os.File, writes to it are
+	// serialized, so share it with other writers through a SyncWriter.
+	// Nil: lines go to Log.
 	Output io.Writer
 	// Registerer receives the runtime's metrics. Nil: none are exported.
 	Registerer prometheus.Registerer
@@ -116,6 +118,13 @@ func New(cfg Config) (*Runtime, error) {
 	cfg.Function = cfg.Function.withDefaults()
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Output != nil {
+		if _, ok := cfg.Output.(*os.File); !ok {
+			// The function's stdout and stderr are copied by two
+			// goroutines per process.
+			cfg.Output = &SyncWriter{W: cfg.Output}
+		}
 	}
 	rt := &Runtime{cfg: cfg, log: cfg.Log, metrics: newMetrics(cfg.Registerer)}
 	base := cfg.Env
@@ -699,6 +708,19 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 	// The whole group: a bootstrap script's children too.
 	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// SyncWriter serializes writes to W, for a writer (a test's buffer, a
+// pipe) that the function's output and other writers share.
+type SyncWriter struct {
+	W  io.Writer
+	mu sync.Mutex
+}
+
+func (s *SyncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.W.Write(p)
 }
 
 // newUUID returns a random (version 4) UUID, the shape of Lambda's

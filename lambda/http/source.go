@@ -35,6 +35,23 @@ import (
 
 func init() { lambda.RegisterSource("http", New) }
 
+// Usage lists the source's flags, for serve's help.
+const Usage = `--source http flags:
+  --port N                      serve on this port, all interfaces (default 8080)
+  --listen ADDR                 serve on this address instead
+  --route "SHAPE METHOD PATH"   apigw-v1 (REST API), apigw-v2 (HTTP API, function URL) or alb;
+                                ANY for every method; /orders/{id}, /{proxy+}, /static/* (alb),
+                                or "apigw-v2 $default"; repeat (default "apigw-v2 $default")
+  --stage NAME                  the stage events name (default $default)
+  --stage-variable K=V          a stage variable (repeat)
+  --api-id ID                   the API id events name (default cutover)
+  --binary-media-types LIST     media types a REST API passes base64-encoded
+  --multi-value-headers         ALB target group with multi-value headers on
+  --target-group-arn ARN        the target group ALB events name
+  --response-stream             stream responses (function URL InvokeMode RESPONSE_STREAM)
+  --max-body BYTES              largest request body (default 6 MB, Lambda's limit)
+  --shutdown-delay D            keep taking requests this long after SIGTERM`
+
 // Options configure a Source.
 type Options struct {
 	// Listen is the address to serve on. Empty: ":8080".

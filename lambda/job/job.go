@@ -30,6 +30,13 @@ import (
 
 func init() { lambda.RegisterSource("job", New) }
 
+// Usage lists the source's flags, for serve's help.
+const Usage = `--source job flags (exit 0 when every invocation succeeded, 1 when some failed):
+  --event JSON                  the one event to invoke with (default {})
+  --items FILE                  events, one JSON per line, each an invocation ("-": stdin)
+  --parallel N                  items at once (default: --concurrency)
+  --retries N                   retry a failed item (default 0)`
+
 // maxItem is the largest event a line may hold: Lambda's 6 MB limit on a
 // synchronous invocation's payload (its asynchronous one is 1 MB less
 // strict here: the Job invokes synchronously).

@@ -24,6 +24,12 @@ import (
 
 func init() { lambda.RegisterSource("schedule", New) }
 
+// Usage lists the source's flags, for serve's help.
+const Usage = `--source schedule flags (one invocation, then exit 0, or 1 if it failed):
+  --input JSON                  the event, as the rule's Input (default: EventBridge's scheduled event)
+  --rule ARN                    the rule the scheduled event names
+  --retries N                   retry a failed invocation within the run (default 0: the Job retries)`
+
 // Source invokes the function once.
 type Source struct {
 	// Input is the event: the rule's constant input, or nil for the

@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	testFnOnce sync.Once
+	testFnPath string
+	testFnErr  error
+)
+
+// testFunction builds the aws-lambda-go test function the lambda
+// packages use (lambda/internal/testfn), once.
+func testFunction(t *testing.T) string {
+	t.Helper()
+	testFnOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cutover-cli-testfn")
+		if err != nil {
+			testFnErr = err
+			return
+		}
+		testFnPath = filepath.Join(dir, "testfn")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", testFnPath, "github.com/cutoverhq/cutover/lambda/internal/testfn")
+		cmd.Stderr = os.Stderr
+		testFnErr = cmd.Run()
+	})
+	if testFnErr != nil {
+		t.Fatalf("cannot build the test function: %v", testFnErr)
+	}
+	return testFnPath
+}
+
+// TestServeParsesTheImporterCommands: the commands source/lambda writes
+// into converted workloads parse into serve's flags, one group per source.
+func TestServeParsesTheImporterCommands(t *testing.T) {
+	env := map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "payments-authorize", "AWS_LAMBDA_FUNCTION_TIMEOUT": "29", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}
+	getenv := func(k string) string { return env[k] }
+	o, err := parseServeArgs([]string{"--source", "http", "--port", "8080", "--route", "apigw-v1 POST /payments/{paymentId}/authorize",
+		"--route", "apigw-v2 GET /v2/status", "--", "/lambda-entrypoint.sh", "app.handler"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sourceArgs{{"http", []string{"--port", "8080", "--route", "apigw-v1 POST /payments/{paymentId}/authorize", "--route", "apigw-v2 GET /v2/status"}}}
+	if !reflect.DeepEqual(o.sources, want) || !reflect.DeepEqual(o.command, []string{"/lambda-entrypoint.sh", "app.handler"}) {
+		t.Errorf("sources %q command %q", o.sources, o.command)
+	}
+	if o.timeout != 29*time.Second || o.memory != 1769 || o.function != "payments-authorize" {
+		t.Errorf("timeout %v memory %d function %q", o.timeout, o.memory, o.function)
+	}
+
+	// Two sources, and serve's flags between and after them.
+	o, err = parseServeArgs([]string{"--concurrency", "4", "--source", "sqs", "--queue-url", "https://sqs/q", "--batch-size", "10", "--report-batch-item-failures",
+		"--timeout=30s", "--source", "schedule", "--input", `{"mode": "full"}`, "--metrics", "", "--", "./bootstrap"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []sourceArgs{{"sqs", []string{"--queue-url", "https://sqs/q", "--batch-size", "10", "--report-batch-item-failures"}}, {"schedule", []string{"--input", `{"mode": "full"}`}}}
+	if !reflect.DeepEqual(o.sources, want) || o.concurrency != 4 || o.timeout != 30*time.Second || o.metrics != "" {
+		t.Errorf("sources %q concurrency %d timeout %v metrics %q", o.sources, o.concurrency, o.timeout, o.metrics)
+	}
+
+	for _, bad := range [][]string{
+		{"--source", "http"},                            // no command
+		{"--source", "http", "--"},                      // empty command
+		{"--port", "80", "--source", "http", "--", "x"}, // a source flag before any source
+		{"--", "x"}, // no source
+		{"--concurrency", "0", "--source", "job", "--", "x"},
+		{"--timeout", "soon", "--source", "job", "--", "x"},
+		{"--source"},
+	} {
+		if _, err := parseServeArgs(bad, getenv); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func runLambda(t *testing.T, ctx context.Context, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Run(ctx, args, strings.NewReader(stdin), &out, &errb)
+	code := ExitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestLambdaInvoke(t *testing.T) {
+	fn := testFunction(t)
+	ev := filepath.Join(t.TempDir(), "event.json")
+	if err := os.WriteFile(ev, []byte(`{"orderId":"o-1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := runLambda(t, context.Background(), "", "lambda", "invoke", "--event", ev, "--", fn, "echo")
+	if code != 0 || out != "{\"orderId\":\"o-1\"}\n" {
+		t.Errorf("echo: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "init done, handler echo") {
+		t.Errorf("the function's own output is not on stderr: %q", errs)
+	}
+
+	out, errs, code = runLambda(t, context.Background(), `{}`, "lambda", "invoke", "--event", "-", "--", fn, "error")
+	if code != 1 || out != "" || !strings.Contains(errs, `{"errorType":"errorString","errorMessage":"card declined: insufficient funds"}`) {
+		t.Errorf("error: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+
+	_, _, code = runLambda(t, context.Background(), "not json", "lambda", "invoke", "--event", "-", "--", fn, "echo")
+	if code != ExitUsage {
+		t.Errorf("a non-JSON event: exit %d", code)
+	}
+}
+
+func TestLambdaServeJob(t *testing.T) {
+	fn := testFunction(t)
+	out, errs, code := runLambda(t, context.Background(), "{\"n\":1}\n{\"n\":2}\n", "lambda", "serve", "--metrics", "", "--source", "job", "--items", "-", "--", fn, "echo")
+	if code != 0 || strings.Count(out, `"ok":true`) != 2 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	_, errs, code = runLambda(t, context.Background(), "", "lambda", "serve", "--metrics", "", "--source", "job", "--", fn, "error")
+	if code != 1 || !strings.Contains(errs, "invocations failed") {
+		t.Errorf("failing job: exit %d, stderr %q", code, errs)
+	}
+	_, _, code = runLambda(t, context.Background(), "", "lambda", "serve", "--source", "nosuch", "--", fn, "echo")
+	if code != ExitUsage {
+		t.Errorf("unknown source: exit %d", code)
+	}
+	_, _, code = runLambda(t, context.Background(), "", "lambda", "serve", "--source", "http", "--bogus", "--", fn, "echo")
+	if code != ExitUsage {
+		t.Errorf("unknown source flag: exit %d", code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200", url)
+}
+
+// TestLambdaServeSIGTERMDrains runs the real cutover binary: SIGTERM
+// while a request is in flight lets it finish, then serve exits 0.
+func TestLambdaServeSIGTERMDrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the cutover binary")
+	}
+	fn := testFunction(t)
+	bin := filepath.Join(t.TempDir(), "cutover")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cutoverhq/cutover/cmd/cutover")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatal(err)
+	}
+	addr, metrics := freePort(t), freePort(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "lambda", "serve", "--metrics", metrics, "--timeout", "10",
+		"--source", "http", "--listen", addr, "--route", "apigw-v2 $default", "--", fn, "http-sleep")
+	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_NAME=orders")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	waitHTTP(t, "http://"+metrics+"/readyz")
+
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/?sleep=800ms")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{resp.StatusCode, string(b), nil}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil || r.code != 200 || !strings.Contains(r.body, `"pid"`) {
+		t.Errorf("in-flight request: %d %q %v", r.code, r.body, r.err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve exited with %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not exit; stderr:\n%s", stderr.String())
+	}
+	// Logs are JSON and the invocation's record carries its request id.
+	var sawInvocation bool
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(l), &rec) != nil {
+			continue
+		}
+		if rec["msg"] == "invocation" && rec["requestId"] != "" && rec["outcome"] == "ok" {
+			sawInvocation = true
+		}
+	}
+	if !sawInvocation {
+		t.Errorf("no invocation record in the log:\n%s", stderr.String())
+	}
+	if _, err := http.Get("http://" + addr + "/"); err == nil || !errors.Is(err, syscall.ECONNREFUSED) && !strings.Contains(err.Error(), "refused") {
+		t.Errorf("still listening after exit: %v", err)
+	}
+}
+
+func TestLambdaServeMetrics(t *testing.T) {
+	fn := testFunction(t)
+	addr, metrics := freePort(t), freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		_, _, code := runLambda(t, ctx, "", "lambda", "serve", "--metrics", metrics, "--source", "http", "--listen", addr, "--", fn, "apigw-v2")
+		done <- code
+	}()
+	waitHTTP(t, "http://"+metrics+"/readyz")
+	for range 3 {
+		resp, err := http.Get("http://" + addr + "/plain")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"cutover_lambda_invocations_total 3", `cutover_lambda_http_requests_total{code="200",shape="apigw-v2"} 3`, "cutover_lambda_duration_seconds_count 3", "cutover_lambda_cold_starts_total 0", "cutover_lambda_throttles_total 0"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
