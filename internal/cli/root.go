@@ -119,6 +119,7 @@ layout, then shifts live traffic across in steps with automatic rollback.`,
 		newShiftCmd(e),
 		newProxyCmd(e),
 		newDemoCmd(e),
+		newAuditCmd(e),
 		newLambdaCmd(e),
 	)
 	return root
