@@ -157,8 +157,7 @@ type log struct {
 
 type pending struct {
 	rec  Record
-	out  Record
-	made bool // a record was written for it (a checkpoint may not be)
+	out  Record // zero for a checkpoint request that made no record
 	err  error
 	done chan struct{}
 }
@@ -313,7 +312,7 @@ func (l *log) run(ctx context.Context) {
 			case err != nil:
 				p.err = err
 			case b.index[i] >= 0:
-				p.out, p.made = b.out[b.index[i]], true
+				p.out = b.out[b.index[i]]
 			}
 			close(p.done)
 		}

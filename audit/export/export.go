@@ -351,11 +351,24 @@ func rollbacks(recs []audit.Record) Section {
 		case audit.KindRollback, audit.KindAbort:
 			var d audit.RollbackData
 			r.DecodeData(&d)
+			if k, ok := pending[r.Service]; ok && r.Kind == audit.KindRollback && strings.HasPrefix(s.Rows[k].Cells[3], "abort") {
+				// The rollback an abort set off: one fall-back, one row.
+				row := &s.Rows[k]
+				row.Cells[4] = pct(d.FromWeight)
+				if d.DetectionSeconds != nil {
+					row.Cells[5] = secs(d.DetectionSeconds)
+				}
+				row.Records = append(row.Records, ref(r))
+				continue
+			}
 			reason := d.Reason
 			if r.Kind == audit.KindAbort {
 				var sd audit.StepData
 				r.DecodeData(&sd)
 				reason = "abort: " + orDash(sd.Reason)
+				if d.FromWeight == 0 {
+					d.FromWeight = sd.Weight
+				}
 			}
 			row := Row{
 				Cells:   []string{stamp(r.Time), r.Service, strconv.Itoa(d.Step), orDash(reason), pct(d.FromWeight), secs(d.DetectionSeconds), secs(d.RollbackSeconds), "no"},
