@@ -466,6 +466,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	now := time.Now()
 	window := max(checkWindow, p.minWindow)
 	var problems []string
+	var causes []error
 	for _, side := range []metrics.Side{metrics.Legacy, metrics.New} {
 		res, err := p.run(ctx, side, window, now)
 		if err != nil {
@@ -473,9 +474,10 @@ func (p *Provider) Check(ctx context.Context) error {
 			if !errors.As(err, &ae) || errors.Is(err, ErrTimeout) {
 				// Unreachable, refused, timed out: the other side would
 				// say the same.
-				return fmt.Errorf("%s", oneLine(err.Error()))
+				return &multiError{errs: []error{err}, msg: oneLine(err.Error())}
 			}
 			problems = append(problems, oneLine(err.Error()))
+			causes = append(causes, err)
 			continue
 		}
 		for i, c := range p.queries {
@@ -499,7 +501,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return errors.New(strings.Join(problems, "; "))
+	return &multiError{errs: causes, msg: strings.Join(problems, "; ")}
 }
 
 // whyEmpty looks for the reason a preset's requests query is empty: no

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,8 +157,9 @@ func TestRealPrometheusScrapingEmbeddedProxy(t *testing.T) {
 	})
 
 	t.Run("NoTrafficIsZeroRequestsAndUnknownLatency", func(t *testing.T) {
+		// Ten seconds hold several scrapes whatever the machine's load.
 		now := time.Now()
-		o := observe(t, p, metrics.New, now.Add(-3*time.Second), now)
+		o := observe(t, p, metrics.New, now.Add(-10*time.Second), now)
 		if o.Requests != 0 || o.Errors != 0 {
 			t.Errorf("no traffic yet, got %v requests %v errors", o.Requests, o.Errors)
 		}
@@ -268,13 +271,27 @@ func TestRealPrometheusScrapingEmbeddedProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("Unauthorized", func(t *testing.T) {
-		// Prometheus itself has no auth; the proxy's /metrics does. Point
-		// the provider at a path that answers 401 the way an auth proxy
-		// in front of Prometheus would.
-		q := newProvider(t, prometheus.Settings{Address: admin.URL + "/v1/weights/", Preset: "embedded"})
-		err := q.Check(context.Background())
-		if !errors.Is(err, prometheus.ErrUnauthorized) && (err == nil || !strings.Contains(err.Error(), "404")) {
+	t.Run("BehindAnAuthProxy", func(t *testing.T) {
+		// Prometheus itself has no auth; teams put a proxy in front.
+		target, _ := url.Parse(prom.URL)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer prom-reader-token" {
+				http.Error(w, "401 Authorization Required", http.StatusUnauthorized)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		defer gate.Close()
+		t.Setenv("PROM_READER_TOKEN", "prom-reader-token")
+		t.Setenv("PROM_WRONG_TOKEN", "stale-token")
+		good := newProvider(t, prometheus.Settings{Address: gate.URL, Preset: "embedded", BearerTokenEnv: "PROM_READER_TOKEN"})
+		if o := observe(t, good, metrics.New, start.Add(-2*scrape), end); !near(o.Requests, newer.hits.Load()) {
+			t.Errorf("through the auth proxy: %+v", o)
+		}
+		bad := newProvider(t, prometheus.Settings{Address: gate.URL, Preset: "embedded", BearerTokenEnv: "PROM_WRONG_TOKEN"})
+		err := bad.Check(context.Background())
+		if !errors.Is(err, prometheus.ErrUnauthorized) || err.Error() != "prometheus requests, errors, p50, p99 queries for legacy: prometheus refused the credentials (401 Unauthorized)" {
 			t.Fatalf("got %v", err)
 		}
 	})
