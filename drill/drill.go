@@ -329,8 +329,10 @@ type Result struct {
 	ClientP50Seconds float64 `json:"client_p50_seconds"`
 	ClientP99Seconds float64 `json:"client_p99_seconds"`
 	ClientMaxSeconds float64 `json:"client_max_seconds"`
-	// Injected is how many attempts the fault hit (the proxy's count).
-	Injections uint64 `json:"injections"`
+	// Injections is how many attempts the fault hit (the proxy's count);
+	// nil when the proxy could not be asked at the end (its process had
+	// ended with the shift).
+	Injections *uint64 `json:"injections,omitempty"`
 	// Failures are the first probe failures, to show what clients saw.
 	Failures []sim.Failure `json:"failures,omitempty"`
 	// OldPID and NewPID are the proxy processes of a restart drill.
@@ -402,14 +404,20 @@ func Run(ctx context.Context, t Target, s Spec, o Options) (*Result, error) {
 	if c := o.Load.Counts(); c.Requests == 0 {
 		return res, notRunnable("the probe load has had no answer yet: check the traffic URL")
 	}
-	base := o.Load.Counts()
-	res.BaselineErrors = base.Errors
+	res.BaselineErrors = o.Load.Counts().Errors
+	if w, ok := t.(interface {
+		Watch(context.Context) (func(), error)
+	}); ok {
+		stop, err := w.Watch(ctx)
+		if err != nil {
+			log.Warn("cannot stream the shift's events; polling them", "err", err)
+		}
+		defer stop()
+	}
 
 	// Inject.
-	var before sim.Counts
 	switch s.Kind {
 	case Restart:
-		before = o.Load.Counts()
 		res.Injected = time.Now()
 		old, err := o.Restarter.Restart(ctx)
 		if err != nil {
@@ -417,7 +425,6 @@ func Run(ctx context.Context, t Target, s Spec, o Options) (*Result, error) {
 		}
 		res.OldPID = old
 	default:
-		before = o.Load.Counts()
 		in, err := t.SetFaults(ctx, s.faults())
 		if err != nil {
 			return res, fmt.Errorf("cannot inject the fault: %w", err)
@@ -436,15 +443,15 @@ func Run(ctx context.Context, t Target, s Spec, o Options) (*Result, error) {
 		if cleared {
 			return
 		}
+		cleared = true // once: a failure is noted, and the fault expires
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		res.Cleared = time.Now()
 		if err := t.ClearFaults(cctx); err != nil {
 			log.Error("cannot clear the fault; it expires by itself", "err", err, "after", s.For+5*time.Second)
-			res.Notes = append(res.Notes, fmt.Sprintf("the fault could not be cleared (%v); it expired by itself %s after it began", err, s.For+5*time.Second))
+			res.Notes = append(res.Notes, fmt.Sprintf("the fault could not be cleared (%v): it ends by itself %s after it began, or with the proxy's process", err, s.For+5*time.Second))
 			return
 		}
-		cleared = true
 		log.Info("fault cleared")
 	}
 	defer clear()
@@ -453,40 +460,84 @@ func Run(ctx context.Context, t Target, s Spec, o Options) (*Result, error) {
 	if s.Kind != Restart {
 		// The injection count before clearing: it is gone after.
 		if fs, err := t.Faults(ctx); err == nil {
+			var n uint64
 			if f := sideState(fs, s.Side); f != nil {
-				res.Injections = f.Injected
+				n = f.Injected
 			}
+			res.Injections = &n
 		}
 	}
 	clear()
 
-	// Stragglers: requests sent before the end finish (a blackholed one
-	// waits for the response timeout), then the counts are final.
-	tail := time.NewTimer(o.Tail)
-	select {
-	case <-tail.C:
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	o.Load.Settle(sctx)
-	cancel()
-	res.Ended = time.Now()
-	d := o.Load.Counts().Sub(before)
-	res.Requests, res.ClientErrors, res.RefusedConnections = d.Requests, d.Errors, d.Refused
-	if qs, n := o.Load.Quantiles(res.Injected, res.Ended, 0.5, 0.99, 1); n > 0 {
-		res.ClientP50Seconds, res.ClientP99Seconds, res.ClientMaxSeconds = qs[0].Seconds(), qs[1].Seconds(), qs[2].Seconds()
-	}
-	for _, f := range o.Load.Failures() {
-		if !f.Time.Before(res.Injected) {
-			res.Failures = append(res.Failures, f)
-		}
-	}
-	if evs, err := t.Events(ctx, res.Injected.Add(-time.Millisecond)); err == nil {
+	stopped := time.Now()
+	evs, evErr := t.Events(ctx, res.Injected.Add(-time.Millisecond))
+	if evErr == nil {
 		res.Events = evs
 		analyseEvents(res, evs)
 	}
 	if st, err := t.Status(ctx); err == nil {
 		res.FinalPhase = st.State.Phase
+	} else if n := len(res.Events); n > 0 {
+		res.FinalPhase = res.Events[n-1].Phase
+	}
+
+	if gone := goneAt(t); !gone.IsZero() {
+		// `shift run` exits as soon as its shift ends, and the event that
+		// said how may be cut off with its admin API. After a rollback
+		// decision the only way it ends by itself is a confirmed
+		// rollback, which therefore came no later than the stream's end:
+		// an upper bound, so the check stays honest.
+		switch {
+		case res.RollbackSeconds == nil && res.RollbackReason != "":
+			secs := gone.Sub(res.Injected).Seconds()
+			res.RollbackSeconds = &secs
+			res.FinalPhase = shift.RolledBack
+			res.Notes = append(res.Notes, fmt.Sprintf("the shift's process ended %.3f s after the fault began, after deciding the rollback: the confirmation came no later (its event was cut off with the admin API)", secs))
+		case !finalIn(res.Events):
+			res.Notes = append(res.Notes, fmt.Sprintf("the shift's admin API went away %.3f s after the fault began", gone.Sub(res.Injected).Seconds()))
+		}
+		res.Events = append(res.Events, shift.TimedEvent{Time: gone, Phase: res.FinalPhase,
+			Event: shift.Event{Type: "process-ended", Step: res.Step - 1, Weight: res.Weight, Message: "the shift's admin API closed its event stream (observed by the drill)"}})
+	}
+
+	// The window the probe is judged on: requests that ended after the
+	// fault began and were sent before the fault ended (and a short tail,
+	// for stragglers), or before the shift ended: a shift's end is not the
+	// fault's doing (and "shift run" stops its in-process proxy then).
+	end := stopped.Add(o.Tail)
+	if !res.Cleared.IsZero() {
+		end = res.Cleared.Add(o.Tail)
+	}
+	for _, e := range res.Events {
+		if (e.Phase.Final() || e.Event.Type == "process-ended") && !e.Time.Before(res.Injected) {
+			if e.Time.Before(end) {
+				end = e.Time
+				res.Notes = append(res.Notes, fmt.Sprintf("the shift ended (%s) %.3f s after the fault began: the probe counts the requests sent until then", e.Phase, e.Time.Sub(res.Injected).Seconds()))
+			}
+			break
+		}
+	}
+	if wait := time.Until(end); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+	}
+	// Requests sent before the end finish (a blackholed one waits for the
+	// response timeout), then the counts are final.
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	o.Load.Settle(sctx, end)
+	cancel()
+	res.Ended = end
+	c := o.Load.Window(res.Injected, end)
+	res.Requests, res.ClientErrors, res.RefusedConnections = c.Requests, c.Errors, c.Refused
+	if qs, n := o.Load.Quantiles(res.Injected, end, 0.5, 0.99, 1); n > 0 {
+		res.ClientP50Seconds, res.ClientP99Seconds, res.ClientMaxSeconds = qs[0].Seconds(), qs[1].Seconds(), qs[2].Seconds()
+	}
+	for _, f := range o.Load.Failures() {
+		if !f.Time.Before(res.Injected) && f.Start.Before(end) {
+			res.Failures = append(res.Failures, f)
+		}
 	}
 	if watchErr != nil {
 		return res, watchErr
@@ -541,6 +592,9 @@ func watch(ctx context.Context, t Target, s Spec, o Options, res *Result) error 
 					}
 				}
 			}
+			if !goneAt(t).IsZero() {
+				return nil // the shift's process ended: nothing more to see
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -548,6 +602,24 @@ func watch(ctx context.Context, t Target, s Spec, o Options, res *Result) error 
 		case <-tick.C:
 		}
 	}
+}
+
+// goneAt is when the target's process ended its event stream, if it can
+// tell; zero otherwise.
+func goneAt(t Target) time.Time {
+	if g, ok := t.(interface{ Gone() time.Time }); ok {
+		return g.Gone()
+	}
+	return time.Time{}
+}
+
+func finalIn(evs []shift.TimedEvent) bool {
+	for _, e := range evs {
+		if e.Phase.Final() {
+			return true
+		}
+	}
+	return false
 }
 
 // analyseEvents finds detection and rollback in the events.

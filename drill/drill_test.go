@@ -138,7 +138,7 @@ func TestDrillsRollBackWithinASecondAndClientsSeeNothing(t *testing.T) {
 			if res.ClientErrors != 0 || res.RefusedConnections != 0 || res.Requests < 10 {
 				t.Errorf("clients: %d errors, %d refused of %d requests; want 0 of many", res.ClientErrors, res.RefusedConnections, res.Requests)
 			}
-			if res.Injections == 0 {
+			if res.Injections == nil || *res.Injections == 0 {
 				t.Error("the fault never struck")
 			}
 			if res.FinalPhase != shift.RolledBack || res.Weight != 50 || res.Step != 2 {

@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cutoverhq/cutover/proxy"
@@ -108,10 +111,20 @@ func (a adminFaults) ClearFaults(ctx context.Context) error {
 	return a.c.do(ctx, http.MethodDelete, "/v1/faults", nil, nil)
 }
 
-// remote is a running `cutover shift run`, through its admin API.
+// remote is a running `cutover shift run`, through its admin API. It
+// streams the shift's events (GET /v1/shift/stream) while a drill runs,
+// besides polling them: a shift run ends its process, admin API included,
+// moments after the shift ends, and a poll alone would miss how it ended.
 type remote struct {
 	faulter
 	shift *client
+
+	mu   sync.Mutex
+	seen map[string]bool
+	log  []shift.TimedEvent
+	// gone is when the event stream was cut by the other end: the shift's
+	// process ended. Zero while it lasts, or after Watch's stop.
+	gone time.Time
 }
 
 // Remote is the shift served by a `cutover shift run` admin API at
@@ -134,9 +147,97 @@ func (r *remote) Status(ctx context.Context) (shift.Status, error) {
 }
 
 func (r *remote) Events(ctx context.Context, since time.Time) ([]shift.TimedEvent, error) {
+	var polled []shift.TimedEvent
+	err := r.shift.do(ctx, http.MethodGet, "/v1/shift/events?since="+url.QueryEscape(since.UTC().Format(time.RFC3339Nano)), nil, &polled)
+	r.add(polled...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil && len(r.log) == 0 {
+		return nil, err
+	}
 	var out []shift.TimedEvent
-	err := r.shift.do(ctx, http.MethodGet, "/v1/shift/events?since="+url.QueryEscape(since.UTC().Format(time.RFC3339Nano)), nil, &out)
-	return out, err
+	for _, e := range r.log {
+		if e.Time.After(since) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// add records events not seen before, in time order.
+func (r *remote) add(evs ...shift.TimedEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	for _, e := range evs {
+		key := e.Time.UTC().Format(time.RFC3339Nano) + "\x00" + e.Event.Type + "\x00" + e.Event.Message
+		if r.seen[key] {
+			continue
+		}
+		r.seen[key] = true
+		i := len(r.log)
+		for i > 0 && r.log[i-1].Time.After(e.Time) {
+			i--
+		}
+		r.log = slices.Insert(r.log, i, e)
+	}
+}
+
+// Watch streams the shift's events until the returned stop is called. It
+// returns once the stream is open, or at once with polling only when it
+// cannot be opened.
+func (r *remote) Watch(ctx context.Context) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.shift.base+"/v1/shift/stream", nil)
+	if err != nil {
+		cancel()
+		return func() {}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.shift.token)
+	// No client timeout: the stream lasts the drill; stop ends it.
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		cancel()
+		return func() {}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return func() {}, fmt.Errorf("GET /v1/shift/stream: %s", resp.Status)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var e shift.TimedEvent
+			if json.Unmarshal([]byte(data), &e) == nil {
+				r.add(e)
+			}
+		}
+		if ctx.Err() == nil {
+			r.mu.Lock()
+			r.gone = time.Now()
+			r.mu.Unlock()
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// Gone is when the shift's process ended the event stream; zero if it
+// has not.
+func (r *remote) Gone() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gone
 }
 
 // local is a shift running in this process.

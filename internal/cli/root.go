@@ -121,6 +121,7 @@ layout, then shifts live traffic across in steps with automatic rollback.`,
 		newDemoCmd(e),
 		newAuditCmd(e),
 		newLambdaCmd(e),
+		newDrillCmd(e),
 	)
 	return root
 }

@@ -114,7 +114,7 @@ type Load struct {
 
 	mu       sync.Mutex
 	failures []Failure
-	lat      []latency
+	log      []outcome
 	// started holds the start of each request in flight, by sequence.
 	started map[int64]time.Time
 	seq     int64
@@ -122,6 +122,8 @@ type Load struct {
 
 // Failure is one request that failed as its client saw it.
 type Failure struct {
+	// Start is when the request was sent, Time when it failed.
+	Start  time.Time `json:"start"`
 	Time   time.Time `json:"time"`
 	Method string    `json:"method"`
 	// Status is the answer's status; zero for a transport error.
@@ -151,13 +153,18 @@ func (c Counts) Sub(o Counts) Counts {
 	return Counts{c.Requests - o.Requests, c.Errors - o.Errors, c.Refused - o.Refused, c.Rejected - o.Rejected}
 }
 
-type latency struct {
-	end time.Time
-	d   time.Duration
+// outcome is one ended request, kept so that a window of requests can be
+// counted by when they were sent.
+type outcome struct {
+	start, end time.Time
+	err        bool // a 5xx or no answer
+	refused    bool
+	rejected   bool // a 4xx
 }
 
-// maxLatencies bounds the kept latencies (about 15 minutes at 200/s).
-const maxLatencies = 200_000
+// maxOutcomes bounds the kept outcomes (about 15 minutes at 200/s); the
+// oldest half goes when it is reached.
+const maxOutcomes = 200_000
 
 // Counts returns the counts so far.
 func (l *Load) Counts() Counts {
@@ -174,14 +181,46 @@ func (l *Load) Failures() []Failure {
 	return slices.Clone(l.failures)
 }
 
-// Quantiles returns the latencies at quantiles qs of the requests that
-// ended in [since, until), and how many there were.
-func (l *Load) Quantiles(since, until time.Time, qs ...float64) ([]time.Duration, int) {
+// in reports whether o belongs to the window [from, until): it ended at
+// or after from and was sent before until.
+func (o *outcome) in(from, until time.Time) bool {
+	return !o.end.Before(from) && o.start.Before(until)
+}
+
+// Window counts the requests that ended at or after from and were sent
+// before until; call Settle(until) first so that all of them have ended.
+func (l *Load) Window(from, until time.Time) Counts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var c Counts
+	for i := range l.log {
+		o := &l.log[i]
+		if !o.in(from, until) {
+			continue
+		}
+		c.Requests++
+		switch {
+		case o.err:
+			c.Errors++
+			if o.refused {
+				c.Refused++
+			}
+		case o.rejected:
+			c.Rejected++
+		}
+	}
+	return c
+}
+
+// Quantiles returns the latencies at quantiles qs of the requests of the
+// window [from, until) (as Window counts them), and how many there were.
+// Failed requests count with the time they took to fail.
+func (l *Load) Quantiles(from, until time.Time, qs ...float64) ([]time.Duration, int) {
 	l.mu.Lock()
 	var ds []time.Duration
-	for _, s := range l.lat {
-		if !s.end.Before(since) && s.end.Before(until) {
-			ds = append(ds, s.d)
+	for i := range l.log {
+		if o := &l.log[i]; o.in(from, until) {
+			ds = append(ds, o.end.Sub(o.start))
 		}
 	}
 	l.mu.Unlock()
@@ -197,10 +236,10 @@ func (l *Load) Quantiles(since, until time.Time, qs ...float64) ([]time.Duration
 	return out, len(ds)
 }
 
-// Settle waits until every request that started before now has ended,
-// or ctx ends; a request stuck past its timeout ends by it.
-func (l *Load) Settle(ctx context.Context) {
-	now := time.Now()
+// Settle waits until every request sent before t has ended, or ctx
+// ends; a request stuck past its timeout ends by it.
+func (l *Load) Settle(ctx context.Context, t time.Time) {
+	now := t
 	for {
 		l.mu.Lock()
 		older := false
@@ -323,12 +362,9 @@ func (l *Load) one(ctx context.Context, hc *http.Client, n int) {
 		if ctx.Err() != nil {
 			return // the run is ending: not a failure of the service
 		}
-		l.requests.Add(1)
-		l.errors.Add(1)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			l.refused.Add(1)
-		}
-		l.fail(Failure{Time: time.Now(), Method: req.Method, Error: err.Error()})
+		refused := errors.Is(err, syscall.ECONNREFUSED)
+		l.record(outcome{start: start, end: time.Now(), err: true, refused: refused},
+			Failure{Start: start, Time: time.Now(), Method: req.Method, Error: err.Error()})
 		return
 	}
 	_, rerr := io.Copy(io.Discard, resp.Body)
@@ -337,34 +373,43 @@ func (l *Load) one(ctx context.Context, hc *http.Client, n int) {
 	if rerr != nil && ctx.Err() != nil {
 		return
 	}
-	l.requests.Add(1)
+	o := outcome{start: start, end: end}
+	f := Failure{Start: start, Time: end, Method: req.Method, Status: resp.StatusCode, Side: resp.Header.Get("X-Cutover-Side")}
 	switch {
 	case rerr != nil:
-		l.errors.Add(1)
-		l.fail(Failure{Time: end, Method: req.Method, Status: resp.StatusCode, Side: resp.Header.Get("X-Cutover-Side"), Error: "reading the body: " + rerr.Error()})
+		o.err, f.Error = true, "reading the body: "+rerr.Error()
 	case resp.StatusCode >= 500:
-		l.errors.Add(1)
-		l.fail(Failure{Time: end, Method: req.Method, Status: resp.StatusCode, Side: resp.Header.Get("X-Cutover-Side")})
+		o.err = true
 	case resp.StatusCode >= 400:
-		l.rejected.Add(1)
+		o.rejected = true
 	}
-	l.mu.Lock()
-	if len(l.lat) >= maxLatencies {
-		n := copy(l.lat, l.lat[len(l.lat)/2:])
-		l.lat = l.lat[:n]
-	}
-	l.lat = append(l.lat, latency{end, end.Sub(start)})
-	l.mu.Unlock()
+	l.record(o, f)
 }
 
-func (l *Load) fail(f Failure) {
+// record counts an ended request; f describes it when it failed.
+func (l *Load) record(o outcome, f Failure) {
+	l.requests.Add(1)
+	switch {
+	case o.err:
+		l.errors.Add(1)
+		if o.refused {
+			l.refused.Add(1)
+		}
+	case o.rejected:
+		l.rejected.Add(1)
+	}
 	max := l.MaxFailures
 	if max <= 0 {
 		max = 20
 	}
 	l.mu.Lock()
-	if len(l.failures) < max {
+	defer l.mu.Unlock()
+	if o.err && len(l.failures) < max {
 		l.failures = append(l.failures, f)
 	}
-	l.mu.Unlock()
+	if len(l.log) >= maxOutcomes {
+		n := copy(l.log, l.log[len(l.log)/2:])
+		l.log = l.log[:n]
+	}
+	l.log = append(l.log, o)
 }

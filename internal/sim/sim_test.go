@@ -37,10 +37,20 @@ func TestLoadCountsWhatClientsSee(t *testing.T) {
 	if n != int(c.Requests) || qs[0] < time.Millisecond || qs[1] < qs[0] {
 		t.Errorf("quantiles %v over %d requests", qs, n)
 	}
+	if w := l.Window(start, time.Now()); w != c {
+		t.Errorf("window %+v, counts %+v", w, c)
+	}
+	if w := l.Window(time.Now(), time.Now().Add(time.Hour)); w.Requests != 0 {
+		t.Errorf("window after the run: %+v", w)
+	}
 
 	b.Fail()
+	failStart := time.Now()
 	runFor(l, 300*time.Millisecond)
 	d := l.Counts().Sub(c)
+	if w := l.Window(failStart, time.Now()); w != d {
+		t.Errorf("window of the failing run %+v, counts %+v", w, d)
+	}
 	if d.Requests == 0 || d.Errors != d.Requests {
 		t.Errorf("failing backend: %+v, want every request an error", d)
 	}
