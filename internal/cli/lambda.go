@@ -19,6 +19,7 @@ import (
 	"github.com/cutoverhq/cutover/lambda"
 	lambdahttp "github.com/cutoverhq/cutover/lambda/http"
 	"github.com/cutoverhq/cutover/lambda/job"
+	"github.com/cutoverhq/cutover/lambda/kafka"
 	"github.com/cutoverhq/cutover/lambda/schedule"
 	"github.com/cutoverhq/cutover/lambda/sqs"
 )
@@ -121,7 +122,7 @@ func newLambdaServeCmd(e *env) *cobra.Command {
 }
 
 func serveHelp() string {
-	return serveUsage + strings.Join([]string{lambdahttp.Usage, sqs.Usage, schedule.Usage, job.Usage}, "\n\n") +
+	return serveUsage + strings.Join([]string{lambdahttp.Usage, sqs.Usage, kafka.Usage, schedule.Usage, job.Usage}, "\n\n") +
 		"\n\nKnown sources: " + strings.Join(lambda.SourceNames(), ", ") + "\n" + serveExamples
 }
 
