@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -283,8 +284,8 @@ func (r *Runner) analyse(ctx context.Context, s State, in *Input) {
 	legacy, err1 := q(metrics.Legacy, window)
 	newer, err2 := q(metrics.New, window)
 	recent, err3 := q(metrics.New, recentSpan)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		in.ProviderError = err.Error()
+	if msg := joinErrors(err1, err2, err3); msg != "" {
+		in.ProviderError = msg
 		smp.Error = in.ProviderError
 	} else {
 		v := judge.Judge(r.Plan.Spec.SLO, a, judge.Input{Legacy: legacy, New: newer, Recent: recent, NoBaseline: s.Weight >= 100})
@@ -369,6 +370,22 @@ func (r *Runner) save(ctx context.Context, s State) error {
 		return nil
 	}
 	return r.Store.Save(ctx, Saved{Plan: r.Plan.Metadata.Name, PlanDigest: r.Plan.Digest, State: s})
+}
+
+// joinErrors joins the distinct messages of the errors on one line: the
+// three queries of a tick usually fail for one reason, and the pause
+// reason must say it once.
+func joinErrors(errs ...error) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, err := range errs {
+		if err == nil || seen[err.Error()] {
+			continue
+		}
+		seen[err.Error()] = true
+		out = append(out, err.Error())
+	}
+	return strings.Join(out, "; ")
 }
 
 // finite returns f, or 0 for NaN, for display.
