@@ -1,0 +1,196 @@
+package kafka
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cutoverhq/cutover/lambda"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func kafkaFunction(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "cutover-kafkafn")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), "github.com/cutoverhq/cutover/lambda/kafka/internal/kafkafn")
+		cmd.Stderr = os.Stderr
+		buildErr = cmd.Run()
+	})
+	if buildErr != nil {
+		t.Fatalf("cannot build the test function: %v", buildErr)
+	}
+	return filepath.Join(buildDir, "bootstrap")
+}
+
+// A real function (aws-lambda-go, events.KafkaEvent) under the real
+// runtime, fed through `--source kafka` flags as serve builds the source:
+// every record once, in order per partition, the failed batch retried.
+func TestKafkaRealFunction(t *testing.T) {
+	c := newCluster(t, 2)
+	log := filepath.Join(t.TempDir(), "records")
+	rt, err := lambda.New(lambda.Config{
+		Command:     []string{kafkaFunction(t)},
+		Env:         append(os.Environ(), "KAFKAFN_LOG="+log),
+		Concurrency: 2,
+		Function:    lambda.FunctionConfig{Name: "ledger-projector", Timeout: 30 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	}()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for p := range int32(2) {
+		for i := range 25 {
+			v := fmt.Sprintf("entry-%d", i)
+			if p == 1 && i == 7 {
+				v = "fail-once-" + v
+			}
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)})
+		}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	src, err := lambda.NewSource("kafka", []string{"--brokers", strings.Join(c.ListenAddrs(), ","), "--topic", topic,
+		"--consumer-group", "ledger-projector", "--starting-position", "TRIM_HORIZON", "--batch-size", "10", "--batch-window", "0.1"},
+		lambda.SourceOptions{Function: lambda.FunctionConfig{Timeout: 30 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.(*Source).cfg.RetryBackoff = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, rt) }()
+	for p := range int32(2) {
+		waitFor(t, "committed", 30*time.Second, func() bool { return committed(t, c, "ledger-projector", p) == 25 })
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(log)
+	perPartition := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		perPartition[f[0]] = append(perPartition[f[0]], f[1])
+	}
+	for p := range 2 {
+		key := PartitionKey(topic, int32(p))
+		var want []string
+		for i := range 25 {
+			want = append(want, fmt.Sprint(i))
+		}
+		if strings.Join(perPartition[key], ",") != strings.Join(want, ",") {
+			t.Errorf("%s handled offsets %v, want 0..24 once each in order", key, perPartition[key])
+		}
+	}
+}
+
+// TLS with the broker's root CA from the secret the importer names
+// (SERVER_ROOT_CA_CERTIFICATE), as a self-managed cluster with a private
+// CA is reached.
+func TestKafkaServerRootCA(t *testing.T) {
+	caPEM, serverCert := testCA(t)
+	c := newCluster(t, 1, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{serverCert}}))
+	secret, _ := json.Marshal(map[string]string{"certificate": string(caPEM)})
+	t.Setenv("KAFKA_CA", string(secret))
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	produce(t, c, []int32{0}, 0, 3, kgo.DialTLSConfig(&tls.Config{RootCAs: pool}))
+
+	cfg := testConfig(c, "g-tls")
+	cfg.Auth = []Auth{{Type: AuthServerRootCA, SecretEnv: "KAFKA_CA"}}
+	rec := newRecorder(t, nil)
+	start(t, cfg, rec)
+	waitFor(t, "consumed over TLS", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 3 })
+
+	// Without the CA, the broker's certificate is not trusted.
+	t.Setenv("OTHER_CA", `{"certificate":"`+strings.ReplaceAll(string(otherCA(t)), "\n", `\n`)+`"}`)
+	cfg.Auth = []Auth{{Type: AuthServerRootCA, SecretEnv: "OTHER_CA"}}
+	cfg.ConsumerGroup = "g-tls-untrusted"
+	src, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := src.Run(ctx, newRecorder(t, nil)); err == nil || ctx.Err() != nil {
+		t.Errorf("untrusted broker: Run = %v", err)
+	}
+}
+
+// testCA makes a CA and a server certificate for 127.0.0.1 signed by it.
+func testCA(t *testing.T) ([]byte, tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test kafka CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func otherCA(t *testing.T) []byte {
+	pemCA, _ := testCA(t)
+	return pemCA
+}
