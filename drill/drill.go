@@ -583,7 +583,9 @@ func watch(ctx context.Context, t Target, s Spec, o Options, res *Result) error 
 					return nil
 				}
 			}
-		} else if s.Expect == ExpectRollback {
+		} else {
+			// A rollback ends the drill whether it was expected or not:
+			// afterwards the new side takes no traffic to break.
 			evs, err := t.Events(ctx, res.Injected.Add(-time.Millisecond))
 			if err == nil {
 				for _, e := range evs {

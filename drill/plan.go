@@ -231,7 +231,7 @@ func RunPlan(ctx context.Context, s Spec, o PlanOptions) (*Result, error) {
 	case <-timer.C:
 		st := r.State()
 		return nil, notRunnable("step %d (%d %%) did not hold with a passing analysis within %s (the shift is %s: %s): a drill needs a healthy step to break",
-			step+1, p.Spec.Steps[step].Weight, limit, st.Phase, Waiting(p, st))
+			step+1, p.Spec.Steps[step].Weight, limit, st.Phase, shift.Waiting(p, st, time.Now()))
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -240,9 +240,6 @@ func RunPlan(ctx context.Context, s Spec, o PlanOptions) (*Result, error) {
 		Load: load, Restarter: o.Restarter, Mode: "plan", Target: p.File, Log: log, Recorder: o.Recorder, Notes: notes,
 	})
 }
-
-// Waiting says what the shift waits for.
-func Waiting(p *plan.Plan, st shift.State) string { return shift.Waiting(p, st, time.Now()) }
 
 // gate opens when the drill's step holds and passed an analysis.
 type gate struct {
