@@ -30,8 +30,15 @@
 // Operations: CreateQueue, GetQueueUrl, GetQueueAttributes, SendMessage,
 // SendMessageBatch, ReceiveMessage, DeleteMessage, DeleteMessageBatch,
 // ChangeMessageVisibility, ChangeMessageVisibilityBatch, PurgeQueue. FIFO
-// queues, tags, permissions and retention are not implemented. Requests
-// must carry a SigV4 Authorization header; the signature is not checked.
+// queues (name ending .fifo) keep each message group in order: while a
+// message of a group is in flight, no later message of that group is
+// received; sends need a MessageGroupId and are deduplicated for five
+// minutes by MessageDeduplicationId or, with ContentBasedDeduplication,
+// the body's SHA-256; messages carry SequenceNumber, MessageGroupId and
+// MessageDeduplicationId attributes. Tags, permissions, high-throughput
+// FIFO, ReceiveRequestAttemptId deduplication and retention are not
+// implemented. Requests must carry a SigV4
+// Authorization header; the signature is not checked.
 package sqsstub
 
 import (
@@ -39,6 +46,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -104,7 +112,12 @@ type queue struct {
 	name, account string
 	created       time.Time
 	attrs         map[string]string
-	messages      []*message // in send order; deleted ones removed
+	messages      []*message // in send order, deleted ones included
+	fifo          bool
+	// dedup maps a FIFO deduplication id to the message it admitted,
+	// for five minutes.
+	dedup map[string]*message
+	seq   int64
 }
 
 type message struct {
@@ -115,6 +128,9 @@ type message struct {
 	md5Attrs   string
 	senderID   string
 	traceHdr   string
+	group      string // FIFO message group
+	dedupID    string
+	seqNum     string
 	sent       time.Time
 	visibleAt  time.Time // zero: visible now (after delay)
 	receivedAt time.Time // when the latest receive happened
@@ -250,10 +266,14 @@ func (s *Server) queueURL(account, name string) string {
 }
 
 func (s *Server) createQueue(name string, attrs map[string]string) *apiError {
-	if name == "" || len(name) > 80 || strings.HasSuffix(name, ".fifo") {
-		return invalidParameter("QueueName", "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length (FIFO queues are not implemented by the stub)")
+	base, fifo := strings.CutSuffix(name, ".fifo")
+	if base == "" || len(name) > 80 {
+		return invalidParameter("QueueName", "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
-	for _, r := range name {
+	if fifo != (attrs["FifoQueue"] == "true") {
+		return &apiError{status: 400, typ: "InvalidAttributeValue", query: "InvalidAttributeValue", msg: "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix; FifoQueue must be true for it and only for it."}
+	}
+	for _, r := range base {
 		if !isIDRune(r) {
 			return invalidParameter("QueueName", "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 		}
@@ -263,7 +283,7 @@ func (s *Server) createQueue(name string, attrs map[string]string) *apiError {
 		return nil
 	}
 	now := s.now()
-	q := &queue{name: name, account: s.Account, created: now, attrs: map[string]string{
+	q := &queue{name: name, account: s.Account, created: now, fifo: fifo, dedup: map[string]*message{}, attrs: map[string]string{
 		"VisibilityTimeout":             strconv.Itoa(DefaultVisibilityTimeout),
 		"DelaySeconds":                  "0",
 		"MaximumMessageSize":            strconv.Itoa(DefaultMaximumMessageSize),
@@ -280,6 +300,10 @@ func (s *Server) createQueue(name string, attrs map[string]string) *apiError {
 			var rp redrivePolicy
 			if err := json.Unmarshal([]byte(v), &rp); err != nil || rp.DeadLetterTargetARN == "" || rp.maxReceives() < 1 {
 				return &apiError{status: 400, typ: "InvalidAttributeValue", query: "InvalidAttributeValue", msg: "Invalid value for the parameter RedrivePolicy."}
+			}
+		case "FifoQueue", "ContentBasedDeduplication":
+			if v != "true" && v != "false" {
+				return &apiError{status: 400, typ: "InvalidAttributeValue", query: "InvalidAttributeValue", msg: fmt.Sprintf("Invalid value for the parameter %s.", k)}
 			}
 		case "Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "RedriveAllowPolicy":
 		default:
@@ -480,7 +504,8 @@ type messageOut struct {
 	MessageAttributes      map[string]Attribute `json:"MessageAttributes,omitempty"`
 }
 
-var systemAttributes = []string{"ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp", "SenderId", "AWSTraceHeader"}
+var systemAttributes = []string{"ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp", "SentTimestamp", "SenderId", "AWSTraceHeader",
+	"MessageGroupId", "MessageDeduplicationId", "SequenceNumber"}
 
 func (s *Server) receiveMessage(ctx context.Context, body []byte) (any, *apiError) {
 	var in receiveInput
@@ -562,11 +587,23 @@ func (s *Server) take(q *queue, now time.Time, max, vis int) []*message {
 	if v := q.attrs["RedrivePolicy"]; v != "" {
 		json.Unmarshal([]byte(v), &rp)
 	}
+	// blocked are FIFO groups with a message in flight (or delayed):
+	// nothing later in the group may be received before it is done.
+	blocked := map[string]bool{}
 	for _, m := range q.messages {
 		if len(got) == max {
 			break
 		}
-		if m.deleted || now.Before(m.visibleAt) {
+		if m.deleted {
+			continue
+		}
+		if q.fifo && blocked[m.group] {
+			continue
+		}
+		if now.Before(m.visibleAt) {
+			if q.fifo {
+				blocked[m.group] = true
+			}
 			continue
 		}
 		if n := rp.maxReceives(); n > 0 && m.receives >= n {
@@ -645,6 +682,12 @@ func (m *message) out(sysNames, attrNames []string) messageOut {
 			v = m.senderID
 		case "AWSTraceHeader":
 			v = m.traceHdr
+		case "MessageGroupId":
+			v = m.group
+		case "MessageDeduplicationId":
+			v = m.dedupID
+		case "SequenceNumber":
+			v = m.seqNum
 		}
 		if v == "" {
 			continue
@@ -719,6 +762,9 @@ func (s *Server) sendMessage(body []byte) (any, *apiError) {
 	if m.md5Attrs != "" {
 		out["MD5OfMessageAttributes"] = m.md5Attrs
 	}
+	if m.seqNum != "" {
+		out["SequenceNumber"] = m.seqNum
+	}
 	return out, nil
 }
 
@@ -755,6 +801,7 @@ func (s *Server) sendMessageBatch(body []byte) (any, *apiError) {
 		MessageID              string `json:"MessageId"`
 		MD5OfMessageBody       string `json:"MD5OfMessageBody"`
 		MD5OfMessageAttributes string `json:"MD5OfMessageAttributes,omitempty"`
+		SequenceNumber         string `json:"SequenceNumber,omitempty"`
 	}
 	succeeded, failed := []ok{}, []batchError{}
 	for _, en := range in.Entries {
@@ -763,7 +810,7 @@ func (s *Server) sendMessageBatch(body []byte) (any, *apiError) {
 			failed = append(failed, batchError{ID: en.ID, SenderFault: true, Code: e.query, Message: e.msg})
 			continue
 		}
-		succeeded = append(succeeded, ok{ID: en.ID, MessageID: m.id, MD5OfMessageBody: m.md5Body, MD5OfMessageAttributes: m.md5Attrs})
+		succeeded = append(succeeded, ok{ID: en.ID, MessageID: m.id, MD5OfMessageBody: m.md5Body, MD5OfMessageAttributes: m.md5Attrs, SequenceNumber: m.seqNum})
 	}
 	return map[string]any{"Successful": succeeded, "Failed": failed}, nil
 }
@@ -777,8 +824,37 @@ func (s *Server) send(q *queue, in sendEntry) (*message, *apiError) {
 	if !validBody(body) {
 		return nil, &apiError{status: 400, typ: "InvalidMessageContents", query: "InvalidMessageContents", msg: "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"}
 	}
-	if in.MessageGroupID != "" || in.MessageDeduplicationID != "" {
+	if !q.fifo && (in.MessageGroupID != "" || in.MessageDeduplicationID != "") {
 		return nil, invalidParameter("MessageGroupId", "The request include parameter that is not valid for this queue type")
+	}
+	if q.fifo && in.MessageGroupID == "" {
+		return nil, &apiError{status: 400, typ: "MissingParameter", query: "MissingParameter", msg: "The request must contain the parameter MessageGroupId."}
+	}
+	if q.fifo && in.DelaySeconds != nil && *in.DelaySeconds != 0 {
+		return nil, invalidParameter("DelaySeconds", "The request include parameter that is not valid for this queue type")
+	}
+	dedup := in.MessageDeduplicationID
+	if q.fifo && dedup == "" {
+		if q.attrs["ContentBasedDeduplication"] != "true" {
+			return nil, invalidParameter("MessageDeduplicationId", "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+		}
+		sum := sha256.Sum256([]byte(body))
+		dedup = hex.EncodeToString(sum[:])
+	}
+	if q.fifo {
+		if prev := q.dedup[dedup]; prev != nil && s.now().Sub(prev.sent) < 5*time.Minute {
+			// A duplicate within the window: accepted, not enqueued;
+			// the answer has the first message's id and this body's
+			// digest.
+			dup := *prev
+			sum := md5.Sum([]byte(body))
+			dup.md5Body = hex.EncodeToString(sum[:])
+			dup.md5Attrs = ""
+			if len(in.MessageAttributes) > 0 {
+				dup.md5Attrs = attributesMD5(in.MessageAttributes)
+			}
+			return &dup, nil
+		}
 	}
 	size := len(body)
 	for name, a := range in.MessageAttributes {
@@ -814,6 +890,11 @@ func (s *Server) send(q *queue, in sendEntry) (*message, *apiError) {
 	}
 	if delay > 0 {
 		m.visibleAt = now.Add(time.Duration(delay) * time.Second)
+	}
+	if q.fifo {
+		q.seq++
+		m.group, m.dedupID, m.seqNum = in.MessageGroupID, dedup, strconv.FormatUint(18000000000000000000+uint64(q.seq), 10)
+		q.dedup[dedup] = m
 	}
 	q.messages = append(q.messages, m)
 	s.wake()
@@ -1111,6 +1192,7 @@ var queueAttributeNames = []string{
 	"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
 	"CreatedTimestamp", "DelaySeconds", "LastModifiedTimestamp", "MaximumMessageSize", "MessageRetentionPeriod",
 	"QueueArn", "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "RedrivePolicy", "SqsManagedSseEnabled",
+	"FifoQueue", "ContentBasedDeduplication",
 }
 
 func (s *Server) getQueueAttributes(body []byte) (any, *apiError) {

@@ -408,3 +408,57 @@ func TestProtocolFaultInjection(t *testing.T) {
 		t.Errorf("SendMessage calls = %d, want 2 (one failure, one retry)", s.Calls("SendMessage"))
 	}
 }
+
+func TestProtocolFIFO(t *testing.T) {
+	s := New()
+	defer s.Close()
+	c := newClient(s)
+	ctx := context.Background()
+	if _, err := s.CreateQueue("payments.fifo", nil); err == nil {
+		t.Errorf("a .fifo queue without FifoQueue=true was created")
+	}
+	url, err := s.CreateQueue("payments.fifo", map[string]string{"FifoQueue": "true", "VisibilityTimeout": "30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendIn := func(group, body, dedup string) *sqs.SendMessageOutput {
+		out, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body, MessageGroupId: &group, MessageDeduplicationId: &dedup})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a1 := sendIn("acct-a", "a1", "a1")
+	sendIn("acct-a", "a2", "a2")
+	sendIn("acct-b", "b1", "b1")
+	if dup := sendIn("acct-a", "a1 again", "a1"); *dup.MessageId != *a1.MessageId {
+		t.Errorf("duplicate within five minutes got a new id")
+	}
+	if a1.SequenceNumber == nil {
+		t.Errorf("no SequenceNumber")
+	}
+	_, err = c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("x")})
+	if code(err) != "MissingParameter" {
+		t.Errorf("send without a group: %v", err)
+	}
+
+	// One receive may take several of a group, in order.
+	first := receive(t, c, url, 1, 0)
+	if len(first) != 1 || *first[0].Body != "a1" || first[0].Attributes["MessageGroupId"] != "acct-a" || first[0].Attributes["SequenceNumber"] == "" {
+		t.Fatalf("first receive = %v", first)
+	}
+	// a1 in flight blocks a2; b1 is free.
+	next := receive(t, c, url, 10, 0)
+	if len(next) != 1 || *next[0].Body != "b1" {
+		t.Fatalf("with a1 in flight got %v, want only b1", next)
+	}
+	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: first[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, c, url, 10, 0); len(got) != 1 || *got[0].Body != "a2" {
+		t.Fatalf("after a1 deleted got %v, want a2", got)
+	}
+	if st := s.Messages("payments.fifo"); len(st) != 3 {
+		t.Errorf("%d messages stored, want 3 (the duplicate is not)", len(st))
+	}
+}

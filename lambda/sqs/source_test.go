@@ -526,3 +526,79 @@ func TestProtocolFromFlags(t *testing.T) {
 		t.Errorf("awsRegion = %q, want the queue URL's", r.AWSRegion)
 	}
 }
+
+// A FIFO queue's groups stay in order across parallel pollers, and its
+// messages carry their group and sequence number.
+func TestProtocolFIFOGroupsInOrder(t *testing.T) {
+	stub := sqsstub.New()
+	t.Cleanup(stub.Close)
+	url, err := stub.CreateQueue("ledger.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := awssqs.New(awssqs.Options{Region: stub.Region, BaseEndpoint: aws.String(stub.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDSTUB", "stub-secret", "")})
+	for i := range 6 {
+		for _, g := range []string{"acct-a", "acct-b"} {
+			if _, err := c.SendMessage(context.Background(), &awssqs.SendMessageInput{QueueUrl: &url,
+				MessageBody: aws.String(fmt.Sprintf("%s %d", g, i)), MessageGroupId: aws.String(g)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	order := map[string][]string{}
+	running := map[string]bool{}
+	h := &handlerInvoker{handler: func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		for _, r := range ev.Records {
+			g := r.Attributes["MessageGroupId"]
+			if g == "" || r.Attributes["SequenceNumber"] == "" {
+				t.Errorf("FIFO attributes missing: %v", r.Attributes)
+			}
+			mu.Lock()
+			if running[g] {
+				t.Errorf("two batches of group %s at once", g)
+			}
+			running[g] = true
+			order[g] = append(order[g], r.Body)
+			mu.Unlock()
+		}
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		for _, r := range ev.Records {
+			running[r.Attributes["MessageGroupId"]] = false
+		}
+		mu.Unlock()
+		return events.SQSEventResponse{}, nil
+	}}
+	src, err := New(Config{QueueURL: url, Client: c, BatchSize: 1, Pollers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go src.Run(ctx, h)
+	waitFor(t, "all handled", 15*time.Second, func() bool {
+		n := 0
+		for _, m := range stub.Messages("ledger.fifo") {
+			if m.Deleted {
+				n++
+			}
+		}
+		return n == 12
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, g := range []string{"acct-a", "acct-b"} {
+		var want []string
+		for i := range 6 {
+			want = append(want, fmt.Sprintf("%s %d", g, i))
+		}
+		if strings.Join(order[g], ",") != strings.Join(want, ",") {
+			t.Errorf("group %s handled %v, want %v", g, order[g], want)
+		}
+	}
+	if _, err := New(Config{QueueURL: url, BatchSize: 20, BatchWindow: time.Second}); err == nil {
+		t.Errorf("a FIFO batch of 20 was accepted")
+	}
+}

@@ -24,12 +24,21 @@
 //     released at once (visibility 0); one the function runs finishes and
 //     is deleted as usual.
 //
+// FIFO queues work as with Lambda: at most 10 messages a batch, no window;
+// SQS keeps a message group in order by holding back its later messages
+// while one is in flight, so pollers never run one group's messages out of
+// order. With --report-batch-item-failures the function decides, as Lambda
+// documents: it should report the first failed message of a group and all
+// after it.
+//
 // Delivery is at least once, as with Lambda: a message whose delete or
 // visibility extension failed can come again.
 package sqs
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +131,7 @@ type Source struct {
 
 	// Known after start.
 	client     API
+	fifo       bool
 	arn        string
 	region     string
 	visibility int32 // seconds
@@ -150,6 +160,9 @@ func New(cfg Config) (*Source, error) {
 	if cfg.BatchSize > receiveMax && cfg.BatchWindow < time.Second {
 		return nil, fmt.Errorf("a batch size over %d needs a batch window of at least 1s, as Lambda requires: one receive returns at most %d messages", receiveMax, receiveMax)
 	}
+	if strings.HasSuffix(u.Path, ".fifo") && (cfg.BatchSize > receiveMax || cfg.BatchWindow > 0) {
+		return nil, fmt.Errorf("a FIFO queue takes a batch size of at most %d and no batch window, as in Lambda", receiveMax)
+	}
 	if cfg.VisibilityTimeout < 0 || cfg.VisibilityTimeout > 12*time.Hour || cfg.VisibilityTimeout%time.Second != 0 {
 		return nil, fmt.Errorf("visibility timeout %v is not whole seconds within 0–12h", cfg.VisibilityTimeout)
 	}
@@ -162,7 +175,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, log: cfg.Log.With("source", "sqs", "queue", cfg.QueueURL)}
+	s := &Source{cfg: cfg, log: cfg.Log.With("source", "sqs", "queue", cfg.QueueURL), fifo: strings.HasSuffix(u.Path, ".fifo")}
 	s.metrics = newMetrics(cfg.Registerer, queueName(cfg.QueueURL), s.log)
 	return s, nil
 }
@@ -372,6 +385,12 @@ func (p *poller) collect(ctx context.Context) ([]Record, error) {
 		if s.cfg.VisibilityTimeout > 0 {
 			in.VisibilityTimeout = s.visibility
 		}
+		if s.fifo {
+			// The SDK's retries of this receive reuse the id, so a
+			// lost answer does not leave its messages (and their
+			// groups) invisible for a visibility timeout.
+			in.ReceiveRequestAttemptId = aws.String(newAttemptID())
+		}
 		received := time.Now()
 		out, err := s.client.ReceiveMessage(ctx, in)
 		if err != nil {
@@ -549,6 +568,12 @@ func (p *poller) delete(recs []Record) {
 			}
 		}
 	}
+}
+
+func newAttemptID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // release makes messages visible again at once, for another consumer.
