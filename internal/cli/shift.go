@@ -30,6 +30,7 @@ import (
 	_ "github.com/cutoverhq/cutover/metrics/embedded"
 	_ "github.com/cutoverhq/cutover/metrics/prometheus"
 	_ "github.com/cutoverhq/cutover/router/alb"
+	_ "github.com/cutoverhq/cutover/router/gatewayapi"
 	_ "github.com/cutoverhq/cutover/router/haproxy"
 	_ "github.com/cutoverhq/cutover/router/nginx"
 	_ "github.com/cutoverhq/cutover/router/proxy"

@@ -460,6 +460,9 @@ func (r *Router) explain(ctx context.Context, verb string, err error) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", verb, r.name(), ctx.Err())
 		}
+		if ue != nil {
+			err = ue.Err // the URL repeats the host and adds nothing a user acts on
+		}
 		return fmt.Errorf("cannot reach the API server at %s: %v", r.host, err)
 	}
 	return fmt.Errorf("%s %s: %w", verb, r.name(), err)
