@@ -446,6 +446,7 @@ func (w *worker) add(recs []*kgo.Record) {
 	if len(w.buf) >= w.pauseAt() && !w.paused {
 		w.paused = true
 		w.s.cl.PauseFetchPartitions(map[string][]int32{w.topic: {w.partition}})
+		w.s.log.Debug("partition fetching paused: its worker is behind", "partition", w.key, "buffered", len(w.buf))
 	}
 	w.mu.Unlock()
 	select {
@@ -504,6 +505,7 @@ func (w *worker) next() []*kgo.Record {
 				if w.paused && len(w.buf) < w.pauseAt()/2 {
 					w.paused = false
 					w.s.cl.ResumeFetchPartitions(map[string][]int32{w.topic: {w.partition}})
+					w.s.log.Debug("partition fetching resumed", "partition", w.key, "buffered", len(w.buf))
 				}
 				w.mu.Unlock()
 				return batch

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -525,4 +526,45 @@ func TestKafkaMissingSecret(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run started without its secret")
 	}
+}
+
+// A partition with more records buffered than the worker keeps pauses
+// its fetching and resumes it as batches go: nothing lost, nothing twice,
+// in order.
+func TestKafkaBackpressure(t *testing.T) {
+	c := newCluster(t, 1)
+	produce(t, c, []int32{0}, 0, 2500)
+	rec := newRecorder(t, func(events.KafkaEvent, string, []int64) (any, error) {
+		time.Sleep(50 * time.Millisecond)
+		return nil, nil
+	})
+	cfg := testConfig(c, "g-pause")
+	cfg.BatchSize = 300 // buffers pause at 1000 records
+	var logs syncBuffer
+	cfg.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	start(t, cfg, rec)
+	waitFor(t, "all committed", 30*time.Second, func() bool { return committed(t, c, "g-pause", 0) == 2500 })
+	if got := rec.offsets(PartitionKey(topic, 0)); !slices.Equal(got, seq(0, 2500)) {
+		t.Errorf("invoked %d offsets, not 0..2499 once each in order", len(got))
+	}
+	if l := logs.String(); !strings.Contains(l, "fetching paused") || !strings.Contains(l, "fetching resumed") {
+		t.Errorf("fetching never paused and resumed")
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
