@@ -167,8 +167,63 @@ func TestKafkaServerRootCA(t *testing.T) {
 	}
 }
 
+// Mutual TLS with the client certificate and key from the secret the
+// importer names (CLIENT_CERTIFICATE_TLS_AUTH), for a broker that
+// requires one.
+func TestKafkaClientCertificate(t *testing.T) {
+	caPEM, serverCert, caCert, caKey := newCA(t)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	c := newCluster(t, 1, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}))
+
+	clientKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "ledger-projector"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &clientKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(clientKey)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	clientSecret, _ := json.Marshal(map[string]string{"certificate": string(certPEM), "privateKey": string(keyPEM)})
+	caSecret, _ := json.Marshal(map[string]string{"certificate": string(caPEM)})
+	t.Setenv("KAFKA_CLIENT_CERT", string(clientSecret))
+	t.Setenv("KAFKA_CA", string(caSecret))
+
+	clientPair, _ := tls.X509KeyPair(certPEM, keyPEM)
+	produce(t, c, []int32{0}, 0, 3, kgo.DialTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientPair}}))
+
+	cfg := testConfig(c, "g-mtls")
+	cfg.Auth = []Auth{{Type: AuthClientCert, SecretEnv: "KAFKA_CLIENT_CERT"}, {Type: AuthServerRootCA, SecretEnv: "KAFKA_CA"}}
+	rec := newRecorder(t, nil)
+	start(t, cfg, rec)
+	waitFor(t, "consumed over mutual TLS", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 3 })
+
+	// The same without the client certificate is refused by the broker.
+	cfg.Auth = cfg.Auth[1:]
+	cfg.ConsumerGroup = "g-mtls-anonymous"
+	src, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := src.Run(ctx, newRecorder(t, nil)); err == nil || ctx.Err() != nil {
+		t.Errorf("without a client certificate: Run = %v", err)
+	}
+}
+
 // testCA makes a CA and a server certificate for 127.0.0.1 signed by it.
 func testCA(t *testing.T) ([]byte, tls.Certificate) {
+	caPEM, server, _, _ := newCA(t)
+	return caPEM, server
+}
+
+// newCA makes a CA and a server certificate for 127.0.0.1 signed by it,
+// and returns the CA's certificate and key to sign more.
+func newCA(t *testing.T) ([]byte, tls.Certificate, *x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test kafka CA"},
@@ -187,7 +242,7 @@ func testCA(t *testing.T) ([]byte, tls.Certificate) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca, caKey
 }
 
 func otherCA(t *testing.T) []byte {
