@@ -380,7 +380,10 @@ func (p *poller) collect(ctx context.Context) ([]Record, error) {
 			MaxNumberOfMessages:         int32(min(receiveMax, s.cfg.BatchSize-len(batch))),
 			WaitTimeSeconds:             wait,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"},
+			// The older name of the same request, for endpoints that
+			// predate MessageSystemAttributeNames (local emulators).
+			AttributeNames:        []types.QueueAttributeName{types.QueueAttributeNameAll},
+			MessageAttributeNames: []string{"All"},
 		}
 		if s.cfg.VisibilityTimeout > 0 {
 			in.VisibilityTimeout = s.visibility
