@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -296,6 +297,12 @@ func (l *log) run(ctx context.Context) {
 			}
 			l.mu.Lock()
 		}
+		// Appenders just acknowledged are about to queue their next
+		// records: let them run before taking the batch, or the writer
+		// takes the first alone and the rest wait a whole fsync more.
+		l.mu.Unlock()
+		runtime.Gosched()
+		l.mu.Lock()
 		n := min(len(l.queue), l.opts.MaxBatch)
 		batch := make([]*pending, n)
 		copy(batch, l.queue)
