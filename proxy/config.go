@@ -73,8 +73,11 @@ type Config struct {
 	MaxReplayBody int64
 	// RetryBudget is the share of requests per second that may be
 	// replayed on the other side after the new side failed them (0.2 =
-	// 20 %), so that a broken new side cannot double the load on legacy.
-	// 0 means 0.2; negative means no replays beyond RetryFloor. Requests
+	// 20 %). 0 means 1: every failure of the new side may be replayed,
+	// because legacy served all the traffic before the shift began, so
+	// taking back the new side's share never loads it beyond what it
+	// carried then. Lower it when legacy was scaled down during the
+	// shift. Negative means no replays beyond RetryFloor. Requests
 	// that never reached a side (refused connections) are moved to the
 	// other side outside the budget: they add no load to the failing one.
 	RetryBudget float64
@@ -257,7 +260,7 @@ func (c Config) withDefaults() (*settings, error) {
 		s.MaxReplayBody = 0
 	}
 	if s.RetryBudget == 0 {
-		s.RetryBudget = 0.2
+		s.RetryBudget = 1
 	}
 	if s.RetryBudget < 0 {
 		s.RetryBudget = 0

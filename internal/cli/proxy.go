@@ -33,6 +33,8 @@ type proxyConfig struct {
 	RetryBudget         float64  `yaml:"retryBudget"`
 	MaxReplayBody       int64    `yaml:"maxReplayBody"`
 	UpstreamIdleTimeout string   `yaml:"upstreamIdleTimeout"`
+	ResponseTimeout     string   `yaml:"responseTimeout"`
+	DialTimeout         string   `yaml:"dialTimeout"`
 	AdminTokenEnv       string   `yaml:"adminTokenEnv"`
 	MetricsPublic       bool     `yaml:"metricsPublic"`
 	PIDFile             string   `yaml:"pidFile"`
@@ -101,9 +103,11 @@ from --admin-token-env (default $CUTOVER_PROXY_TOKEN).`,
 	fl.IntVar(&c.NewWeight, "new-weight", 0, "initial share of traffic for the new side, percent")
 	fl.StringVar(&c.StickyHeader, "sticky-header", "", "keep users on one side by a hash of this header (default: the cutover-user cookie)")
 	fl.StringVar(&c.StickyCookie, "sticky-cookie", "", "name of the stickiness cookie (default cutover-user)")
-	fl.Float64Var(&c.RetryBudget, "retry-budget", 0, "share of requests per second that may be retried or replayed (default 0.2)")
+	fl.Float64Var(&c.RetryBudget, "retry-budget", 0, "share of requests per second that may be replayed on legacy (default 1: all; legacy carried all the traffic before the shift)")
 	fl.Int64Var(&c.MaxReplayBody, "max-replay-body", 0, "largest request body buffered for a replay, bytes (default 1 MiB)")
 	fl.StringVar(&c.UpstreamIdleTimeout, "upstream-idle-timeout", "", "idle keep-alive timeout towards backends; below theirs (default 30s)")
+	fl.StringVar(&c.ResponseTimeout, "response-timeout", "", "wait at most this long for a backend's response head; a side that never answers fails after it (default 60s)")
+	fl.StringVar(&c.DialTimeout, "dial-timeout", "", "wait at most this long to connect to a backend")
 	fl.StringVar(&c.AdminTokenEnv, "admin-token-env", "CUTOVER_PROXY_TOKEN", "environment variable holding the admin token")
 	fl.BoolVar(&c.MetricsPublic, "metrics-public", false, "serve /metrics on the admin port without the token")
 	fl.StringVar(&c.PIDFile, "pid-file", "", "write the serving process's id here (it changes on restart)")
@@ -189,12 +193,22 @@ func runProxy(ctx context.Context, e *env, c proxyConfig) error {
 		AdminToken: token, MetricsPublic: c.MetricsPublic,
 		Logger: e.log.With("component", "proxy"),
 	}
-	if c.UpstreamIdleTimeout != "" {
-		d, err := time.ParseDuration(c.UpstreamIdleTimeout)
-		if err != nil {
-			return usageError(fmt.Errorf("upstream idle timeout: %w", err))
+	for _, d := range []struct {
+		name, val string
+		dst       *time.Duration
+	}{
+		{"upstream idle timeout", c.UpstreamIdleTimeout, &cfg.UpstreamIdleTimeout},
+		{"response timeout", c.ResponseTimeout, &cfg.ResponseHeaderTimeout},
+		{"dial timeout", c.DialTimeout, &cfg.DialTimeout},
+	} {
+		if d.val == "" {
+			continue
 		}
-		cfg.UpstreamIdleTimeout = d
+		v, err := time.ParseDuration(d.val)
+		if err != nil || v <= 0 {
+			return usageError(fmt.Errorf("%s: %q is not a positive duration", d.name, d.val))
+		}
+		*d.dst = v
 	}
 	p, err := dataplane.New(cfg)
 	if err != nil {

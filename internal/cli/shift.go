@@ -223,6 +223,7 @@ type shiftRunFlags struct {
 	adminToken string
 	report     string
 	skipCheck  bool
+	exitDone   bool
 }
 
 func newShiftRunCmd(e *env) *cobra.Command {
@@ -233,6 +234,11 @@ func newShiftRunCmd(e *env) *cobra.Command {
 		Long: `run executes a plan until it completes, rolls back or is aborted. The state is
 saved atomically after every transition; running the same plan again with the
 same --state resumes where it stopped without moving traffic twice.
+
+With the embedded proxy in this process (router setting listen), the traffic
+flows through it: when the shift ends the process keeps serving at the final
+weights, and the admin API stays up, until SIGTERM drains it
+(--exit-when-done stops at once).
 
 The admin API and the dashboard are served on --admin; every request needs a
 bearer token (--token-file maps tokens to people and groups for approvals, or
@@ -253,6 +259,7 @@ Exit status: 0 completed; 1 rolled back or aborted; 2 bad plan or usage.`,
 	fl.StringVar(&f.adminToken, "admin-token", "", "a single admin token, named \"admin\" (default $CUTOVER_ADMIN_TOKEN)")
 	fl.StringVar(&f.report, "report", "", "directory for the end-of-shift report (report.md, report.html)")
 	fl.BoolVar(&f.skipCheck, "skip-check", false, "do not check that both backends answer before starting")
+	fl.BoolVar(&f.exitDone, "exit-when-done", false, "with an in-process proxy (router setting listen), stop serving traffic when the shift ends instead of serving on at the final weights until SIGTERM")
 	return cmd
 }
 
@@ -330,6 +337,16 @@ func runShift(ctx context.Context, e *env, f shiftRunFlags, planFile string) err
 	}
 	if runErr != nil {
 		return runErr
+	}
+	if local, ok := rt.(interface{ Addr() string }); ok && local.Addr() != "" && !f.exitDone {
+		// The traffic still flows through this process: whatever the
+		// outcome, stopping now would cut every client off. Serve on at
+		// the final weights (and keep the admin API up) until told to
+		// stop; SIGTERM drains.
+		w, _ := rt.Weights(ctx)
+		fmt.Fprintf(e.stdout, "shift %s ended %s (%s); the proxy keeps serving on %s at %s until SIGTERM or Ctrl-C\n",
+			p.Metadata.Name, final.Phase, final.Reason, local.Addr(), w)
+		<-ctx.Done()
 	}
 	switch final.Phase {
 	case shift.Completed:

@@ -44,11 +44,19 @@ type Settings struct {
 	// the other side; zero means 1 MiB.
 	MaxReplayBody int64 `yaml:"maxReplayBody"`
 	// RetryBudget is the share of requests per second that may be retried
-	// or replayed; zero means 0.2.
+	// or replayed; zero means 1 (all: legacy carried all the traffic before).
 	RetryBudget float64 `yaml:"retryBudget"`
 	// UpstreamIdleTimeout closes idle upstream connections; keep it below
 	// the backends' own keep-alive timeout. Zero means 30s.
 	UpstreamIdleTimeout string `yaml:"upstreamIdleTimeout"`
+	// ResponseTimeout bounds the wait for a backend's response head; a
+	// side that accepts requests and never answers (a blackhole) is
+	// failed after it, and idempotent requests are replayed. Zero means
+	// 60s; set it just above the service's slowest legitimate answer.
+	ResponseTimeout string `yaml:"responseTimeout"`
+	// DialTimeout bounds connecting to a backend; zero means the proxy's
+	// default.
+	DialTimeout string `yaml:"dialTimeout"`
 }
 
 // Router drives the embedded proxy.
@@ -106,12 +114,23 @@ func New(ctx context.Context, b router.Backends, decode func(v any) error) (rout
 		MaxReplayBody: s.MaxReplayBody,
 		RetryBudget:   s.RetryBudget,
 	}
-	if s.UpstreamIdleTimeout != "" {
-		d, err := time.ParseDuration(s.UpstreamIdleTimeout)
-		if err != nil {
-			return nil, fmt.Errorf("upstreamIdleTimeout: %w", err)
+	for _, d := range []struct {
+		name string
+		val  string
+		dst  *time.Duration
+	}{
+		{"upstreamIdleTimeout", s.UpstreamIdleTimeout, &cfg.UpstreamIdleTimeout},
+		{"responseTimeout", s.ResponseTimeout, &cfg.ResponseHeaderTimeout},
+		{"dialTimeout", s.DialTimeout, &cfg.DialTimeout},
+	} {
+		if d.val == "" {
+			continue
 		}
-		cfg.UpstreamIdleTimeout = d
+		v, err := time.ParseDuration(d.val)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration", d.name, d.val)
+		}
+		*d.dst = v
 	}
 	p, err := dataplane.New(cfg)
 	if err != nil {
