@@ -120,6 +120,15 @@ func Open(ctx context.Context, location string, mode audit.Mode) (audit.Store, e
 }
 
 func (s *Store) createSchema(ctx context.Context) error {
+	// A writer role granted only INSERT and SELECT (as docs/audit.md
+	// recommends) may not run DDL, not even CREATE … IF NOT EXISTS: leave
+	// a complete schema alone.
+	var ready bool
+	err := s.conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND
+		(SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname IN ('cutover_audit_no_change', 'cutover_audit_no_truncate')) = 2`, Table).Scan(&ready)
+	if err != nil || ready {
+		return err
+	}
 	// Two writers starting at once would race on CREATE OR REPLACE.
 	return pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {

@@ -68,6 +68,33 @@ func TestColumnEditCaught(t *testing.T) {
 	}
 }
 
+// TestLeastPrivilegeWriter: a role granted only INSERT and SELECT, as
+// docs/audit.md recommends, appends to a table its owner created, and
+// cannot change it even with the trigger out of the way.
+func TestLeastPrivilegeWriter(t *testing.T) {
+	ctx := context.Background()
+	loc := newDB(t)
+	audittest.Fill(t, loc, 2, audit.Options{}) // as the owner: creates the table
+	schema := loc[strings.Index(loc, "search_path=")+len("search_path="):]
+	role := "writer_" + schema
+	owner := connect(t, loc)
+	if _, err := owner.Exec(ctx, `CREATE ROLE `+role+` LOGIN; GRANT USAGE ON SCHEMA `+schema+` TO `+role+`; GRANT INSERT, SELECT ON cutover_audit TO `+role); err != nil {
+		t.Fatal(err)
+	}
+	writer := strings.Replace(loc, "postgres://postgres@", "postgres://"+role+"@", 1)
+	recs := audittest.Fill(t, writer, 3, audit.Options{Key: audittest.TestKey()})
+	if recs[0].Seq != 3 {
+		t.Fatalf("the writer role continued at %d, want 3", recs[0].Seq)
+	}
+	conn := connect(t, writer)
+	if _, err := conn.Exec(ctx, `UPDATE cutover_audit SET actor = 'mallory'`); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("update as the writer role: %v", err)
+	}
+	if rep := audittest.MustVerify(t, writer); !rep.OK() || rep.Head.Seq != 6 {
+		t.Fatalf("%v head %d", rep.Problems, rep.Head.Seq)
+	}
+}
+
 func TestReadOnlyNeedsTheTable(t *testing.T) {
 	_, err := audit.Verify(context.Background(), newDB(t), audit.VerifyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "no table cutover_audit") {
