@@ -193,6 +193,20 @@ func TestSchemeOf(t *testing.T) {
 	}
 }
 
+func TestRedactLocation(t *testing.T) {
+	for in, want := range map[string]string{
+		"file:audit.log":                             "file:audit.log",
+		"postgres://cutover@db:5432/audit":           "postgres://cutover@db:5432/audit",
+		"postgres://cutover:s3cret@db:5432/audit":    "postgres://cutover:xxxxx@db:5432/audit",
+		"postgres://db/audit?user=c&password=s3cret": "postgres://db/audit?password=xxxxx&user=c",
+		"postgres://cutover:s3cret@db:port/audit":    "postgres://…",
+	} {
+		if got := RedactLocation(in); got != want {
+			t.Errorf("RedactLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestParseHead(t *testing.T) {
 	h := strings.Repeat("ab", 32)
 	got, err := ParseHead("42:" + strings.ToUpper(h))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -134,4 +135,31 @@ func SchemeOf(location string) string {
 		return "postgres"
 	}
 	return s
+}
+
+// RedactLocation returns location fit to print: a password in a URL is
+// replaced by "xxxxx" (reports and messages name the log; they must not
+// carry its credentials). Prefer PGPASSWORD or ~/.pgpass to a password in
+// the URL.
+func RedactLocation(location string) string {
+	if SchemeOf(location) == "file" {
+		return location
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		// Unparseable: show only the scheme rather than risk a secret.
+		if i := strings.Index(location, "://"); i > 0 {
+			return location[:i+3] + "…"
+		}
+		return "…"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

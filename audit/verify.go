@@ -160,7 +160,7 @@ func Verify(ctx context.Context, location string, opts VerifyOptions) (*Report, 
 	defer st.Close()
 	rep, err := VerifyStore(ctx, st, opts)
 	if rep != nil {
-		rep.Location = location
+		rep.Location = RedactLocation(location)
 	}
 	return rep, err
 }

@@ -55,7 +55,7 @@ const (
 type Report struct {
 	// Generated is when the report was built, UTC.
 	Generated time.Time `json:"generated"`
-	// Location is the log, as given.
+	// Location is the log, as given, a password in it redacted.
 	Location  string    `json:"location"`
 	Integrity Integrity `json:"integrity"`
 	Sections  []Section `json:"sections"`
@@ -144,7 +144,7 @@ func Build(ctx context.Context, location string, opts Options) (*Report, error) 
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	return FromRecords(location, vr, recs, now().UTC()), nil
+	return FromRecords(vr.Location, vr, recs, now().UTC()), nil
 }
 
 // FromRecords builds the report from a verification report and the sound
