@@ -164,7 +164,7 @@ func writeVerify(w io.Writer, rep *audit.Report) {
 		}
 		switch {
 		case rep.KeyChecked && rep.Verified > 0:
-			fmt.Fprintf(w, "; %d checkpoint signatures verified (key %s), records 1-%d proven", rep.Verified, strings.Join(rep.KeyIDs, ", "), rep.Proven)
+			fmt.Fprintf(w, "; %d of %d checkpoints verified (key %s), records 1-%d proven", rep.Verified, rep.Checkpoints, strings.Join(rep.KeyIDs, ", "), rep.Proven)
 		case rep.Checkpoints > 0:
 			fmt.Fprintf(w, "; %d checkpoints", rep.Checkpoints)
 		}
@@ -323,6 +323,34 @@ func tabSafe(s string) string {
 func detail(r *audit.Record) string {
 	var s string
 	switch r.Kind {
+	case audit.KindPlanLoaded:
+		var d audit.PlanData
+		r.DecodeData(&d)
+		var steps []string
+		for _, w := range d.Steps {
+			steps = append(steps, num(w)+"%")
+		}
+		s = "steps " + strings.Join(steps, " → ")
+		if d.Router != "" {
+			s += " via " + d.Router
+		}
+		if d.StartedBy != "" {
+			s += ", started by " + d.StartedBy
+		}
+		if d.Resumed {
+			s += " (resumed)"
+		}
+	case audit.KindConvert:
+		var d audit.ConvertData
+		r.DecodeData(&d)
+		s = fmt.Sprintf("%d inputs → %s: %s", len(d.Inputs), dash(d.OutputDir), strings.Join(d.Services, ", "))
+	case audit.KindStepStarted, audit.KindPause, audit.KindResume, audit.KindPromote, audit.KindAbort, audit.KindCompleted:
+		var d audit.StepData
+		r.DecodeData(&d)
+		s = fmt.Sprintf("step %d (new %s%%)", d.Step, num(d.Weight))
+		if d.Reason != "" {
+			s += ": " + d.Reason
+		}
 	case audit.KindWeightSet, audit.KindWeightConfirmed:
 		var d audit.WeightData
 		r.DecodeData(&d)
@@ -374,8 +402,8 @@ func detail(r *audit.Record) string {
 		s = string(r.Data)
 	}
 	s = tabSafe(s)
-	if len(s) > 100 {
-		s = s[:97] + "..."
+	if r := []rune(s); len(r) > 100 {
+		s = string(r[:97]) + "..." // by runes: a cut inside a character would print garbage
 	}
 	return dash(s)
 }
