@@ -145,7 +145,6 @@ type Source struct {
 	// Set by Run.
 	ctx context.Context
 	inv lambda.Invoker
-	cl  *kgo.Client
 
 	mu      sync.Mutex
 	workers map[string]*worker // by PartitionKey
@@ -262,7 +261,6 @@ func (s *Source) Run(ctx context.Context, inv lambda.Invoker) error {
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
-	s.cl = cl
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = cl.Ping(pctx)
 	cancel()
@@ -336,7 +334,9 @@ func (s *Source) dispatch(topic string, partition int32, recs []*kgo.Record) {
 	w.add(recs)
 }
 
-func (s *Source) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+// assigned starts workers. The client is the callback's: group
+// management can assign partitions before kgo.NewClient has returned.
+func (s *Source) assigned(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for topic, parts := range m {
@@ -345,7 +345,7 @@ func (s *Source) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32
 			if s.workers[key] != nil {
 				continue
 			}
-			w := newWorker(s, topic, p)
+			w := newWorker(s, cl, topic, p)
 			s.workers[key] = w
 			go w.run()
 		}
@@ -396,6 +396,7 @@ func contains(ps []int32, p int32) bool {
 // worker runs one partition's batches, one at a time, in order.
 type worker struct {
 	s         *Source
+	cl        *kgo.Client
 	topic     string
 	partition int32
 	key       string
@@ -412,8 +413,8 @@ type worker struct {
 	done     chan struct{}
 }
 
-func newWorker(s *Source, topic string, partition int32) *worker {
-	return &worker{s: s, topic: topic, partition: partition, key: PartitionKey(topic, partition),
+func newWorker(s *Source, cl *kgo.Client, topic string, partition int32) *worker {
+	return &worker{s: s, cl: cl, topic: topic, partition: partition, key: PartitionKey(topic, partition),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -445,7 +446,7 @@ func (w *worker) add(recs []*kgo.Record) {
 	w.buf = append(w.buf, recs...)
 	if len(w.buf) >= w.pauseAt() && !w.paused {
 		w.paused = true
-		w.s.cl.PauseFetchPartitions(map[string][]int32{w.topic: {w.partition}})
+		w.cl.PauseFetchPartitions(map[string][]int32{w.topic: {w.partition}})
 		w.s.log.Debug("partition fetching paused: its worker is behind", "partition", w.key, "buffered", len(w.buf))
 	}
 	w.mu.Unlock()
@@ -459,8 +460,8 @@ func (w *worker) run() {
 	defer close(w.done)
 	defer func() {
 		w.mu.Lock()
-		if w.paused && w.s.cl != nil {
-			w.s.cl.ResumeFetchPartitions(map[string][]int32{w.topic: {w.partition}})
+		if w.paused {
+			w.cl.ResumeFetchPartitions(map[string][]int32{w.topic: {w.partition}})
 		}
 		w.mu.Unlock()
 	}()
@@ -504,7 +505,7 @@ func (w *worker) next() []*kgo.Record {
 				}
 				if w.paused && len(w.buf) < w.pauseAt()/2 {
 					w.paused = false
-					w.s.cl.ResumeFetchPartitions(map[string][]int32{w.topic: {w.partition}})
+					w.cl.ResumeFetchPartitions(map[string][]int32{w.topic: {w.partition}})
 					w.s.log.Debug("partition fetching resumed", "partition", w.key, "buffered", len(w.buf))
 				}
 				w.mu.Unlock()
@@ -664,7 +665,7 @@ func (w *worker) commit(r *kgo.Record) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := w.s.cl.CommitRecords(ctx, r); err != nil {
+	if err := w.cl.CommitRecords(ctx, r); err != nil {
 		w.s.metrics.commitErrors.Inc()
 		w.s.log.Warn("cannot commit offset; records after the last commit may be invoked again", "partition", w.key, "offset", r.Offset+1, "error", err.Error())
 	}
