@@ -222,7 +222,7 @@ func TestRunnerRollsBackWithinASecondAndClientsSeeNothing(t *testing.T) {
 type observerFunc func(e shift.Event, s shift.State)
 
 func (f observerFunc) OnEvent(ctx context.Context, e shift.Event, s shift.State) { f(e, s) }
-func (f observerFunc) OnSample(ctx context.Context, smp shift.Sample)           {}
+func (f observerFunc) OnSample(ctx context.Context, smp shift.Sample)            {}
 
 // A runner killed between saving "set 50 %" and setting it resumes by
 // setting 50 % again: the traffic goes 0 → 10 → 50 → 100, never back and

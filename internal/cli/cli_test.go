@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cutoverhq/cutover/audit"
 )
 
 // run runs cutover with args, as main does, and returns stdout, stderr and
@@ -30,9 +32,22 @@ var ecsExample = []string{
 
 func TestConvertWritesTheLayout(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "migration")
-	stdout, stderr, code := run(t, append([]string{"convert", "--out", out, "--envs", "staging,prod"}, ecsExample...)...)
+	log := "file:" + filepath.Join(t.TempDir(), "audit.log")
+	stdout, stderr, code := run(t, append([]string{"convert", "--out", out, "--envs", "staging,prod", "--audit", log}, ecsExample...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// The run is in the audit log, with its inputs, outputs and where the
+	// service runs in each environment.
+	var recs []audit.Record
+	rep, err := audit.Verify(context.Background(), log, audit.VerifyOptions{Visit: func(e audit.Entry) { recs = append(recs, e.Record) }})
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit log: %v %+v", err, rep)
+	}
+	var d audit.ConvertData
+	if len(recs) == 0 || recs[0].Kind != audit.KindConvert || recs[0].DecodeData(&d) != nil ||
+		len(d.Inputs) != 3 || len(d.Placements) != 2 || d.Placements[1].Namespace != "platform-prod" {
+		t.Errorf("convert record %+v", recs)
 	}
 	if !strings.Contains(stdout, "converted 1 service(s) (payments-api)") {
 		t.Errorf("stdout: %s", stdout)

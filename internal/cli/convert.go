@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutoverhq/cutover/audit"
 	"github.com/cutoverhq/cutover/convert"
 	"github.com/cutoverhq/cutover/render"
 	"github.com/cutoverhq/cutover/service"
@@ -31,6 +33,7 @@ type convertFlags struct {
 	useEnv       bool
 	strict       bool
 	quiet        bool
+	audit        auditFlags
 }
 
 func newConvertCmd(e *env) *cobra.Command {
@@ -94,6 +97,7 @@ dropped fields or values to fill; 2 bad input or usage (nothing written).`,
 	fl.BoolVar(&f.useEnv, "use-env", false, "interpolate compose variables from this process's environment (default: only .env files; unset variables become values to fill)")
 	fl.BoolVar(&f.strict, "strict", false, "exit 1 when the report has warnings, dropped fields or values to fill")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors")
+	addAuditFlags(cmd, &f.audit)
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -148,6 +152,9 @@ func runConvert(cmd *cobra.Command, e *env, f convertFlags, args []string) error
 	if err := render.WriteDir(f.out, res.Tree); err != nil {
 		return err
 	}
+	if err := auditConvert(cmd.Context(), f, opts, res); err != nil {
+		return err
+	}
 	warn := res.Findings(service.Warning)
 	drop := res.Findings(service.Dropped)
 	fill := 0
@@ -168,4 +175,49 @@ func runConvert(cmd *cobra.Command, e *env, f convertFlags, args []string) error
 		return &ExitError{Code: ExitWarnings, Err: fmt.Errorf("--strict: %d warnings, %d dropped fields, %d values to fill (output written to %s)", warn, drop, fill, f.out)}
 	}
 	return nil
+}
+
+// auditConvert records the run: every input and output with its digest,
+// and where each service will run in each environment (the evidence of
+// environment segregation).
+func auditConvert(ctx context.Context, f convertFlags, opts convert.Options, res *convert.Result) error {
+	l, err := f.audit.open(ctx, "")
+	if err != nil || l == nil {
+		return err
+	}
+	d := audit.ConvertData{OutputDir: f.out, Findings: map[string]int{}}
+	for _, p := range service.SortedKeys(res.Inputs) {
+		d.Inputs = append(d.Inputs, audit.FileDigest{Path: p, SHA256: "sha256:" + res.Inputs[p]})
+	}
+	for _, p := range service.SortedKeys(res.Outputs) {
+		d.Outputs = append(d.Outputs, audit.FileDigest{Path: p, SHA256: "sha256:" + res.Outputs[p]})
+	}
+	ro := opts.Render.Defaults()
+	for _, s := range res.Services {
+		d.Services = append(d.Services, s.Name)
+		for _, st := range []service.Status{service.Mapped, service.Warning, service.Dropped, service.Fill} {
+			d.Findings[string(st)] += s.Report.Count(st)
+		}
+		sa, role := "", ""
+		if s.ServiceAccount != nil {
+			sa = s.ServiceAccount.Name
+			if sa == "" {
+				sa = s.Name
+			}
+			role = s.ServiceAccount.RoleARN
+		}
+		for _, env := range ro.Envs {
+			d.Placements = append(d.Placements, audit.Placement{Service: s.Name, Environment: env, Namespace: ro.Namespace(env), Cluster: ro.Cluster(env), ServiceAccount: sa, Role: role})
+		}
+	}
+	r := audit.Record{Kind: audit.KindConvert}
+	if err := r.SetData(d); err != nil {
+		l.Close(ctx)
+		return err
+	}
+	if _, err := l.Append(ctx, r); err != nil {
+		l.Close(ctx)
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return l.Close(ctx)
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,7 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutoverhq/cutover/audit"
+	"github.com/cutoverhq/cutover/audit/export"
 	"github.com/cutoverhq/cutover/internal/demo"
+	"github.com/cutoverhq/cutover/internal/fsutil"
 	"github.com/cutoverhq/cutover/plan"
 	"github.com/cutoverhq/cutover/shift"
 )
@@ -33,7 +38,27 @@ It takes under a minute and needs nothing but this binary.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := e.stdout
 			fmt.Fprintln(out, "cutover demo: legacy and new backends, steady load through the embedded proxy")
+			if err := os.MkdirAll(reportDir, 0o755); err != nil {
+				return err
+			}
+			// The demo signs its audit log with a key of its own, so the
+			// evidence it leaves verifies like a real one.
+			logURL := "file:" + filepath.Join(reportDir, "audit.log")
+			keyDir := filepath.Join(reportDir, "keys")
+			os.RemoveAll(keyDir)
+			os.Remove(filepath.Join(reportDir, "audit.log"))
+			pub, err := audit.GenerateKey(keyDir)
+			if err != nil {
+				return err
+			}
+			key, err := audit.LoadPrivateKey(filepath.Join(keyDir, "audit.key"))
+			if err != nil {
+				return err
+			}
 			res, err := demo.Demo(cmd.Context(), demo.Options{
+				Audit: func(ctx context.Context) (audit.Log, error) {
+					return audit.Open(ctx, logURL, audit.Options{Key: key, Actor: osUser()})
+				},
 				RPS: rps,
 				Log: e.log.With("component", "demo"),
 				Observers: func(run string, p *plan.Plan, r *shift.Runner) []shift.Observer {
@@ -42,9 +67,6 @@ It takes under a minute and needs nothing but this binary.`,
 				},
 			})
 			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(reportDir, 0o755); err != nil {
 				return err
 			}
 			for _, run := range res.Runs {
@@ -56,7 +78,22 @@ It takes under a minute and needs nothing but this binary.`,
 			fmt.Fprintf(out, "client-visible errors:  %d (new-side failures replayed on legacy: %d)\n", res.ClientErrors, res.Replays)
 			fmt.Fprintf(out, "rolled back by itself:  %v, %.3f s from the first failing request to 100 %% legacy\n", res.RolledBack, res.RollbackSeconds)
 			fmt.Fprintf(out, "second run completed:   %v\n", res.Completed)
+			evidence, err := export.Build(cmd.Context(), logURL, export.Options{Key: pub})
+			if err != nil {
+				return err
+			}
+			for _, format := range []string{"md", "html"} {
+				var buf bytes.Buffer
+				if err := export.Write(&buf, evidence, format); err != nil {
+					return err
+				}
+				if err := fsutil.WriteFileAtomic(filepath.Join(reportDir, "evidence."+format), buf.Bytes(), 0o644); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(out, "reports:                %s/{rollback,healthy}/report.{md,html}\n", reportDir)
+			fmt.Fprintf(out, "audit log:              %s (signed; cutover audit verify %s --key %s)\n", logURL, logURL, filepath.Join(keyDir, "audit.pub"))
+			fmt.Fprintf(out, "DORA evidence:          %s/evidence.{md,html}\n", reportDir)
 			if asJSON {
 				b, _ := json.Marshal(res)
 				fmt.Fprintln(out, string(b))

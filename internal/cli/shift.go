@@ -224,6 +224,7 @@ type shiftRunFlags struct {
 	report     string
 	skipCheck  bool
 	exitDone   bool
+	audit      auditFlags
 }
 
 func newShiftRunCmd(e *env) *cobra.Command {
@@ -259,6 +260,7 @@ Exit status: 0 completed; 1 rolled back or aborted; 2 bad plan or usage.`,
 	fl.StringVar(&f.adminToken, "admin-token", "", "a single admin token, named \"admin\" (default $CUTOVER_ADMIN_TOKEN)")
 	fl.StringVar(&f.report, "report", "", "directory for the end-of-shift report (report.md, report.html)")
 	fl.BoolVar(&f.skipCheck, "skip-check", false, "do not check that both backends answer before starting")
+	addAuditFlags(cmd, &f.audit)
 	fl.BoolVar(&f.exitDone, "exit-when-done", false, "with an in-process proxy (router setting listen), stop serving traffic when the shift ends instead of serving on at the final weights until SIGTERM")
 	return cmd
 }
@@ -311,14 +313,31 @@ func runShift(ctx context.Context, e *env, f shiftRunFlags, planFile string) err
 		state = filepath.Join(filepath.Dir(planFile), p.Metadata.Name+".state.json")
 	}
 	hist := &shift.History{}
+	store := &shift.FileStore{Path: state}
 	r := &shift.Runner{
 		Plan: p, Router: rt, Provider: prov,
-		Store:     &shift.FileStore{Path: state},
+		Store:     store,
 		Log:       e.log.With("component", "shift"),
 		StartedBy: osUser(),
 	}
 	disp := newDisplay(e.stdout, p, r)
 	r.Observers = []shift.Observer{hist, disp}
+	alog, err := f.audit.open(ctx, r.StartedBy)
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		_, loadErr := store.Load(ctx)
+		trail := shift.NewAuditTrail(ctx, alog, p, r.StartedBy, loadErr == nil, e.log.With("component", "audit"))
+		r.Observers = append(r.Observers, trail)
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := trail.Close(cctx); err != nil {
+				e.log.Error("audit log", "err", err)
+			}
+		}()
+	}
 
 	srv, addr, err := serveAdmin(ctx, f.adminAddr, adminMux(r, rt, tokens, hist))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutoverhq/cutover/audit"
 	"github.com/cutoverhq/cutover/internal/sim"
 	"github.com/cutoverhq/cutover/metrics/embedded"
 	"github.com/cutoverhq/cutover/plan"
@@ -27,6 +28,8 @@ type Options struct {
 	RPS int
 	// Observers hear the shifts' events (the terminal display).
 	Observers func(run string, p *plan.Plan, r *shift.Runner) []shift.Observer
+	// Audit opens the audit log each run records to; nil records nothing.
+	Audit func(ctx context.Context) (audit.Log, error)
 	// Log receives diagnostics; nil discards them.
 	Log *slog.Logger
 	// FailAfter is how long the 50 % step of the first run holds before
@@ -163,8 +166,22 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 		if o.Observers != nil {
 			r.Observers = append(r.Observers, o.Observers(run, pl, r)...)
 		}
+		var trail *shift.AuditTrail
+		if o.Audit != nil {
+			l, err := o.Audit(ctx)
+			if err != nil {
+				return nil, err
+			}
+			trail = shift.NewAuditTrail(ctx, l, pl, r.StartedBy, false, o.Log)
+			r.Observers = append(r.Observers, trail)
+		}
 		newer.Heal()
 		final, err := r.Run(ctx)
+		if trail != nil {
+			if cerr := trail.Close(ctx); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

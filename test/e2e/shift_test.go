@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverhq/cutover/audit"
+	_ "github.com/cutoverhq/cutover/audit/file"
 	"github.com/cutoverhq/cutover/shift"
 )
 
@@ -143,19 +145,21 @@ func waitHTTP(t *testing.T, url string) {
 }
 
 type shiftRun struct {
-	t       *testing.T
-	bin     string
-	admin   string
-	token   string
-	state   string
-	proc    *proc
-	planDir string
+	t     *testing.T
+	bin   string
+	admin string
+	token string
+	state string
+	// audit is the run's audit log (file:…), beside its state.
+	audit string
+	proc  *proc
 }
 
 func runShift(t *testing.T, bin, planFile, state string) *shiftRun {
 	admin := freePort(t)
-	s := &shiftRun{t: t, bin: bin, admin: admin, token: "e2e-shift-token-0123456789", state: state}
-	s.proc = start(t, "shift run", []string{"CUTOVER_ADMIN_TOKEN=" + s.token},
+	s := &shiftRun{t: t, bin: bin, admin: admin, token: "e2e-shift-token-0123456789", state: state,
+		audit: "file:" + strings.TrimSuffix(state, ".state.json") + ".audit.log"}
+	s.proc = start(t, "shift run", []string{"CUTOVER_ADMIN_TOKEN=" + s.token, "CUTOVER_AUDIT=" + s.audit},
 		filepath.Join(bin, "cutover"), "shift", "run", planFile, "--admin", admin, "--state", state)
 	return s
 }
@@ -321,6 +325,19 @@ func TestShiftUnderLoadSurvivesKillAndRestart(t *testing.T) {
 	}
 	if w := proxyWeights(t, proxyAdmin, proxyToken); w != "100/0" {
 		t.Errorf("proxy weights after rollback %s, want 100/0", w)
+	}
+	// The audit log of the run is whole and tells the story: each step's
+	// weight set and read back, the failing analysis, the rollback and its
+	// confirmation.
+	kinds := map[string]int{}
+	rep, err := audit.Verify(context.Background(), run1.audit, audit.VerifyOptions{Visit: func(e audit.Entry) { kinds[e.Record.Kind]++ }})
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit log %s: %v %+v", run1.audit, err, rep)
+	}
+	for _, k := range []string{audit.KindPlanLoaded, audit.KindStepStarted, audit.KindWeightSet, audit.KindWeightConfirmed, audit.KindAnalysis, audit.KindRollback, audit.KindRolledBack} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s record in the audit log: %v", k, kinds)
+		}
 	}
 
 	// Run 2: the new side is back; the shift completes.
