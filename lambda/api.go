@@ -89,7 +89,10 @@ func (p *proc) next(w http.ResponseWriter, r *http.Request) {
 		p.initTimer.Stop()
 		d := time.Since(p.started)
 		rt.metrics.initDuration.Observe(d.Seconds())
-		rt.everInit = true
+		if !rt.everInit {
+			rt.everInit = true
+			close(rt.initOnce)
+		}
 		rt.log.Debug("function process initialised", "process", p.n, "initDurationMs", float64(d.Microseconds())/1000)
 	}
 	c := p.first

@@ -190,8 +190,9 @@ type SourceOptions struct {
 // NewSourceFunc builds a source from its command-line words: those after
 // `--source NAME` up to the next --source or the "--" before the command
 // (serve's own flags already taken out, so a source must not define
-// --concurrency, --timeout, --metrics, --grace, --throttle-wait,
-// --init-timeout, --function-name or --log-level). It parses and checks
+// --concurrency, --prewarm, --timeout, --throttle-wait, --init-timeout,
+// --grace, --metrics, --function-name, --memory, --account or
+// --log-level). It parses and checks
 // them and does no I/O; its errors are the user's (exit 2).
 type NewSourceFunc func(args []string, opt SourceOptions) (Source, error)
 

@@ -90,6 +90,7 @@ type Runtime struct {
 	holdUntil time.Time // no process starts before this (backoff)
 	holdTimer *time.Timer
 	everInit  bool
+	initOnce  chan struct{} // closed when a process first gets through init
 	wg        sync.WaitGroup
 }
 
@@ -126,7 +127,7 @@ func New(cfg Config) (*Runtime, error) {
 			cfg.Output = &SyncWriter{W: cfg.Output}
 		}
 	}
-	rt := &Runtime{cfg: cfg, log: cfg.Log, metrics: newMetrics(cfg.Registerer)}
+	rt := &Runtime{cfg: cfg, log: cfg.Log, metrics: newMetrics(cfg.Registerer), initOnce: make(chan struct{})}
 	base := cfg.Env
 	if base == nil {
 		base = os.Environ()
@@ -369,6 +370,19 @@ func (rt *Runtime) Ready() bool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return !rt.closed && (rt.cfg.Prewarm == 0 || rt.everInit)
+}
+
+// WaitReady waits until a process has got through its init, so a
+// function that cannot start is never offered work: serve opens its
+// sources (and so its HTTP port, which the pod's readiness probe checks)
+// only then. It returns ctx's error if ctx ends first.
+func (rt *Runtime) WaitReady(ctx context.Context) error {
+	select {
+	case <-rt.initOnce:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Shutdown stops taking invocations, lets those accepted finish until ctx

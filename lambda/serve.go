@@ -85,6 +85,18 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		log.Info("serving metrics and health", "address", ln.Addr().String())
 	}
 
+	if rt.Config().Prewarm > 0 {
+		// Take work only once the function can run it; until then an
+		// HTTP port stays closed and the pod unready.
+		log.Info("waiting for the function's init")
+		if err := rt.WaitReady(ctx); err != nil {
+			_ = rt.Close()
+			stopMetrics(metricsSrv)
+			return nil
+		}
+		log.Info("function ready; opening event sources")
+	}
+
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
 	type done struct {
@@ -138,12 +150,17 @@ wait:
 		log.Warn("invocations cut off at shutdown", "error", err.Error())
 	}
 	cancel()
-	if metricsSrv != nil {
-		c, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = metricsSrv.Shutdown(c)
-		cancel()
-	}
+	stopMetrics(metricsSrv)
 	return errors.Join(errs...)
+}
+
+func stopMetrics(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = srv.Shutdown(c)
+	cancel()
 }
 
 // opsHandler serves /metrics, /healthz (the process answers) and /readyz

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -302,14 +301,6 @@ func runServe(ctx context.Context, e *env, o *serveOptions) error {
 		})
 		if err != nil {
 			return usageError(err)
-		}
-		if l, ok := src.(interface {
-			Listen() (net.Addr, error)
-		}); ok {
-			// Bind now: a port in use fails before the function starts.
-			if _, err := l.Listen(); err != nil {
-				return fmt.Errorf("--source %s: %w", s.name, err)
-			}
 		}
 		sources = append(sources, src)
 	}
