@@ -2,8 +2,8 @@
 // serve`, for a function an EventBridge rule or EventBridge Scheduler ran
 // on a timetable: the Kubernetes CronJob keeps the timetable, and each of
 // its runs invokes the function once with the event EventBridge would
-// have sent, then exits: 0 if the function succeeded, 1 if it failed, so
-// the Job's backoffLimit retries it as EventBridge's retry policy did.
+// have sent (retrying a failure twice, as Lambda retries an asynchronous
+// invocation), then exits: 0 if the function succeeded, 1 if it failed.
 package schedule
 
 import (
@@ -28,7 +28,8 @@ func init() { lambda.RegisterSource("schedule", New) }
 const Usage = `--source schedule flags (one invocation, then exit 0, or 1 if it failed):
   --input JSON                  the event, as the rule's Input (default: EventBridge's scheduled event)
   --rule ARN                    the rule the scheduled event names
-  --retries N                   retry a failed invocation within the run (default 0: the Job retries)`
+  --retries N                   retry a failed invocation within the run (default 2, as Lambda
+                                retries an asynchronous invocation; 0 leaves it to the Job's backoffLimit)`
 
 // Source invokes the function once.
 type Source struct {
@@ -40,7 +41,10 @@ type Source struct {
 	// Account and Region are the scheduled event's.
 	Account, Region string
 	// Retries is how many times a failed invocation is tried again in
-	// this run before the run fails. Zero: none; the Job retries.
+	// this run before the run fails. Zero: none; the Job's backoffLimit
+	// decides. The flag's default is 2: EventBridge invoked the function
+	// asynchronously, and Lambda retries a failed asynchronous invocation
+	// twice.
 	Retries int
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
@@ -57,7 +61,7 @@ func New(args []string, so lambda.SourceOptions) (lambda.Source, error) {
 	fs.SetOutput(io.Discard)
 	input := fs.String("input", "", "the event, as the rule's Input (JSON); default: EventBridge's scheduled event")
 	rule := fs.String("rule", "", "the rule ARN the scheduled event names (default: a rule named after the function)")
-	retries := fs.Int("retries", 0, "times a failed invocation is retried within the run")
+	retries := fs.Int("retries", 2, "times a failed invocation is retried within the run (Lambda retries an asynchronous invocation twice)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
