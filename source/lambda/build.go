@@ -39,7 +39,10 @@ const (
 // fields: kind, command, scaling, the standard environment.
 type function struct {
 	svc *service.Service
-	res resolver
+	// responseStream says a function URL invoked it in RESPONSE_STREAM
+	// mode: serve's HTTP source streams its responses.
+	responseStream bool
+	res            resolver
 	// root is the function's definition: the object that holds its
 	// properties.
 	root val

@@ -841,7 +841,8 @@ func (fn *function) urlOptions(u val, authKey, corsKey, modeKey string) {
 	}
 	if v := u.get(modeKey); !v.absent() {
 		if s, _ := v.raw(); s == "RESPONSE_STREAM" {
-			v.t.Warn(v.field, "serve --route", "response streaming: serve must stream the function's response (Lambda's streaming invoke) for this to behave the same")
+			fn.responseStream = true
+			v.t.Mapped(v.field, "serve --response-stream")
 		} else {
 			v.t.Use(v.field)
 		}

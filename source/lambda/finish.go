@@ -317,6 +317,9 @@ func (fn *function) finishCommand() {
 		if len(routes) > 0 {
 			cmd = append(cmd, "--source", "http", "--port", strconv.Itoa(Port))
 			cmd = append(cmd, routes...)
+			if fn.responseStream {
+				cmd = append(cmd, "--response-stream")
+			}
 		}
 		for _, tr := range fn.triggers {
 			if isQueue(tr.Kind) && tr.Enabled {

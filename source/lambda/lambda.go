@@ -14,7 +14,8 @@
 //
 // with the function's handler as the container's args. Flags after a
 // --source belong to that source: http (--port, --route "<shape> <METHOD>
-// <path>"), sqs (--queue-url), kinesis and dynamodb (--stream-arn), kafka
+// <path>", and --response-stream for a function URL in RESPONSE_STREAM
+// mode), sqs (--queue-url), kinesis and dynamodb (--stream-arn), kafka
 // (--brokers, --topic, --consumer-group, --auth, --auth-secret-env),
 // each with --region, --batch-size, --batch-window, --starting-position,
 // --starting-timestamp, --report-batch-item-failures, --max-retries,
