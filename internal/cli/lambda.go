@@ -423,3 +423,9 @@ own output and, if it failed, its error ({"errorType","errorMessage",
 	cmd.Flags().StringVar(&level, "log-level", "error", "level of cutover's own records on stderr (info shows each invocation)")
 	return cmd
 }
+
+// lambdaNewSource builds one source from its flags with nothing around
+// it, to check them.
+func lambdaNewSource(s sourceArgs) (lambda.Source, error) {
+	return lambda.NewSource(s.name, s.args, lambda.SourceOptions{Function: lambda.FunctionConfig{Name: "check", Region: "eu-west-1"}})
+}
