@@ -26,6 +26,7 @@ need prometheus /usr/bin/prometheus prometheus
 need wrk /usr/bin/wrk wrk
 [ -x /usr/lib/postgresql/15/bin/postgres ] || pkgs+=(postgresql)
 need chromium /usr/bin/chromium chromium
+need curl /usr/bin/curl curl   # the Lambda tests' shell bootstrap (a provided runtime)
 if [ ${#pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing packages ${pkgs[*]} and not root: tests that need them will skip"
