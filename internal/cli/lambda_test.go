@@ -350,3 +350,19 @@ func TestServeTakesEveryImporterCommand(t *testing.T) {
 		t.Fatal("no serve commands in the importer goldens")
 	}
 }
+
+// FuzzServeArgs: any command line is parsed or refused, never a panic;
+// a parsed one has a command and a source.
+func FuzzServeArgs(f *testing.F) {
+	f.Add("--source\x00http\x00--port\x008080\x00--\x00/lambda-entrypoint.sh\x00app.handler")
+	f.Add("--concurrency=2\x00--source\x00job\x00--timeout\x00--\x00--\x00x")
+	f.Fuzz(func(t *testing.T, joined string) {
+		o, err := parseServeArgs(strings.Split(joined, "\x00"), func(string) string { return "" })
+		if err != nil {
+			return
+		}
+		if len(o.command) == 0 || len(o.sources) == 0 || o.concurrency < 1 {
+			t.Fatalf("accepted %q as %+v", joined, o)
+		}
+	})
+}

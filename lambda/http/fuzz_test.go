@@ -134,3 +134,29 @@ func FuzzStreamPrelude(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRoute: any --route either is refused or matches any path without a
+// panic, and a match of a template's own path binds every parameter.
+func FuzzRoute(f *testing.F) {
+	for _, s := range []string{"apigw-v1 POST /payments/{paymentId}/authorize", "apigw-v2 ANY /{proxy+}", "alb GET /static/*", "apigw-v2 $default", "apigw-v1 GET /a/{b}/c/{d+}"} {
+		f.Add(s, "/payments/p1/authorize")
+	}
+	f.Fuzz(func(t *testing.T, spec, path string) {
+		r, err := ParseRoute(spec)
+		if err != nil {
+			return
+		}
+		_ = r.Key()
+		params, ok := r.match(r.Method, path)
+		if ok && !r.glob {
+			for _, s := range r.segs {
+				if s.kind == segParam {
+					if _, bound := params[s.text]; !bound {
+						t.Fatalf("%s matched %q without binding {%s}", spec, path, s.text)
+					}
+				}
+			}
+		}
+		sortRoutes([]Route{r, r})
+	})
+}
