@@ -31,6 +31,8 @@ func newLambdaCmd(e *env) *cobra.Command {
 Kubernetes: "serve" starts the function as a child process behind the Lambda
 Runtime API and feeds it invocations from event sources; "invoke" runs one
 invocation locally, as "sam local invoke" does.`,
+		Example: `  cutover lambda serve --source http --route "apigw-v2 $default" -- /lambda-entrypoint.sh app.handler
+  cutover lambda invoke --event event.json -- ./bootstrap`,
 	}
 	cmd.AddCommand(newLambdaServeCmd(e), newLambdaInvokeCmd(e))
 	return cmd
@@ -95,8 +97,10 @@ Examples:
 
 func newLambdaServeCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "serve [flags] --source KIND [source flags]... -- COMMAND [ARGS...]",
-		Short: "Run a function behind the Lambda Runtime API, fed from event sources",
+		Use:     "serve [flags] --source KIND [source flags]... -- COMMAND [ARGS...]",
+		Short:   "Run a function behind the Lambda Runtime API, fed from event sources",
+		Long:    "serve runs COMMAND behind the Lambda Runtime API and feeds it from the sources; see --help for every flag.",
+		Example: strings.TrimPrefix(strings.TrimPrefix(serveExamples, "\n"), "Examples:\n"),
 		// Flags after each --source belong to that source: serve reads
 		// them itself.
 		DisableFlagParsing: true,
