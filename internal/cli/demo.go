@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cutoverhq/cutover/audit"
 	"github.com/cutoverhq/cutover/audit/export"
+	"github.com/cutoverhq/cutover/convert"
+	"github.com/cutoverhq/cutover/drill"
 	"github.com/cutoverhq/cutover/internal/demo"
 	"github.com/cutoverhq/cutover/internal/fsutil"
 	"github.com/cutoverhq/cutover/plan"
+	"github.com/cutoverhq/cutover/render"
 	"github.com/cutoverhq/cutover/shift"
 )
 
@@ -55,6 +59,12 @@ It takes under a minute and needs nothing but this binary.`,
 			if err != nil {
 				return err
 			}
+			af := auditFlags{url: logURL, key: filepath.Join(keyDir, "audit.key")}
+			migration, err := demoConvert(cmd.Context(), reportDir, af)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "converted the service's ECS definitions into %s\n", migration)
 			res, err := demo.Demo(cmd.Context(), demo.Options{
 				Audit: func(ctx context.Context) (audit.Log, error) {
 					return audit.Open(ctx, logURL, audit.Options{Key: key, Actor: osUser()})
@@ -78,6 +88,22 @@ It takes under a minute and needs nothing but this binary.`,
 			fmt.Fprintf(out, "client-visible errors:  %d (new-side failures replayed on legacy: %d)\n", res.ClientErrors, res.Replays)
 			fmt.Fprintf(out, "rolled back by itself:  %v, %.3f s from the first failing request to 100 %% legacy\n", res.RolledBack, res.RollbackSeconds)
 			fmt.Fprintf(out, "second run completed:   %v\n", res.Completed)
+			// A resilience drill: the new side returns errors at 50 %; the
+			// shift must detect it and roll back within a second, with no
+			// client-visible error.
+			fmt.Fprintln(out, "\n== drill: the new side answers 503 at 50 %")
+			dr, err := demoDrill(cmd.Context(), auditDrill(logURL, key))
+			if err != nil {
+				return err
+			}
+			secs := func(f *float64) string {
+				if f == nil {
+					return "none"
+				}
+				return fmt.Sprintf("%.3f s", *f)
+			}
+			fmt.Fprintf(out, "drill passed: %v (detection %s, rollback %s, client errors %d of %d)\n",
+				dr.Passed, secs(dr.DetectionSeconds), secs(dr.RollbackSeconds), dr.ClientErrors, dr.Requests)
 			evidence, err := export.Build(cmd.Context(), logURL, export.Options{Key: pub})
 			if err != nil {
 				return err
@@ -108,4 +134,50 @@ It takes under a minute and needs nothing but this binary.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object on the last line")
 	cmd.Flags().IntVar(&rps, "rps", 300, "steady load, requests per second")
 	return cmd
+}
+
+// demoConvert converts the demo service's embedded ECS definitions into
+// DIR/migration, recording the run in the audit log.
+func demoConvert(ctx context.Context, dir string, af auditFlags) (string, error) {
+	inputs := filepath.Join(dir, "inputs")
+	if err := os.MkdirAll(inputs, 0o755); err != nil {
+		return "", err
+	}
+	entries, err := demo.ExampleInputs.ReadDir("example")
+	if err != nil {
+		return "", err
+	}
+	var paths []string
+	for _, e := range entries {
+		b, err := demo.ExampleInputs.ReadFile("example/" + e.Name())
+		if err != nil {
+			return "", err
+		}
+		p := filepath.Join(inputs, e.Name())
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return "", err
+		}
+		paths = append(paths, p)
+	}
+	out := filepath.Join(dir, "migration")
+	f := convertFlags{out: out, audit: af}
+	opts := convert.Options{Render: render.Options{Team: "payments"}}
+	res, err := convert.Convert(ctx, paths, opts)
+	if err != nil {
+		return "", err
+	}
+	if err := render.WriteDir(out, res.Tree); err != nil {
+		return "", err
+	}
+	return out, auditConvert(ctx, f, opts, res)
+}
+
+// demoDrill runs an errors drill on the demo's plan, both sides simulated.
+func demoDrill(ctx context.Context, rec func(context.Context, *drill.Result) error) (*drill.Result, error) {
+	src := fmt.Sprintf(demo.PlanYAML, "drill", "http://127.0.0.1:1", "http://127.0.0.1:1", "127.0.0.1:0", "")
+	p, err := plan.Parse("demo-drill-plan.yaml", []byte(src))
+	if err != nil {
+		return nil, err
+	}
+	return drill.RunPlan(ctx, drill.Spec{Kind: drill.Errors, Side: "new", For: 5 * time.Second}, drill.PlanOptions{Plan: p, Recorder: rec})
 }

@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"log/slog"
 	"net"
@@ -84,7 +85,7 @@ spec:
   steps:
     - {weight: 0, hold: 1s}
     - {weight: 10, hold: 3s}
-    - {weight: 50, hold: 5s}
+    - {weight: 50, hold: 5s%s}
     - {weight: 100, hold: 2s}
   slo:
     errorRate: {max: 1%%, maxIncrease: 0.5%%}
@@ -155,14 +156,21 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 	rt := routerproxy.NewLocal(p, "")
 	prov := embedded.NewFor(p)
 	for _, run := range []string{"rollback", "healthy"} {
-		pl, err := plan.Parse("demo-plan.yaml", fmt.Appendf(nil, PlanYAML, run, legacy.URL, newer.URL, ln.Addr().String()))
+		// The healthy run asks a second person to approve 50 %: the demo's
+		// reviewer approves it (four-eyes: whoever started the shift may
+		// not), so the audit log shows an approval.
+		approval := ""
+		if run == "healthy" {
+			approval = ", approval: {count: 1, group: payments-leads, fourEyes: true}"
+		}
+		pl, err := plan.Parse("demo-plan.yaml", fmt.Appendf(nil, PlanYAML, run, legacy.URL, newer.URL, ln.Addr().String(), approval))
 		if err != nil {
 			return nil, fmt.Errorf("demo plan: %w", err)
 		}
 		hist := &shift.History{}
 		r := &shift.Runner{Plan: pl, Router: rt, Provider: prov, Log: o.Log, StartedBy: "demo"}
 		inject := &injector{backend: newer, after: o.FailAfter, enabled: run == "rollback"}
-		r.Observers = []shift.Observer{hist, inject}
+		r.Observers = []shift.Observer{hist, inject, &reviewer{runner: r}}
 		if o.Observers != nil {
 			r.Observers = append(r.Observers, o.Observers(run, pl, r)...)
 		}
@@ -221,6 +229,25 @@ func Demo(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// Reviewer is the identity that approves the demo's 50 % step.
+const Reviewer = "demo-reviewer"
+
+// reviewer approves a step that waits for approval, as a second person
+// would from the dashboard or `cutover shift approve`.
+type reviewer struct{ runner *shift.Runner }
+
+func (v *reviewer) OnEvent(ctx context.Context, e shift.Event, s shift.State) {
+	if e.Type != "approval-needed" {
+		return
+	}
+	go func() {
+		time.Sleep(500 * time.Millisecond) // a person takes a moment
+		v.runner.Submit(context.WithoutCancel(ctx), shift.Command{Kind: shift.CmdApprove, Actor: Reviewer, Groups: []string{"payments-leads"}, Reason: "dashboards look fine"})
+	}()
+}
+
+func (v *reviewer) OnSample(ctx context.Context, smp shift.Sample) {}
+
 // injector makes the new side fail once the 50 % step has held a while,
 // and notes when the rollback is confirmed.
 type injector struct {
@@ -241,3 +268,9 @@ func (in *injector) OnEvent(ctx context.Context, e shift.Event, s shift.State) {
 }
 
 func (in *injector) OnSample(ctx context.Context, smp shift.Sample) {}
+
+// ExampleInputs are the ECS definitions of the demo's service, embedded so
+// the demo converts them wherever the binary runs.
+//
+//go:embed example/*.json
+var ExampleInputs embed.FS
