@@ -1,21 +1,28 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cutoverhq/cutover/audit"
+	auditfile "github.com/cutoverhq/cutover/audit/file"
 	dataplane "github.com/cutoverhq/cutover/proxy"
 	"github.com/cutoverhq/cutover/source"
 )
@@ -38,6 +45,10 @@ type proxyConfig struct {
 	AdminTokenEnv       string   `yaml:"adminTokenEnv"`
 	MetricsPublic       bool     `yaml:"metricsPublic"`
 	PIDFile             string   `yaml:"pidFile"`
+
+	// audit comes from the flags only: the log is an operator's choice,
+	// not the data plane's configuration.
+	audit auditFlags
 }
 
 // envWeights carries the weights in force to the process that takes over
@@ -79,13 +90,16 @@ from --admin-token-env (default $CUTOVER_PROXY_TOKEN).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file != "" {
-				if cmd.Flags().NFlag() > 1 {
-					return usageError(errors.New("--config cannot be combined with other flags"))
+				for _, name := range []string{"listen", "admin", "legacy", "new", "new-weight", "sticky-header", "sticky-cookie", "retry-budget", "max-replay-body", "upstream-idle-timeout", "response-timeout", "dial-timeout", "admin-token-env", "metrics-public", "pid-file"} {
+					if cmd.Flags().Changed(name) {
+						return usageError(fmt.Errorf("--config cannot be combined with --%s: put it in the file", name))
+					}
 				}
 				fc, err := loadProxyConfig(file)
 				if err != nil {
 					return err
 				}
+				fc.audit = c.audit
 				c = fc
 			} else {
 				c.Legacy = splitList(legacy)
@@ -111,6 +125,7 @@ from --admin-token-env (default $CUTOVER_PROXY_TOKEN).`,
 	fl.StringVar(&c.AdminTokenEnv, "admin-token-env", "CUTOVER_PROXY_TOKEN", "environment variable holding the admin token")
 	fl.BoolVar(&c.MetricsPublic, "metrics-public", false, "serve /metrics on the admin port without the token")
 	fl.StringVar(&c.PIDFile, "pid-file", "", "write the serving process's id here (it changes on restart)")
+	addAuditFlags(cmd, &c.audit)
 	return cmd
 }
 
@@ -224,13 +239,23 @@ func runProxy(ctx context.Context, e *env, c proxyConfig) error {
 		return usageError(fmt.Errorf("--listen %s: %w", c.Listen, err))
 	}
 	go p.Serve(ln)
+	// The audit log is held by one process at a time: a process started
+	// by a restart waits for the old one to let go of it.
+	trail, err := openProxyAudit(ctx, c.audit, upg.HasParent())
+	if err != nil {
+		return err
+	}
+	defer func() { trail.close(context.WithoutCancel(ctx), "stopped") }()
+	trail.record(ctx, "proxy-started", "", map[string]any{
+		"listen": c.Listen, "legacy": c.Legacy, "new": c.New, "weights": w, "restarted": upg.HasParent(),
+	})
 	var adminSrv *http.Server
 	if c.Admin != "" {
 		aln, err := upg.Listen("tcp", c.Admin)
 		if err != nil {
 			return usageError(fmt.Errorf("--admin %s: %w", c.Admin, err))
 		}
-		adminSrv = &http.Server{Handler: p.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		adminSrv = &http.Server{Handler: trail.wrap(p, p.AdminHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
 	}
 	restarted := upg.HasParent()
@@ -247,12 +272,17 @@ func runProxy(ctx context.Context, e *env, c proxyConfig) error {
 		case <-hup:
 			cur := p.Weights()
 			os.Setenv(envWeights, fmt.Sprintf("%d/%d", cur.Legacy, cur.New))
+			trail.record(ctx, "proxy-restart", "", map[string]any{"weights": cur})
+			trail.release(ctx) // the new process takes the audit log over
 			uctx, cancel := context.WithTimeout(ctx, time.Minute)
 			err := upg.Upgrade(uctx)
 			cancel()
 			os.Unsetenv(envWeights)
 			if err != nil {
 				e.log.Error("restart failed; this process keeps serving", "err", err)
+				if rerr := trail.reopen(ctx); rerr != nil {
+					e.log.Error("audit log", "err", rerr)
+				}
 			}
 		case <-upg.Exit():
 			e.log.Info("a new process took over the sockets; draining")
@@ -271,4 +301,122 @@ func runProxy(ctx context.Context, e *env, c proxyConfig) error {
 		return err
 	}
 	return nil
+}
+
+// proxyAudit records what the standalone proxy is told to do through its
+// admin API: weights, mirroring and faults, with the caller's address,
+// and the weights read back after each change.
+type proxyAudit struct {
+	flags auditFlags
+	mu    sync.Mutex
+	log   audit.Log
+}
+
+func openProxyAudit(ctx context.Context, f auditFlags, restarted bool) (*proxyAudit, error) {
+	t := &proxyAudit{flags: f}
+	if !f.enabled() {
+		return t, nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := f.open(ctx, "")
+		if err == nil {
+			t.log = l
+			return t, nil
+		}
+		if !restarted || !errors.Is(err, auditfile.ErrLocked) || time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (t *proxyAudit) record(ctx context.Context, kind, actor string, data any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.log == nil {
+		return
+	}
+	r := audit.Record{Kind: kind, Actor: actor}
+	if err := r.SetData(data); err == nil {
+		if _, err := t.log.Append(ctx, r); err != nil {
+			slog.Default().Error("audit log", "kind", kind, "err", err)
+		}
+	}
+}
+
+func (t *proxyAudit) release(ctx context.Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.log != nil {
+		t.log.Close(ctx)
+		t.log = nil
+	}
+}
+
+func (t *proxyAudit) reopen(ctx context.Context) error {
+	if !t.flags.enabled() {
+		return nil
+	}
+	l, err := t.flags.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.log = l
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *proxyAudit) close(ctx context.Context, why string) {
+	t.record(ctx, "proxy-"+why, "", map[string]any{})
+	t.release(ctx)
+}
+
+// wrap records every change made through the admin API that succeeded.
+func (t *proxyAudit) wrap(p *dataplane.Proxy, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || !t.flags.enabled() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		before := p.Weights()
+		h.ServeHTTP(rec, r)
+		if rec.status/100 != 2 {
+			return
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		actor := "proxy-admin@" + host
+		switch r.URL.Path {
+		case "/v1/weights":
+			got := p.Weights()
+			t.record(r.Context(), audit.KindWeightConfirmed, actor, map[string]any{"before": before, "asked": json.RawMessage(body), "got": got})
+		case "/v1/mirror":
+			t.record(r.Context(), "mirror-set", actor, map[string]any{"asked": json.RawMessage(body)})
+		case "/v1/faults":
+			t.record(r.Context(), "fault-set", actor, map[string]any{"method": r.Method, "asked": json.RawMessage(orEmptyJSON(body))})
+		default:
+			t.record(r.Context(), "admin-change", actor, map[string]any{"method": r.Method, "path": r.URL.Path})
+		}
+	})
+}
+
+func orEmptyJSON(b []byte) []byte {
+	if len(bytes.TrimSpace(b)) == 0 || !json.Valid(b) {
+		return []byte("{}")
+	}
+	return b
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
