@@ -1,0 +1,163 @@
+package streams
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cutoverhq/cutover/lambda"
+)
+
+func init() {
+	lambda.RegisterSource(Kinesis, func(args []string, opt lambda.SourceOptions) (lambda.Source, error) {
+		return fromArgs(Kinesis, args, opt, os.Getenv)
+	})
+	lambda.RegisterSource(DynamoDB, func(args []string, opt lambda.SourceOptions) (lambda.Source, error) {
+		return fromArgs(DynamoDB, args, opt, os.Getenv)
+	})
+}
+
+const commonUsage = `  --region REGION                  the stream's region (default: the ARN's)
+  --endpoint-url URL               a local or VPC endpoint (default: AWS, or AWS_ENDPOINT_URL_*)
+  --starting-position P            TRIM_HORIZON (default), LATEST or AT_TIMESTAMP, for a stream with no checkpoint
+  --starting-timestamp T           AT_TIMESTAMP's time: RFC 3339 or seconds since the epoch
+  --batch-size N                   records per invocation, 1-10000 (default 100)
+  --batch-window D                 gather a batch this long after its first record, 0-300s (default 0)
+  --max-retries N                  retries of a failed batch before it is skipped (default -1: until it succeeds)
+  --max-record-age D               drop records older than this, 60s-604800s (default -1: no limit)
+  --bisect-on-error                split a failed batch in halves
+  --report-batch-item-failures     honour {"batchItemFailures":[{"itemIdentifier":"<sequenceNumber>"}]}
+  --checkpoint-file PATH           where each shard's position is kept (default ` + DefaultCheckpointDir + `/<stream>.json);
+                                   one replica per stream`
+
+// KinesisUsage lists the kinesis source's flags, for serve's help.
+const KinesisUsage = `--source kinesis flags:
+  --stream-arn ARN                 the stream (required)
+` + commonUsage + `
+  --invoke-identity-arn ARN        the events' invokeIdentityArn (default $AWS_ROLE_ARN)`
+
+// DynamoDBUsage lists the dynamodb source's flags, for serve's help.
+const DynamoDBUsage = `--source dynamodb flags:
+  --stream-arn ARN                 the table's stream, …:table/<name>/stream/<label> (required)
+` + commonUsage
+
+// ParseFlags reads the words after `--source kinesis` or `--source
+// dynamodb` into a Config. getenv supplies the default invokeIdentityArn
+// (AWS_ROLE_ARN, which IRSA sets).
+func ParseFlags(kind string, args []string, getenv func(string) string) (Config, error) {
+	cfg := Config{Kind: kind}
+	fs := flag.NewFlagSet(kind, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.StreamARN, "stream-arn", "", "")
+	fs.StringVar(&cfg.Region, "region", "", "")
+	fs.StringVar(&cfg.EndpointURL, "endpoint-url", "", "")
+	fs.StringVar(&cfg.StartingPosition, "starting-position", "", "")
+	fs.Var((*timestamp)(&cfg.StartingTimestamp), "starting-timestamp", "")
+	fs.IntVar(&cfg.BatchSize, "batch-size", 0, "")
+	fs.Var((*seconds)(&cfg.BatchWindow), "batch-window", "")
+	retries := -1
+	fs.IntVar(&retries, "max-retries", -1, "")
+	age := time.Duration(-1)
+	fs.Var((*seconds)(&age), "max-record-age", "")
+	fs.BoolVar(&cfg.BisectOnError, "bisect-on-error", false, "")
+	fs.BoolVar(&cfg.ReportBatchItemFailures, "report-batch-item-failures", false, "")
+	fs.StringVar(&cfg.CheckpointFile, "checkpoint-file", "", "")
+	identity := ""
+	if kind == Kinesis {
+		fs.StringVar(&identity, "invoke-identity-arn", "", "")
+	}
+	if err := fs.Parse(args); err != nil {
+		if strings.Contains(err.Error(), "flag provided but not defined") {
+			extra := ""
+			if kind == Kinesis {
+				extra = ", --invoke-identity-arn"
+			}
+			return cfg, fmt.Errorf("%v; the %s source takes --stream-arn, --region, --endpoint-url, --starting-position, --starting-timestamp, --batch-size, --batch-window, --max-retries, --max-record-age, --bisect-on-error, --report-batch-item-failures, --checkpoint-file%s", err, kind, extra)
+		}
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if retries < -1 {
+		return cfg, fmt.Errorf("--max-retries %d is below -1", retries)
+	}
+	if retries >= 0 {
+		cfg.MaxRetries = &retries
+	}
+	switch {
+	case age == -time.Second || age == -1:
+	case age < 0:
+		return cfg, fmt.Errorf("--max-record-age %v is negative: -1 means no limit", age)
+	case age < MinRecordAge || age > MaxRecordAge:
+		return cfg, fmt.Errorf("--max-record-age %v is outside 60s–604800s (or -1)", age)
+	default:
+		cfg.MaxRecordAge = age
+	}
+	if kind == Kinesis {
+		if identity == "" {
+			identity = getenv("AWS_ROLE_ARN")
+		}
+		cfg.InvokeIdentityARN = identity
+	}
+	return cfg, nil
+}
+
+func fromArgs(kind string, args []string, opt lambda.SourceOptions, getenv func(string) string) (lambda.Source, error) {
+	cfg, err := ParseFlags(kind, args, getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Log = opt.Log
+	cfg.Registerer = opt.Registerer
+	return New(cfg)
+}
+
+// seconds is a duration flag that also takes a bare number of seconds,
+// as Lambda's settings are written.
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1e9 {
+			return errors.New("not a duration")
+		}
+		*s = seconds(time.Duration(n * float64(time.Second)))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("not a duration (5s, 1m) or a number of seconds")
+	}
+	*s = seconds(d)
+	return nil
+}
+
+// timestamp takes RFC 3339 or seconds since the epoch, the two forms the
+// AWS CLI prints StartingPositionTimestamp in.
+type timestamp time.Time
+
+func (t *timestamp) String() string { return time.Time(*t).String() }
+
+func (t *timestamp) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) && math.Abs(n) < 1e11 {
+		sec, frac := math.Modf(n)
+		*t = timestamp(time.Unix(int64(sec), int64(frac*1e9)).UTC())
+		return nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"} {
+		if x, err := time.Parse(layout, v); err == nil {
+			*t = timestamp(x)
+			return nil
+		}
+	}
+	return errors.New("not an RFC 3339 time or seconds since the epoch")
+}
