@@ -21,12 +21,13 @@ import (
 	"github.com/cutoverhq/cutover/lambda/kafka"
 	"github.com/cutoverhq/cutover/lambda/schedule"
 	"github.com/cutoverhq/cutover/lambda/sqs"
+	"github.com/cutoverhq/cutover/lambda/streams"
 )
 
 func newLambdaCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lambda",
-		Short: "Run unmodified Lambda functions: serve them the Lambda Runtime API, fed from HTTP, SQS, Kafka, a schedule or a Job",
+		Short: "Run unmodified Lambda functions: serve them the Lambda Runtime API, fed from HTTP, SQS, Kafka, Kinesis, DynamoDB Streams, a schedule or a Job",
 		Long: `lambda runs a Lambda function's own code, image and runtime client on
 Kubernetes: "serve" starts the function as a child process behind the Lambda
 Runtime API and feeds it invocations from event sources; "invoke" runs one
@@ -91,6 +92,8 @@ Examples:
       -- /lambda-entrypoint.sh app.handler
   cutover lambda serve --concurrency 4 --source sqs --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/orders \
       --batch-size 10 --report-batch-item-failures -- ./bootstrap
+  cutover lambda serve --source kinesis --stream-arn arn:aws:kinesis:eu-west-1:123456789012:stream/payments \
+      --starting-position TRIM_HORIZON --batch-size 100 --checkpoint-file /data/payments.json -- ./bootstrap
   cutover lambda serve --source schedule --input '{"mode":"full"}' -- /lambda-entrypoint.sh settle.run
   cutover lambda serve --source job --items - -- ./bootstrap < events.jsonl
 `
@@ -125,7 +128,7 @@ func newLambdaServeCmd(e *env) *cobra.Command {
 }
 
 func serveHelp() string {
-	return serveUsage + strings.Join([]string{lambdahttp.Usage, sqs.Usage, kafka.Usage, schedule.Usage, job.Usage}, "\n\n") +
+	return serveUsage + strings.Join([]string{lambdahttp.Usage, sqs.Usage, kafka.Usage, streams.KinesisUsage, streams.DynamoDBUsage, schedule.Usage, job.Usage}, "\n\n") +
 		"\n\nKnown sources: " + strings.Join(lambda.SourceNames(), ", ") + "\n" + serveExamples
 }
 

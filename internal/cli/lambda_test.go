@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cutoverhq/cutover/internal/kinesisstub"
 )
 
 var (
@@ -280,10 +283,50 @@ func TestLambdaServeMetrics(t *testing.T) {
 	}
 }
 
-// notServed are the event sources the importer writes that serve does not
-// run yet: a converted function with one of them fails at start, naming
-// the source, and the report already says so.
-var notServed = map[string]bool{"kinesis": true, "dynamodb": true}
+// TestLambdaServeKinesis: the command the importer writes for a Kinesis
+// trigger starts and consumes (a protocol test: the SDK client serve
+// builds goes to internal/kinesisstub through --endpoint-url).
+func TestLambdaServeKinesis(t *testing.T) {
+	fn := testFunction(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUB")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	stub := kinesisstub.New()
+	defer stub.Close()
+	arn := stub.CreateStream("card-authorisations", 1)
+	var last string
+	for i := range 3 {
+		_, last, _ = stub.Put("card-authorisations", "card-1", []byte(fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	cp := filepath.Join(t.TempDir(), "cp.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errs string
+	go func() {
+		var code int
+		_, errs, code = runLambda(t, ctx, "", "lambda", "serve", "--metrics", "", "--source", "kinesis", "--stream-arn", arn,
+			"--region", "us-east-1", "--starting-position", "TRIM_HORIZON", "--batch-size", "500", "--bisect-on-error",
+			"--endpoint-url", stub.URL, "--checkpoint-file", cp, "--", fn, "echo")
+		done <- code
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(cp)
+		if strings.Contains(string(b), last) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("the last record was never checkpointed; stderr:\n%s", errs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d; stderr:\n%s", code, errs)
+	}
+}
 
 // TestServeTakesEveryImporterCommand: every `cutover lambda serve`
 // command in the Lambda importer's golden files parses, and each of its
@@ -328,15 +371,19 @@ func TestServeTakesEveryImporterCommand(t *testing.T) {
 					continue
 				}
 				for _, s := range o.sources {
-					if notServed[s.name] {
-						continue
-					}
-					if s.name == "kafka" || s.name == "sqs" {
-						// Flags for values the user fills are not URLs yet.
-						for i, a := range s.args {
-							if strings.HasPrefix(a, "filled-") && i > 0 && s.args[i-1] == "--queue-url" {
-								s.args[i] = "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
-							}
+					// Flags for values the user fills are not URLs or
+					// ARNs yet.
+					for i, a := range s.args {
+						if !strings.HasPrefix(a, "filled-") || i == 0 {
+							continue
+						}
+						switch {
+						case s.args[i-1] == "--queue-url":
+							s.args[i] = "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
+						case s.args[i-1] == "--stream-arn" && s.name == "kinesis":
+							s.args[i] = "arn:aws:kinesis:eu-west-1:123456789012:stream/s"
+						case s.args[i-1] == "--stream-arn" && s.name == "dynamodb":
+							s.args[i] = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2024-01-01T00:00:00.000"
 						}
 					}
 					if _, err := lambdaNewSource(s); err != nil {
