@@ -116,8 +116,9 @@ func TestLintConvertedLayout(t *testing.T) {
 
 	t.Run("drift in a service's environments section", func(t *testing.T) {
 		dir := layout(t, "ecs", "fargate-web", true)
-		edit(t, dir, "values/services/payments-api.yaml", `(?m)^environments: \{\}$`,
-			"environments:\n  prod:\n    terminationGracePeriodSeconds: 90\n    autoscaling: {minReplicas: 6}\n")
+		// The section names each environment's IAM role already.
+		edit(t, dir, "values/services/payments-api.yaml", `(?m)^  prod:\n`,
+			"  prod:\n    terminationGracePeriodSeconds: 90\n    autoscaling: {minReplicas: 6}\n")
 		res := run(t, dir)
 		f := expect(t, res, Finding{Check: CheckDrift, Env: "*"})
 		if f.Env != "prod" || f.File != "values/services/payments-api.yaml" || f.Line == 0 ||

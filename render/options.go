@@ -1,6 +1,9 @@
 package render
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // Options are the settings every renderer reads. The zero value of each
 // field is documented; Defaults fills them.
@@ -29,8 +32,17 @@ type Options struct {
 	// (oidc.eks.<region>.amazonaws.com/id/<id>); "" means a placeholder in
 	// the trust policies.
 	OIDCProvider string
-	// AccountID is the AWS account of the cluster; "" means a placeholder.
+	// AccountID is the AWS account of the cluster, and of the IAM roles of
+	// every environment AccountIDs does not name; "" means a placeholder.
 	AccountID string
+	// AccountIDs maps an environment to the AWS account its IAM roles
+	// live in, when environments run in accounts of their own. A missing
+	// environment falls back to AccountID.
+	AccountIDs map[string]string
+	// OIDCProviders maps an environment to the OIDC provider of its
+	// cluster, when environments run on clusters of their own. A missing
+	// environment falls back to OIDCProvider.
+	OIDCProviders map[string]string
 	// Region is the AWS region of the cluster; "" means a placeholder.
 	Region string
 }
@@ -66,6 +78,65 @@ func (o Options) Cluster(env string) string {
 	return "https://kubernetes.default.svc"
 }
 
+// Account returns the AWS account of an environment's IAM roles:
+// AccountIDs[env], else AccountID; "" when neither is known.
+func (o Options) Account(env string) string {
+	if a := o.AccountIDs[env]; a != "" {
+		return a
+	}
+	return o.AccountID
+}
+
+// OIDC returns the OIDC provider of an environment's cluster:
+// OIDCProviders[env], else OIDCProvider; "" when neither is known.
+func (o Options) OIDC(env string) string {
+	if p := o.OIDCProviders[env]; p != "" {
+		return p
+	}
+	return o.OIDCProvider
+}
+
+// ProdLike reports whether an environment name denotes production: prod,
+// production, prd or live. Production environments sync by hand in Argo
+// CD and keep the AWS identities the input had; the others get their own.
+func ProdLike(env string) bool {
+	switch env {
+	case "prod", "production", "prd", "live":
+		return true
+	}
+	return false
+}
+
+// ProdEnvs returns the production environments of Envs (after Defaults):
+// those ProdLike names, or else the last one in promotion order, so that
+// every layout has one environment where the input's identities stay.
+func (o Options) ProdEnvs() []string {
+	envs := o.Envs
+	if len(envs) == 0 {
+		envs = DefaultEnvs
+	}
+	var out []string
+	for _, e := range envs {
+		if ProdLike(e) {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{envs[len(envs)-1]}
+	}
+	return out
+}
+
+// IsProd reports whether env is one of ProdEnvs.
+func (o Options) IsProd(env string) bool {
+	for _, e := range o.ProdEnvs() {
+		if e == env {
+			return true
+		}
+	}
+	return false
+}
+
 // Validate checks names that end up in Kubernetes object names.
 func (o Options) Validate() error {
 	seen := map[string]bool{}
@@ -86,7 +157,53 @@ func (o Options) Validate() error {
 			return fmt.Errorf("cluster given for unknown environment %q", env)
 		}
 	}
+	if o.AccountID != "" && !isAccount(o.AccountID) {
+		return fmt.Errorf("account id %q is not 12 digits", o.AccountID)
+	}
+	for _, env := range sortedKeys(o.AccountIDs) {
+		if !seen[env] && len(o.Envs) > 0 || len(o.Envs) == 0 && !isDefaultEnv(env) {
+			return fmt.Errorf("account id given for unknown environment %q", env)
+		}
+		if !isAccount(o.AccountIDs[env]) {
+			return fmt.Errorf("account id %q of %s is not 12 digits", o.AccountIDs[env], env)
+		}
+	}
+	for _, env := range sortedKeys(o.OIDCProviders) {
+		if !seen[env] && len(o.Envs) > 0 || len(o.Envs) == 0 && !isDefaultEnv(env) {
+			return fmt.Errorf("OIDC provider given for unknown environment %q", env)
+		}
+	}
 	return nil
+}
+
+func isAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isDefaultEnv(env string) bool {
+	for _, e := range DefaultEnvs {
+		if e == env {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func isLabel(s string) bool {

@@ -199,6 +199,12 @@ type Port struct {
 	Protocol string
 	// AppProtocol is "http", "http2", "grpc" or ""; "" means unknown.
 	AppProtocol string
+	// Metrics is true for a port that serves Prometheus metrics (and
+	// health endpoints) to the monitoring system, not traffic to clients
+	// (`cutover lambda serve` on :9102): renderers keep it off the Service
+	// and the Gateway and let the scraper reach it. False: a port clients
+	// reach.
+	Metrics bool `json:",omitempty"`
 }
 
 // Resources holds requests and limits as Kubernetes quantity strings

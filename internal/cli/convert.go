@@ -12,28 +12,29 @@ import (
 	"github.com/cutoverhq/cutover/audit"
 	"github.com/cutoverhq/cutover/convert"
 	"github.com/cutoverhq/cutover/render"
+	"github.com/cutoverhq/cutover/render/iam"
 	"github.com/cutoverhq/cutover/service"
 	"github.com/cutoverhq/cutover/source"
 )
 
 type convertFlags struct {
-	from         string
-	envs         []string
-	out          string
-	image        string
-	team         string
-	repoURL      string
-	revision     string
-	repoPath     string
-	clusters     []string
-	oidcProvider string
-	accountID    string
-	region       string
-	profiles     []string
-	useEnv       bool
-	strict       bool
-	quiet        bool
-	audit        auditFlags
+	from          string
+	envs          []string
+	out           string
+	image         string
+	team          string
+	repoURL       string
+	revision      string
+	repoPath      string
+	clusters      []string
+	oidcProviders []string
+	accountIDs    []string
+	region        string
+	profiles      []string
+	useEnv        bool
+	strict        bool
+	quiet         bool
+	audit         auditFlags
 }
 
 func newConvertCmd(e *env) *cobra.Command {
@@ -90,8 +91,8 @@ dropped fields or values to fill; 2 bad input or usage (nothing written).`,
 	fl.StringVar(&f.revision, "revision", "HEAD", "Git revision Argo CD tracks")
 	fl.StringVar(&f.repoPath, "repo-path", "", "path of DIR inside the repository (default: the root)")
 	fl.StringArrayVar(&f.clusters, "cluster", nil, "ENV=URL: Argo CD destination server of an environment (repeatable; default in-cluster)")
-	fl.StringVar(&f.oidcProvider, "oidc-provider", "", "the EKS cluster's OIDC provider, oidc.eks.REGION.amazonaws.com/id/ID (default: a placeholder)")
-	fl.StringVar(&f.accountID, "account-id", "", "AWS account of the cluster (default: from each role ARN)")
+	fl.StringArrayVar(&f.oidcProviders, "oidc-provider", nil, "[ENV=]PROVIDER: the EKS cluster's OIDC provider, oidc.eks.REGION.amazonaws.com/id/ID, of every environment or of ENV (repeatable; default: a placeholder)")
+	fl.StringArrayVar(&f.accountIDs, "account-id", nil, "[ENV=]ID: the AWS account of every environment's IAM roles, or of ENV's (repeatable; default: a placeholder; a role the input names keeps its account)")
 	fl.StringVar(&f.region, "region", "", "AWS region of the cluster")
 	fl.StringSliceVar(&f.profiles, "profile", nil, "compose profiles to enable")
 	fl.BoolVar(&f.useEnv, "use-env", false, "interpolate compose variables from this process's environment (default: only .env files; unset variables become values to fill)")
@@ -111,6 +112,14 @@ func runConvert(cmd *cobra.Command, e *env, f convertFlags, args []string) error
 		}
 		clusters[env] = url
 	}
+	oidc, oidcs, err := perEnv("--oidc-provider", "PROVIDER", f.oidcProviders)
+	if err != nil {
+		return err
+	}
+	account, accounts, err := perEnv("--account-id", "ID", f.accountIDs)
+	if err != nil {
+		return err
+	}
 	opts := convert.Options{
 		From: f.from,
 		Source: source.Options{
@@ -118,15 +127,17 @@ func runConvert(cmd *cobra.Command, e *env, f convertFlags, args []string) error
 			Profiles: f.profiles,
 		},
 		Render: render.Options{
-			Envs:         f.envs,
-			Clusters:     clusters,
-			RepoURL:      f.repoURL,
-			Revision:     f.revision,
-			RepoPath:     f.repoPath,
-			Team:         f.team,
-			OIDCProvider: f.oidcProvider,
-			AccountID:    f.accountID,
-			Region:       f.region,
+			Envs:          f.envs,
+			Clusters:      clusters,
+			RepoURL:       f.repoURL,
+			Revision:      f.revision,
+			RepoPath:      f.repoPath,
+			Team:          f.team,
+			OIDCProvider:  oidc,
+			OIDCProviders: oidcs,
+			AccountID:     account,
+			AccountIDs:    accounts,
+			Region:        f.region,
 		},
 	}
 	if f.useEnv {
@@ -177,9 +188,36 @@ func runConvert(cmd *cobra.Command, e *env, f convertFlags, args []string) error
 	return nil
 }
 
+// perEnv reads a repeatable [ENV=]VALUE flag: a value for every
+// environment, and values for some.
+func perEnv(flag, what string, vals []string) (all string, byEnv map[string]string, err error) {
+	for _, v := range vals {
+		env, val, ok := strings.Cut(v, "=")
+		switch {
+		case !ok && all != "":
+			return "", nil, usageError(fmt.Errorf("%s given twice for every environment: %q and %q", flag, all, v))
+		case !ok:
+			all = v
+		case env == "" || val == "":
+			return "", nil, usageError(fmt.Errorf("%s %q: want %s or ENV=%s", flag, v, what, what))
+		default:
+			if byEnv == nil {
+				byEnv = map[string]string{}
+			}
+			if _, dup := byEnv[env]; dup {
+				return "", nil, usageError(fmt.Errorf("%s given twice for %s", flag, env))
+			}
+			byEnv[env] = val
+		}
+	}
+	return all, byEnv, nil
+}
+
 // auditConvert records the run: every input and output with its digest,
-// and where each service will run in each environment (the evidence of
-// environment segregation).
+// and where each service will run in each environment, with the IAM role
+// it assumes there (the evidence of environment segregation). A role the
+// user has yet to create and fill is recorded by name and value
+// (iam.Identity.Display), so that each environment's shows as its own.
 func auditConvert(ctx context.Context, f convertFlags, opts convert.Options, res *convert.Result) error {
 	l, err := f.audit.open(ctx, "")
 	if err != nil || l == nil {
@@ -198,16 +236,16 @@ func auditConvert(ctx context.Context, f convertFlags, opts convert.Options, res
 		for _, st := range []service.Status{service.Mapped, service.Warning, service.Dropped, service.Fill} {
 			d.Findings[string(st)] += s.Report.Count(st)
 		}
-		sa, role := "", ""
-		if s.ServiceAccount != nil {
-			sa = s.ServiceAccount.Name
-			if sa == "" {
-				sa = s.Name
-			}
-			role = s.ServiceAccount.RoleARN
+		roles := map[string]iam.Identity{}
+		for _, id := range iam.Identities(s, ro) {
+			roles[id.Env] = id
 		}
 		for _, env := range ro.Envs {
-			d.Placements = append(d.Placements, audit.Placement{Service: s.Name, Environment: env, Namespace: ro.Namespace(env), Cluster: ro.Cluster(env), ServiceAccount: sa, Role: role})
+			p := audit.Placement{Service: s.Name, Environment: env, Namespace: ro.Namespace(env), Cluster: ro.Cluster(env)}
+			if id, ok := roles[env]; ok {
+				p.ServiceAccount, p.Role = id.ServiceAccount, id.Display()
+			}
+			d.Placements = append(d.Placements, p)
 		}
 	}
 	r := audit.Record{Kind: audit.KindConvert}

@@ -31,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/render"
+	"github.com/cutoverhq/cutover/render/iam"
 	"github.com/cutoverhq/cutover/service"
 )
 
@@ -69,6 +70,11 @@ func ValueFiles(svc, env string) []string {
 // whose secrets or queues need an AWS identity but had none gets a
 // ServiceAccount whose role is the fill value role-arn. Rendering the
 // same services again adds nothing more.
+//
+// A service's IAM role differs by environment (iam.Identities): the
+// production environments keep the role the input named, every other
+// environment names a role of its own, a value to fill
+// (role-arn-<env>), under the service's environments: map.
 func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 	opts = opts.Defaults()
 	if err := opts.Validate(); err != nil {
@@ -96,7 +102,7 @@ func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 		t.Add(EnvValuesFile(env), envValues(opts, env, i, region))
 	}
 	for _, s := range svcs {
-		data, b := serviceValues(s)
+		data, b := serviceValues(s, opts)
 		t.Add(ServiceValuesFile(s.Name), data)
 		for _, v := range b.fills {
 			s.AddValue(v.Name, v.Default, v.Reason)
@@ -104,7 +110,7 @@ func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 		if s.ServiceAccount == nil && b.needsRole() {
 			// External Secrets and KEDA act as the service account: it
 			// needs a role, and the IAM renderer a trust policy for it.
-			s.ServiceAccount = &service.ServiceAccount{RoleValue: roleFill}
+			s.ServiceAccount = &service.ServiceAccount{RoleValue: iam.RoleFill}
 		}
 		for _, f := range b.findings {
 			if !hasFinding(s.Report.Findings, f) {
@@ -141,8 +147,8 @@ func addChart(t render.Tree) error {
 
 // serviceValues is the values file of one service, and the builder that
 // wrote it (its fills and findings).
-func serviceValues(s *service.Service) ([]byte, *builder) {
-	b := newBuilder(s)
+func serviceValues(s *service.Service, opts render.Options) ([]byte, *builder) {
+	b := newBuilder(s, opts)
 	m := b.build()
 	head := fmt.Sprintf("%s: what is special to this service.", s.Name)
 	if s.Origin.Format != "" {
@@ -161,17 +167,12 @@ func serviceValues(s *service.Service) ([]byte, *builder) {
 // not render, or left to fill (an IAM role the input did not name). The
 // importer's findings are in svc.Report; Render adds these to them.
 // Findings does not change svc.
-func Findings(svc *service.Service) []service.Finding {
-	b := newBuilder(svc)
+func Findings(svc *service.Service, opts render.Options) []service.Finding {
+	b := newBuilder(svc, opts.Defaults())
 	b.build()
 	return b.findings
 }
 
 // ServiceAccountName is the Kubernetes ServiceAccount the service's pods
 // run as (and whose IAM role trust policies must name).
-func ServiceAccountName(svc *service.Service) string {
-	if sa := svc.ServiceAccount; sa != nil && sa.Name != "" {
-		return dnsSubdomainOr(sa.Name, svc.Name)
-	}
-	return svc.Name
-}
+func ServiceAccountName(svc *service.Service) string { return iam.ServiceAccountName(svc) }

@@ -242,6 +242,18 @@ func TestTemplateFromDisk(t *testing.T) {
 	if err := Render(svcs, render.Options{Region: "eu-west-1", Envs: []string{"qa", "live"}}, tree); err != nil {
 		t.Fatal(err)
 	}
+	// Each environment names its own role: the user fills the roles of
+	// the environments that are not production.
+	for _, s := range svcs {
+		if len(s.Values) > 0 {
+			p := ServiceValuesFile(s.Name)
+			fills := map[string]string{}
+			for _, v := range s.Values {
+				fills[v.Name] = "arn:aws:iam::210987654321:role/" + s.Name + "-" + v.Name
+			}
+			tree[p] = fillValues(t, tree[p], fills)
+		}
+	}
 	dir := filepath.Join(t.TempDir(), "out")
 	if err := render.WriteDir(dir, tree); err != nil {
 		t.Fatal(err)
@@ -491,21 +503,27 @@ func TestRenderCompletesTheModelOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := svcs[0]
-	if len(s.Values) != 1 || s.Values[0].Name != "role-arn" {
+	var names []string
+	for _, v := range s.Values {
+		names = append(names, v.Name)
+	}
+	// One role per environment: production's, and one of each other
+	// environment's own account.
+	if strings.Join(names, " ") != "role-arn role-arn-dev role-arn-staging" {
 		t.Fatalf("Values after Render: %+v", s.Values)
 	}
 	if sa := s.ServiceAccount; sa == nil || sa.RoleValue != "role-arn" {
 		t.Errorf("the service reads secrets but has no ServiceAccount with the role to fill: %+v", sa)
 	}
-	if s.Report.Count(service.Fill) != 1 {
-		t.Errorf("the report has %d fills, want 1", s.Report.Count(service.Fill))
+	if s.Report.Count(service.Fill) != 3 {
+		t.Errorf("the report has %d fills, want 3", s.Report.Count(service.Fill))
 	}
 	n := len(s.Report.Findings)
 	again := render.Tree{}
 	if err := Render(svcs, render.Options{Region: "eu-west-1"}, again); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Values) != 1 || len(s.Report.Findings) != n {
+	if len(s.Values) != 3 || len(s.Report.Findings) != n {
 		t.Errorf("a second Render changed the model: %d values, %d findings (was %d)", len(s.Values), len(s.Report.Findings), n)
 	}
 	if !equalTrees(first, again) {

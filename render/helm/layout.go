@@ -35,6 +35,7 @@ var environmentKeys = []string{
 	"externalSecrets.clusterSecretStores",
 	"aws.region",
 	"serviceAccount.roleArn",
+	"serviceAccount.roleArnFill",
 	"fill",
 	"volumes",
 	"route.hostnames",
@@ -42,6 +43,7 @@ var environmentKeys = []string{
 	"route.parentRefs",
 	"route.internalParentRefs",
 	"networkPolicy.gatewayNamespaces",
+	"networkPolicy.metricsNamespaces",
 	"nodeSelector",
 	"tolerations",
 	"persistence.storageClass",
@@ -98,12 +100,16 @@ func baseValues(opts render.Options) []byte {
 		set("enabled", boolNode(true)).
 		set("maxUnavailable", intNode(1)).
 		set("unhealthyPodEvictionPolicy", str("AlwaysAllow")).node())
-	m.setc("networkPolicy", "Ingress to the service ports from the same namespace and the Gateway's\nnamespace; workers and jobs take no ingress. Egress stays open.", newMap().
+	m.setc("networkPolicy", "Ingress to the service ports from the same namespace and the Gateway's\nnamespace, and to the metrics port (metrics.port) from Prometheus's; workers\nand jobs take no other ingress. Egress stays open.", newMap().
 		set("enabled", boolNode(true)).
 		set("allowSameNamespace", boolNode(true)).
 		set("gatewayNamespaces", strSeq([]string{"gateway-system"})).
+		set("metricsNamespaces", strSeq([]string{"monitoring"})).
 		set("extraIngress", seq()).
 		set("egress", seq()).node())
+
+	m.setc("metrics", "Pods that serve Prometheus metrics (cutover lambda serve, on :9102) carry\nthe prometheus.io/scrape, port and path annotations Prometheus's\nkubernetes-pods job reads; false leaves scraping to PodMonitors.", newMap().
+		set("annotations", boolNode(true)).node())
 
 	m.setc("route", "The Gateways HTTPRoutes attach to: public routes, and routes of services\nthe input marked internal.", newMap().
 		set("parentRefs", seq(newMap().set("name", str("public")).set("namespace", str("gateway-system")).node())).

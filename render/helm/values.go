@@ -8,6 +8,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cutoverhq/cutover/render"
+	"github.com/cutoverhq/cutover/render/iam"
 	"github.com/cutoverhq/cutover/service"
 )
 
@@ -16,7 +18,8 @@ import (
 // defaulted, dropped, or left to fill.
 type builder struct {
 	svc      *service.Service
-	file     string // values/services/<name>.yaml
+	opts     render.Options // with Defaults applied
+	file     string         // values/services/<name>.yaml
 	findings []service.Finding
 	// fills are the values to fill: the service's own, then those this
 	// renderer needs (an IAM role, an EFS file system id).
@@ -31,14 +34,10 @@ type builder struct {
 	keda bool
 }
 
-// Values names used by this renderer for what the input did not say.
-const (
-	roleFill = "role-arn"
-)
-
-func newBuilder(svc *service.Service) *builder {
+func newBuilder(svc *service.Service, opts render.Options) *builder {
 	b := &builder{
 		svc:        svc,
+		opts:       opts,
 		file:       ServiceValuesFile(svc.Name),
 		secretKeys: map[string]string{},
 		configKeys: map[string]string{},
@@ -154,11 +153,13 @@ func (b *builder) build() ymap {
 		m.set("config", cm.node())
 	}
 	m.set("secrets", b.secrets())
-	m.set("serviceAccount", b.serviceAccount())
+	sa, envs := b.serviceAccount()
+	m.set("serviceAccount", sa)
 	m.set("volumes", b.volumeValues())
 	m.set("placement", b.placement())
+	m.set("metrics", b.metrics())
 	m.setc("fill", fillHead, b.fillValues())
-	m.setc("environments", environmentsHead, emptyMap())
+	m.setc("environments", environmentsHead, envs)
 	return m
 }
 
@@ -984,6 +985,11 @@ func (b *builder) serviceAndRoutes(m ymap, ports map[*service.Port]string) {
 		c := &s.Containers[ci]
 		for pi := range c.Ports {
 			p := &c.Ports[pi]
+			if p.Metrics {
+				// Scraped where the pod runs (see metrics), not a port
+				// for clients or the Gateway.
+				continue
+			}
 			key := p.ContainerPort
 			if strings.EqualFold(p.Protocol, "UDP") {
 				key = -key
@@ -1118,25 +1124,93 @@ func (b *builder) needsRole() bool {
 	return false
 }
 
-func (b *builder) serviceAccount() *yaml.Node {
+// serviceAccount writes serviceAccount and the environments: map that
+// gives each environment its own IAM role (iam.Identities): the input's in
+// production, a role to fill elsewhere. The role is never set for all
+// environments at once, so an environment added later renders only once
+// it names its own (roleRequired).
+func (b *builder) serviceAccount() (*yaml.Node, *yaml.Node) {
 	sa := b.svc.ServiceAccount
 	m := newMap()
 	if sa != nil && sa.Name != "" && sa.Name != b.svc.Name {
 		m.set("name", str(dnsSubdomainOr(sa.Name, b.svc.Name)))
 	}
-	switch {
-	case sa != nil && sa.RoleARN != "" && !isPlaceholder(sa.RoleARN):
-		m.set("roleArn", str(sa.RoleARN))
-	case sa != nil && sa.RoleValue != "":
-		m.set("roleArnFill", str(sa.RoleValue))
-	case sa != nil || b.needsRole():
-		reason := "the IAM role the pods assume through IRSA"
-		if sa == nil {
-			reason = "the IAM role that may read this service's secrets and queues (on ECS, the task execution role did); the pods assume it through IRSA"
-		}
-		m.set("roleArnFill", str(b.addFill(roleFill, "", reason, "serviceAccount")))
+	if sa == nil && !b.needsRole() {
+		return m.orNil(), emptyMap()
 	}
-	return m.orNil()
+	svc := *b.svc
+	if sa == nil {
+		// What Render gives the service: a role to fill.
+		svc.ServiceAccount = &service.ServiceAccount{RoleValue: iam.RoleFill}
+	}
+	ids := iam.Identities(&svc, b.opts)
+	// Production's role first in fill:, as it is the input's.
+	for _, id := range ids {
+		if id.Prod && id.Fill == iam.RoleFill {
+			reason := "the IAM role the pods assume through IRSA"
+			if sa == nil {
+				reason = "the IAM role that may read this service's secrets and queues (on ECS, the task execution role did); the pods assume it through IRSA"
+			}
+			reason += fmt.Sprintf(" in %s (iam/%s.trust-policy.json is its trust policy)", strings.Join(b.opts.ProdEnvs(), " and "), id.Name)
+			b.addFill(iam.RoleFill, "", reason, "serviceAccount")
+		}
+	}
+	envs := newMap()
+	for _, id := range ids {
+		role := newMap()
+		switch {
+		case id.ARN != "":
+			role.set("roleArn", str(id.ARN))
+		case id.Prod:
+			role.set("roleArnFill", str(id.Fill))
+		default:
+			b.addFill(id.Fill, "", b.envRoleReason(id), "serviceAccount")
+			role.set("roleArnFill", str(id.Fill))
+		}
+		envs.set(id.Env, newMap().set("serviceAccount", role.node()).node())
+	}
+	m.setc("roleRequired", "The pods need an IAM role in every environment, each environment its own\n(the input's in production): environments.<env>.serviceAccount names it,\nand the chart refuses to render an environment that names none.", boolNode(true))
+	return m.node(), envs.node()
+}
+
+// envRoleReason is the FILL comment of a non-production environment's
+// role: which role it is, and what it must trust.
+func (b *builder) envRoleReason(id iam.Identity) string {
+	partition := "aws"
+	if sa := b.svc.ServiceAccount; sa != nil {
+		if p, _, _, err := iam.ParseRoleARN(sa.RoleARN); err == nil {
+			partition = p
+		}
+	}
+	account := b.opts.Account(id.Env)
+	if account == "" {
+		account = iam.AccountPlaceholderFor(id.Env)
+	}
+	return fmt.Sprintf("the IAM role of %s in %s: a role of that environment's account, trusting only %s/%s (create arn:%s:iam::%s:role/%s with iam/%s.trust-policy.json)",
+		b.svc.Name, id.Env, id.Namespace, id.ServiceAccount, partition, account, id.Name, id.Name)
+}
+
+// metrics writes metrics: the port Prometheus scrapes, which the chart
+// opens to networkPolicy.metricsNamespaces and names in the pods'
+// prometheus.io annotations.
+func (b *builder) metrics() *yaml.Node {
+	var found []service.Port
+	for _, list := range [][]service.Container{b.svc.Containers, b.svc.Sidecars} {
+		for _, c := range list {
+			for _, p := range c.Ports {
+				if p.Metrics && (p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP")) {
+					found = append(found, p)
+				}
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if len(found) > 1 {
+		b.warn("containers.ports", b.target("metrics.port"), "%d ports serve metrics; the pods' prometheus.io annotations and the NetworkPolicy name only port %d: scrape the others with a PodMonitor and open them in networkPolicy.extraIngress", len(found), found[0].ContainerPort)
+	}
+	return newMap().set("port", intNode(found[0].ContainerPort)).node()
 }
 
 func dnsSubdomainOr(name, fallback string) string {

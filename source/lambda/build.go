@@ -13,6 +13,10 @@ import (
 // triggers.
 const Port = 8080
 
+// MetricsPort is the container port `cutover lambda serve --metrics`
+// serves Prometheus metrics, /healthz and /readyz on.
+const MetricsPort = 9102
+
 // Defaults Lambda applies when a function does not say.
 const (
 	lambdaDefaultMemoryMB = 128
@@ -111,6 +115,12 @@ type trigger struct {
 	at val
 	// flags are extra `cutover lambda serve` flags of this source.
 	flags []string
+	// clusterARN is the MSK cluster of a Kafka trigger, which serve puts in
+	// each event's eventSourceArn (--cluster-arn); clusterARNValue names
+	// the value that holds it when the input could not say it. Both ""
+	// for self-managed Kafka.
+	clusterARN      string
+	clusterARNValue string
 }
 
 func newFunction(res resolver, files ...string) *function {
@@ -523,7 +533,7 @@ func (fn *function) mskCluster(tr *trigger, v val, clusterARN string) error {
 	if !strings.HasPrefix(a.Resource, "cluster/") {
 		return v.errf("%q is not an MSK cluster ARN (…:cluster/<name>/<uuid>)", clusterARN)
 	}
-	tr.Kind, tr.Region = service.TriggerKafka, a.Region
+	tr.Kind, tr.Region, tr.clusterARN = service.TriggerKafka, a.Region, clusterARN
 	tr.BrokersValue = fn.fill(v, valueName(tr.Name, "brokers"), "",
 		"the bootstrap servers of MSK cluster "+clusterARN+" (aws kafka get-bootstrap-brokers --cluster-arn "+clusterARN+"), comma-separated; IAM auth needs the IRSA role to allow kafka-cluster:Connect/ReadData")
 	return nil

@@ -289,7 +289,9 @@ func (fn *function) finishEnv() {
 // AWS_LAMBDA_RUNTIME_API pointing at itself.
 func (fn *function) finishCommand() {
 	svc, c := fn.svc, fn.main()
-	cmd := []string{"cutover", "lambda", "serve"}
+	// serve's Prometheus metrics and health endpoints, named so the port
+	// is declared and scraped whatever serve's default becomes.
+	cmd := []string{"cutover", "lambda", "serve", "--metrics", ":" + strconv.Itoa(MetricsPort)}
 	switch svc.Kind {
 	case service.KindCron:
 		cmd = append(cmd, "--source", "schedule")
@@ -369,6 +371,7 @@ func (fn *function) finishCommand() {
 		}
 		svc.Expose.Port = Port
 	}
+	c.Ports = append(c.Ports, service.Port{Name: "metrics", ContainerPort: MetricsPort, AppProtocol: "http", Metrics: true})
 }
 
 func orSlash(p string) string {
@@ -410,6 +413,13 @@ func (fn *function) sourceFlags(tr *trigger) []string {
 			group = fn.svc.Name
 		}
 		out = []string{"--source", "kafka", "--brokers", brokers, "--topic", src, "--consumer-group", group}
+		switch {
+		case tr.clusterARNValue != "":
+			out = append(out, "--cluster-arn", ref("CLUSTER_ARN", tr.clusterARNValue))
+		case tr.clusterARN != "":
+			// Lambda's MSK events carry the cluster as eventSourceArn.
+			out = append(out, "--cluster-arn", tr.clusterARN)
+		}
 	}
 	if tr.Region != "" {
 		out = append(out, "--region", tr.Region)

@@ -429,6 +429,10 @@ func (fn *function) samKafka(tr *trigger, typ string, p val) error {
 		if !s.ok {
 			tr.BrokersValue = fn.fill(sv, valueName(tr.Name, "brokers"), "",
 				"the bootstrap servers of the MSK cluster "+sv.text()+", comma-separated (aws kafka get-bootstrap-brokers): "+s.reason)
+			// The function's events name the cluster (eventSourceArn), and
+			// serve makes them MSK events only when it knows it.
+			tr.clusterARNValue = fn.fill(sv, valueName(tr.Name, "clusterArn"), "",
+				"the ARN of the MSK cluster "+sv.text()+", which the function's events carry as eventSourceArn: "+s.reason)
 		} else if err := fn.mskCluster(tr, sv, s.text); err != nil {
 			return err
 		}

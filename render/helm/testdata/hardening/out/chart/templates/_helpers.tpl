@@ -148,12 +148,19 @@ is not started by the environment's minimum. Call it with (list $ value).
 {{- end -}}
 {{- end -}}
 
-{{/* cutover.roleArn: the IAM role of the service account, "" when none. */}}
+{{/*
+cutover.roleArn: the IAM role of the service account, "" when none. With
+roleRequired, an environment that names no role fails: falling back to
+another environment's role would let it act as that environment.
+*/}}
 {{- define "cutover.roleArn" -}}
 {{- if .Values.serviceAccount.roleArn -}}
 {{- .Values.serviceAccount.roleArn -}}
 {{- else if .Values.serviceAccount.roleArnFill -}}
 {{- include "cutover.fill" (list . .Values.serviceAccount.roleArnFill) -}}
+{{- else if .Values.serviceAccount.roleRequired -}}
+{{- $env := .Values.environment | default "<env>" -}}
+{{- fail (printf "serviceAccount.roleArn: environment %s names no IAM role; set environments.%s.serviceAccount.roleArn in values/services/%s.yaml to a role of %s's account that trusts only its service account" $env $env .Release.Name $env) -}}
 {{- end -}}
 {{- end -}}
 
@@ -457,6 +464,12 @@ spread across zones and hosts and never exit.
 {{- end -}}
 {{- with $V.containers -}}
 {{- $_ := set $ann "kubectl.kubernetes.io/default-container" (first .).name -}}
+{{- end -}}
+{{- $m := $V.metrics | default dict -}}
+{{- if and $m.port $m.annotations -}}
+{{- $_ := set $ann "prometheus.io/scrape" "true" -}}
+{{- $_ := set $ann "prometheus.io/port" ($m.port | int | toString) -}}
+{{- $_ := set $ann "prometheus.io/path" ($m.path | default "/metrics") -}}
 {{- end -}}
 metadata:
   labels:
