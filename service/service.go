@@ -86,6 +86,19 @@ type Service struct {
 	// streams, schedules, HTTP routes).
 	Triggers []Trigger
 
+	// Checkpoints are the stream positions the workload keeps in
+	// Kubernetes itself, one per stream trigger it consumes: a ConfigMap
+	// holding the per-shard checkpoint and a coordination.k8s.io Lease,
+	// both named Name, in the pod's own namespace, through which the
+	// replicas elect the one that consumes the stream (the others stand
+	// by and take over). The workload calls the Kubernetes API for exactly
+	// these objects, so a renderer gives its pods their service account
+	// token, their namespace, and a Role on these names; and, since only
+	// the Lease holder consumes, scaling on the stream would only add
+	// standbys. Empty means the workload never calls the Kubernetes API
+	// (the token stays unmounted).
+	Checkpoints []Checkpoint `json:",omitempty"`
+
 	// Schedule is the cron schedule of a KindCron workload, in the
 	// five-field Kubernetes form, UTC.
 	Schedule string
@@ -387,6 +400,14 @@ const (
 	TriggerSchedule TriggerKind = "schedule"
 )
 
+// Stream reports whether the trigger kind is a stream of shards
+// (Kinesis, DynamoDB Streams), which one consumer reads in order per
+// shard, rather than a queue or a partitioned log whose broker shares it
+// out among consumers (SQS, Kafka).
+func (k TriggerKind) Stream() bool {
+	return k == TriggerKinesis || k == TriggerDynamoDB
+}
+
 // Trigger is an event source.
 type Trigger struct {
 	Kind TriggerKind
@@ -431,6 +452,17 @@ type Trigger struct {
 	// consumer group when it must match one the input does not name (the
 	// UUID Lambda used as group id); "" when ConsumerGroup applies.
 	ConsumerGroupValue string
+}
+
+// Checkpoint names where one stream consumer keeps its position and
+// elects its active replica (see Service.Checkpoints).
+type Checkpoint struct {
+	// Trigger is the Name of the stream trigger (Service.Triggers) whose
+	// position this is.
+	Trigger string
+	// Name is the name of both the ConfigMap and the Lease: a DNS-1123
+	// label, unique within the service.
+	Name string
 }
 
 // Rollout is the update strategy of a Deployment.
@@ -552,6 +584,26 @@ func (s *Service) Validate() error {
 			if !vols[m.Name] {
 				errs = append(errs, fmt.Sprintf("container %q mounts unknown volume %q", c.Name, m.Name))
 			}
+		}
+	}
+	triggers := map[string]TriggerKind{}
+	for _, t := range s.Triggers {
+		triggers[t.Name] = t.Kind
+	}
+	checkpoints := map[string]bool{}
+	for _, c := range s.Checkpoints {
+		if err := ValidateName(c.Name); err != nil {
+			errs = append(errs, "checkpoint "+err.Error())
+		}
+		if checkpoints[c.Name] {
+			errs = append(errs, fmt.Sprintf("checkpoint name %q used twice", c.Name))
+		}
+		checkpoints[c.Name] = true
+		switch kind, ok := triggers[c.Trigger]; {
+		case !ok:
+			errs = append(errs, fmt.Sprintf("checkpoint %q: no trigger named %q", c.Name, c.Trigger))
+		case !kind.Stream():
+			errs = append(errs, fmt.Sprintf("checkpoint %q: trigger %q is %s, not a stream", c.Name, c.Trigger, kind))
 		}
 	}
 	if s.Scaling != nil && s.Scaling.MaxReplicas < s.Scaling.MinReplicas {

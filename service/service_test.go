@@ -51,3 +51,33 @@ func TestValidateCatchesDanglingReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestValidateCheckpoints(t *testing.T) {
+	base := func() *Service {
+		return &Service{
+			Name:       "ledger",
+			Containers: []Container{{Name: "function", Image: "ledger:1"}},
+			Triggers: []Trigger{
+				{Kind: TriggerKinesis, Name: "ledger-stream", Enabled: true},
+				{Kind: TriggerSQS, Name: "topups", Enabled: true},
+			},
+		}
+	}
+	s := base()
+	s.Checkpoints = []Checkpoint{{Trigger: "ledger-stream", Name: "ledger-ledger-stream-checkpoint"}}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("a checkpoint of a stream trigger: %v", err)
+	}
+	for name, cp := range map[string][]Checkpoint{
+		"unknown trigger": {{Trigger: "nope", Name: "a"}},
+		"not a stream":    {{Trigger: "topups", Name: "a"}},
+		"bad name":        {{Trigger: "ledger-stream", Name: "Ledger_Checkpoint"}},
+		"name twice":      {{Trigger: "ledger-stream", Name: "a"}, {Trigger: "ledger-stream", Name: "a"}},
+	} {
+		s := base()
+		s.Checkpoints = cp
+		if err := s.Validate(); err == nil {
+			t.Errorf("%s: Validate accepts %+v", name, cp)
+		}
+	}
+}

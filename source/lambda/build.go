@@ -121,6 +121,14 @@ type trigger struct {
 	// for self-managed Kafka.
 	clusterARN      string
 	clusterARNValue string
+	// sourceAt is where a stream trigger's ARN is in the input, and
+	// sourceNote what resolving it assumed; finishCheckpoints reports
+	// there where the consumer keeps its position.
+	sourceAt   val
+	sourceNote string
+	// checkpoint names the ConfigMap and Lease of an enabled stream
+	// trigger (serve --checkpoint-configmap); "" for other triggers.
+	checkpoint string
 }
 
 func newFunction(res resolver, files ...string) *function {
@@ -485,6 +493,7 @@ func (fn *function) queueSource(tr *trigger, v val) error {
 
 // streamSource sets a Kinesis or DynamoDB stream trigger's source.
 func (fn *function) streamSource(tr *trigger, v val) error {
+	tr.sourceAt = v
 	lit, ref, note := fn.text(v, valueName(tr.Name, "streamArn"), "the ARN of the stream the function consumed")
 	if ref != "" {
 		tr.SourceValue = ref
@@ -510,16 +519,9 @@ func (fn *function) streamSource(tr *trigger, v val) error {
 		tr.Source = ""
 		return fn.mskCluster(tr, v, lit)
 	}
-	tr.Source, tr.Region = lit, a.Region
-	target := "KEDA aws-kinesis-stream scaler and serve --stream-arn"
-	if tr.Kind == service.TriggerDynamoDB {
-		target = "KEDA aws-dynamodb-streams scaler and serve --stream-arn"
-	}
-	msg := "the consumer checkpoints shards itself: Lambda's position is not carried over, so StartingPosition decides where it begins"
-	if note != "" {
-		msg = note + "; " + msg
-	}
-	v.t.Warn(v.field, target, msg)
+	// Reported by finishCheckpoints, once the service and trigger names
+	// that name the checkpoint are final.
+	tr.Source, tr.Region, tr.sourceNote = lit, a.Region, note
 	return nil
 }
 
@@ -573,6 +575,7 @@ func (fn *function) finish() (*service.Service, error) {
 		fn.timeoutDefault = true
 	}
 	fn.finishTiming()
+	fn.finishCheckpoints()
 	fn.finishScaling()
 	fn.finishEnv()
 	fn.finishCommand()

@@ -777,7 +777,7 @@ func (fn *function) mappingFields(tr *trigger, m keyed) error {
 			return err
 		}
 		if ok && n > 1 {
-			v.t.Warn(v.field, "", fmt.Sprintf("Lambda ran %d batches per shard at once; a replica consumes a shard in order, so throughput per shard is lower: add shards or raise maxReplicas", n))
+			v.t.Warn(v.field, "", fmt.Sprintf("Lambda ran %d batches per shard at once; serve's one active replica consumes each shard in order, a batch at a time, so throughput per shard is lower: add shards (more replicas only add standbys)", n))
 		} else if ok {
 			v.t.Use(v.field)
 		}

@@ -44,7 +44,12 @@ func (fn *function) finishKind() {
 			"the function has no event source: it ran when something invoked it (the Invoke API, S3, SNS, Step Functions, another function); it becomes a Job that runs one invocation, so those callers must now create Jobs or call a server")
 	}
 	for _, tr := range fn.triggers {
-		if svc.Kind == service.KindServer && isQueue(tr.Kind) && tr.Enabled {
+		switch {
+		case svc.Kind != service.KindServer || !isQueue(tr.Kind) || !tr.Enabled:
+		case tr.Kind.Stream():
+			tr.at.t.Warn(tr.at.field, "serve --source "+string(tr.Kind),
+				"the function also serves HTTP, so it becomes a server; one of its replicas consumes this stream (the one holding its checkpoint's Lease), the others stand by for it; the HPA scales on CPU: split the function if the stream needs a replica of its own")
+		default:
 			tr.at.t.Warn(tr.at.field, "serve --source "+string(tr.Kind),
 				"the function also serves HTTP, so it becomes a server whose replicas also consume this source; the HPA scales on CPU, not on the backlog: split the function if the backlog must drive scaling")
 		}
@@ -161,10 +166,75 @@ func (fn *function) finishTiming() {
 	at.t.Mapped(at.field, fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT, terminationGracePeriodSeconds %d", grace))
 }
 
+// finishCheckpoints names, for every enabled stream trigger, the
+// ConfigMap that keeps the consumer's per-shard checkpoint and the Lease
+// its replicas elect the consumer with (serve --checkpoint-configmap), and
+// reports where the position lives now.
+func (fn *function) finishCheckpoints() {
+	for _, tr := range fn.triggers {
+		if !tr.Kind.Stream() {
+			continue
+		}
+		at := tr.sourceAt
+		if at.t == nil {
+			at = tr.at
+		}
+		if !tr.Enabled {
+			at.t.Warn(at.field, "",
+				fmt.Sprintf("the trigger is disabled, so serve does not consume the stream; to consume it, add --source %s --stream-arn … --checkpoint-configmap <name> to the command and <name> to checkpoints in the service's values, which the chart's Role is limited to", tr.Kind))
+			continue
+		}
+		tr.checkpoint = checkpointName(fn.svc.Name, tr.Name)
+		fn.svc.Checkpoints = append(fn.svc.Checkpoints, service.Checkpoint{Trigger: tr.Name, Name: tr.checkpoint})
+		pos := tr.StartingPosition
+		if pos == "" {
+			pos = "LATEST, serve's default"
+		}
+		msg := fmt.Sprintf("serve keeps the per-shard checkpoint in the ConfigMap and holds the Lease, both in the pod's namespace: one replica consumes the stream, the others stand by and take over within about 15 s when it stops (the chart gives the pods a Role on these two objects alone); "+
+			"Lambda's own position is not carried over, so StartingPosition (%s) decides where the consumer begins on first start: TRIM_HORIZON processes again what Lambda already did, LATEST skips what arrives before the pods start; AT_TIMESTAMP (--starting-timestamp) at the moment the Lambda mapping is disabled avoids both", pos)
+		if tr.sourceNote != "" {
+			msg = tr.sourceNote + "; " + msg
+		}
+		at.t.Warn(at.field, "serve --stream-arn; checkpoint ConfigMap and Lease "+tr.checkpoint, msg)
+	}
+}
+
+// streamsOnly reports whether every enabled queue or stream trigger of
+// the function is a stream, and one is enabled: one replica consumes
+// them all (the Lease holder), so replicas beyond a standby add nothing.
+func (fn *function) streamsOnly() bool {
+	streams := false
+	for _, tr := range fn.triggers {
+		if !isQueue(tr.Kind) || !tr.Enabled {
+			continue
+		}
+		if !tr.Kind.Stream() {
+			return false
+		}
+		streams = true
+	}
+	return streams
+}
+
+// hasStream reports whether an enabled stream trigger is consumed.
+func (fn *function) hasStream() bool {
+	for _, tr := range fn.triggers {
+		if tr.Kind.Stream() && tr.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// streamReplicas is the fixed replica count of a worker that consumes
+// only streams: one consumes, one stands by.
+const streamReplicas = 2
+
 // finishScaling turns reserved and provisioned concurrency into replica
 // bounds. One replica runs one invocation at a time, as one Lambda
 // execution environment does, so concurrency and replicas are the same
-// number.
+// number; except for streams, which one replica consumes (see
+// finishCheckpoints).
 func (fn *function) finishScaling() {
 	svc := fn.svc
 	for _, tr := range fn.triggers {
@@ -182,6 +252,19 @@ func (fn *function) finishScaling() {
 	if svc.Kind == service.KindCron || svc.Kind == service.KindJob {
 		if fn.reserved != nil {
 			at.t.Warn(at.field, "", fmt.Sprintf("reserved concurrency %d: a %s runs one pod per run; use concurrencyPolicy Forbid if runs must not overlap", *fn.reserved, svc.Kind))
+		}
+		return
+	}
+	if svc.Kind == service.KindWorker && fn.streamsOnly() {
+		n := int32(streamReplicas)
+		svc.Replicas = &n
+		msg := "one replica consumes the streams, holding their checkpoints' Leases; the other stands by and takes over within about 15 s when it stops, and the PodDisruptionBudget lets only one go at a time; more replicas would only add standbys, so nothing autoscales the workload"
+		if fn.reserved != nil {
+			msg = fmt.Sprintf("reserved concurrency %d is not a replica count for a stream consumer: ", *fn.reserved) + msg
+		}
+		at.t.Warn(at.field, fmt.Sprintf("Deployment replicas %d, no autoscaler", n), msg)
+		if fn.provisioned > 0 {
+			fn.provisionedAt.t.Warn(fn.provisionedAt.field, "", fmt.Sprintf("provisioned concurrency %d: the standby replica is the warm capacity a stream consumer needs", fn.provisioned))
 		}
 		return
 	}
@@ -203,10 +286,17 @@ func (fn *function) finishScaling() {
 		}
 	}
 	var minR int32
-	if svc.Kind == service.KindServer {
+	stream := ""
+	switch {
+	case svc.Kind == service.KindServer:
 		// Two replicas so a node or zone loss does not take the endpoint
 		// down; Lambda's warm pool gave the same without asking.
 		minR = 2
+	case fn.hasStream():
+		// A stream is consumed whatever the queues hold: never scale to
+		// zero, and keep a standby for the stream's consumer.
+		minR = streamReplicas
+		stream = fmt.Sprintf("; minReplicas %d: the function also consumes a stream, which one replica consumes (holding its checkpoint's Lease) whatever the queues hold, while another stands by; the queues scale the rest", streamReplicas)
 	}
 	if fn.provisioned > 0 {
 		minR = int32(min(fn.provisioned, 1000))
@@ -218,6 +308,9 @@ func (fn *function) finishScaling() {
 	svc.Scaling = &service.Scaling{MinReplicas: minR, MaxReplicas: max}
 	target := "KEDA ScaledObject maxReplicaCount"
 	msg := "one replica runs one invocation at a time, as a Lambda execution environment does; minReplicas 0 lets KEDA scale the consumer to zero when the source is idle (the renderer decides)"
+	if stream != "" {
+		msg = "one replica runs one invocation at a time, as a Lambda execution environment does" + stream
+	}
 	if svc.Kind == service.KindServer {
 		svc.Scaling.TargetCPUPercent = 70
 		target = "HorizontalPodAutoscaler maxReplicas"
@@ -400,6 +493,11 @@ func (fn *function) sourceFlags(tr *trigger) []string {
 		out = []string{"--source", "sqs", "--queue-url", src}
 	case service.TriggerKinesis, service.TriggerDynamoDB:
 		out = []string{"--source", string(tr.Kind), "--stream-arn", src}
+		if tr.checkpoint != "" {
+			// The checkpoint in a ConfigMap and the Lease that elects the
+			// consumer, in the pod's namespace ($POD_NAMESPACE).
+			out = append(out, "--checkpoint-configmap", tr.checkpoint)
+		}
 	case service.TriggerKafka:
 		brokers := strings.Join(tr.Brokers, ",")
 		if tr.BrokersValue != "" {

@@ -15,7 +15,10 @@
 // with the function's handler as the container's args. Flags after a
 // --source belong to that source: http (--port, --route "<shape> <METHOD>
 // <path>", and --response-stream for a function URL in RESPONSE_STREAM
-// mode), sqs (--queue-url), kinesis and dynamodb (--stream-arn), kafka
+// mode), sqs (--queue-url), kinesis and dynamodb (--stream-arn, and
+// --checkpoint-configmap: the ConfigMap keeping the per-shard checkpoint and
+// the Lease electing the one replica that consumes, see
+// service.Service.Checkpoints), kafka
 // (--brokers, --topic, --consumer-group, --auth, --auth-secret-env),
 // each with --region, --batch-size, --batch-window, --starting-position,
 // --starting-timestamp, --report-batch-item-failures, --max-retries,
@@ -25,7 +28,10 @@
 // environment.
 //
 // One replica runs one invocation at a time, as one Lambda execution
-// environment does, so reserved concurrency becomes the replica cap.
+// environment does, so reserved concurrency becomes the replica cap. A
+// stream is the exception: one replica consumes it, the others stand by,
+// so a function that consumes only streams runs two replicas and no
+// autoscaler.
 package lambda
 
 import (

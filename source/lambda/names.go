@@ -1,6 +1,8 @@
 package lambda
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"unicode"
 
@@ -136,4 +138,22 @@ func envName(words ...string) string {
 		}
 	}
 	return strings.TrimRight(b.String(), "_")
+}
+
+// checkpointName names the ConfigMap and the Lease of a stream trigger's
+// checkpoint: <service>-<trigger>-checkpoint, both already DNS-1123
+// labels. A name longer than a label's 63 characters keeps its head and
+// gets 8 hex digits of the full name's SHA-256 before the suffix: the same
+// input always gives the same name, and two triggers whose names differ
+// only past the cut still get two.
+func checkpointName(svc, trigger string) string {
+	const suffix = "-checkpoint"
+	full := svc + "-" + trigger + suffix
+	if len(full) <= 63 {
+		return full
+	}
+	sum := sha256.Sum256([]byte(full))
+	hash := "-" + hex.EncodeToString(sum[:4])
+	head := strings.TrimRight(full[:63-len(hash)-len(suffix)], "-")
+	return head + hash + suffix
 }
