@@ -44,6 +44,7 @@ var environmentKeys = []string{
 	"route.internalParentRefs",
 	"networkPolicy.gatewayNamespaces",
 	"networkPolicy.metricsNamespaces",
+	"networkPolicy.apiServer",
 	"nodeSelector",
 	"tolerations",
 	"persistence.storageClass",
@@ -73,7 +74,7 @@ func baseValues(opts render.Options) []byte {
 		set("enabled", boolNode(true)).
 		set("sizeLimit", str("")).
 		set("medium", str("")).node())
-	m.set("automountServiceAccountToken", boolNode(false))
+	m.setc("automountServiceAccountToken", "No pod mounts a Kubernetes API token but those whose stream consumers keep\ncheckpoints (a service's checkpoints:), which also get a Role on exactly those.", boolNode(false))
 	m.set("enableServiceLinks", boolNode(false))
 	m.setc("imagePullPolicy", "Every start checks the registry: pull credentials and moved tags are noticed.", str("Always"))
 	m.setc("resourceDefaults", "Resources of containers whose input said nothing of cpu, memory or\nephemeral-storage: requests so the scheduler can place them, memory and\ndisk limits so a leak is stopped in its container, not on the node. Each\nresource is filled in alone; what the input said is kept. Remove a key to\nleave it unset.\ncpuLimitRatio: a container with a CPU request and no CPU limit gets a limit\nof request × ratio. A CPU limit throttles a container that reaches it even\nwhen the node is idle, which shows as latency; a generous ratio keeps that\nrare while one runaway container still cannot starve its node. Inputs that\nnamed a hard cap (Fargate task cpu, compose cpus, systemd CPUQuota) keep\ntheirs. 0 sets no CPU limit (kube-score then reports container-resources).\nmemoryLimitRatio: likewise for memory, where the input named only a soft\nlimit or a reservation; past its limit a container is OOM-killed, so size\nit from the container's peak.", newMap().
@@ -100,13 +101,16 @@ func baseValues(opts render.Options) []byte {
 		set("enabled", boolNode(true)).
 		set("maxUnavailable", intNode(1)).
 		set("unhealthyPodEvictionPolicy", str("AlwaysAllow")).node())
-	m.setc("networkPolicy", "Ingress to the service ports from the same namespace and the Gateway's\nnamespace, and to the metrics port (metrics.port) from Prometheus's; workers\nand jobs take no other ingress. Egress stays open.", newMap().
+	m.setc("networkPolicy", "Ingress to the service ports from the same namespace and the Gateway's\nnamespace, and to the metrics port (metrics.port) from Prometheus's; workers\nand jobs take no other ingress. Egress stays open; where egress rules are\nset, pods with checkpoints may also reach the Kubernetes API server at\napiServer's ports (and CIDRs, when named; else any address).", newMap().
 		set("enabled", boolNode(true)).
 		set("allowSameNamespace", boolNode(true)).
 		set("gatewayNamespaces", strSeq([]string{"gateway-system"})).
 		set("metricsNamespaces", strSeq([]string{"monitoring"})).
 		set("extraIngress", seq()).
-		set("egress", seq()).node())
+		set("egress", seq()).
+		set("apiServer", newMap().
+			set("ports", seq(intNode(443), intNode(6443))).
+			set("cidrs", seq()).node()).node())
 
 	m.setc("metrics", "Pods that serve Prometheus metrics (cutover lambda serve, on :9102) carry\nthe prometheus.io/scrape, port and path annotations Prometheus's\nkubernetes-pods job reads; false leaves scraping to PodMonitors.", newMap().
 		set("annotations", boolNode(true)).node())

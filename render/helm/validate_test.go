@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
@@ -190,23 +191,25 @@ func (o object) String() string { return o.gvk.Kind + "/" + o.name }
 
 // builtin are the kinds decoded into their Go types.
 var builtin = map[schema.GroupVersionKind]func() any{
-	{Group: "apps", Version: "v1", Kind: "Deployment"}:                     func() any { return &appsv1.Deployment{} },
-	{Group: "batch", Version: "v1", Kind: "CronJob"}:                       func() any { return &batchv1.CronJob{} },
-	{Group: "batch", Version: "v1", Kind: "Job"}:                           func() any { return &batchv1.Job{} },
-	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}: func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
-	{Version: "v1", Kind: "Service"}:                                       func() any { return &corev1.Service{} },
-	{Version: "v1", Kind: "ConfigMap"}:                                     func() any { return &corev1.ConfigMap{} },
-	{Version: "v1", Kind: "ServiceAccount"}:                                func() any { return &corev1.ServiceAccount{} },
-	{Version: "v1", Kind: "PersistentVolume"}:                              func() any { return &corev1.PersistentVolume{} },
-	{Version: "v1", Kind: "PersistentVolumeClaim"}:                         func() any { return &corev1.PersistentVolumeClaim{} },
-	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:          func() any { return &policyv1.PodDisruptionBudget{} },
-	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}:     func() any { return &networkingv1.NetworkPolicy{} },
-	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}: func() any { return &gatewayv1.HTTPRoute{} },
-	{Group: "keda.sh", Version: "v1alpha1", Kind: "ScaledObject"}:          nil,
-	{Group: "keda.sh", Version: "v1alpha1", Kind: "ScaledJob"}:             nil,
-	{Group: "keda.sh", Version: "v1alpha1", Kind: "TriggerAuthentication"}: nil,
-	{Group: "external-secrets.io", Version: "v1", Kind: "ExternalSecret"}:  nil,
-	{Group: "external-secrets.io", Version: "v1", Kind: "SecretStore"}:     nil,
+	{Group: "apps", Version: "v1", Kind: "Deployment"}:                       func() any { return &appsv1.Deployment{} },
+	{Group: "batch", Version: "v1", Kind: "CronJob"}:                         func() any { return &batchv1.CronJob{} },
+	{Group: "batch", Version: "v1", Kind: "Job"}:                             func() any { return &batchv1.Job{} },
+	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}:   func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
+	{Version: "v1", Kind: "Service"}:                                         func() any { return &corev1.Service{} },
+	{Version: "v1", Kind: "ConfigMap"}:                                       func() any { return &corev1.ConfigMap{} },
+	{Version: "v1", Kind: "ServiceAccount"}:                                  func() any { return &corev1.ServiceAccount{} },
+	{Version: "v1", Kind: "PersistentVolume"}:                                func() any { return &corev1.PersistentVolume{} },
+	{Version: "v1", Kind: "PersistentVolumeClaim"}:                           func() any { return &corev1.PersistentVolumeClaim{} },
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:            func() any { return &policyv1.PodDisruptionBudget{} },
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}:       func() any { return &networkingv1.NetworkPolicy{} },
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"}:        func() any { return &rbacv1.Role{} },
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"}: func() any { return &rbacv1.RoleBinding{} },
+	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}:   func() any { return &gatewayv1.HTTPRoute{} },
+	{Group: "keda.sh", Version: "v1alpha1", Kind: "ScaledObject"}:            nil,
+	{Group: "keda.sh", Version: "v1alpha1", Kind: "ScaledJob"}:               nil,
+	{Group: "keda.sh", Version: "v1alpha1", Kind: "TriggerAuthentication"}:   nil,
+	{Group: "external-secrets.io", Version: "v1", Kind: "ExternalSecret"}:    nil,
+	{Group: "external-secrets.io", Version: "v1", Kind: "SecretStore"}:       nil,
 }
 
 // reporter is the part of testing.TB the checks use, so that a test can
@@ -467,6 +470,25 @@ func checkReferences(t reporter, objs []object) {
 			if x.Spec.MinAvailable != nil {
 				t.Errorf("%s uses minAvailable: it can block drains below the autoscaler's minimum", o)
 			}
+		case *rbacv1.RoleBinding:
+			if _, ok := has["Role/"+x.RoleRef.Name]; x.RoleRef.Kind != "Role" || !ok {
+				t.Errorf("%s binds %s %s, not a rendered Role", o, x.RoleRef.Kind, x.RoleRef.Name)
+			}
+			for _, sub := range x.Subjects {
+				if _, ok := has["ServiceAccount/"+sub.Name]; sub.Kind != "ServiceAccount" || sub.Namespace != o.ns || !ok {
+					t.Errorf("%s binds %s %s/%s, not the service's rendered ServiceAccount", o, sub.Kind, sub.Namespace, sub.Name)
+				}
+			}
+		case *rbacv1.Role:
+			// Least privilege: every verb names its objects, but create,
+			// which RBAC cannot limit by name.
+			for _, r := range x.Rules {
+				for _, v := range r.Verbs {
+					if v == "*" || v != "create" && len(r.ResourceNames) == 0 {
+						t.Errorf("%s grants %s on every %v", o, v, r.Resources)
+					}
+				}
+			}
 		}
 	}
 }
@@ -505,6 +527,19 @@ func checkPod(t reporter, o object, pod *corev1.PodTemplateSpec, has map[string]
 		if _, ok := has["ServiceAccount/"+sa]; !ok {
 			t.Errorf("%s runs as ServiceAccount %s, not rendered", o, sa)
 		}
+	}
+	// The API token is mounted exactly in pods bound to a Role: those that
+	// call the API (stream checkpoints).
+	bound := false
+	for _, b := range has {
+		if rb, ok := b.typ.(*rbacv1.RoleBinding); ok {
+			for _, sub := range rb.Subjects {
+				bound = bound || sub.Name == spec.ServiceAccountName
+			}
+		}
+	}
+	if mounts := spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken; mounts != bound {
+		t.Errorf("%s: mounts its API token: %v, bound to a Role: %v", o, mounts, bound)
 	}
 	if spec.SecurityContext == nil || spec.SecurityContext.SeccompProfile == nil || spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("%s: no RuntimeDefault seccomp profile", o)

@@ -32,16 +32,24 @@ type builder struct {
 	volumes map[string]string
 	// keda is true when KEDA triggers drive the workload.
 	keda bool
+	// checkpoints maps a stream trigger's name to the name of the
+	// ConfigMap and Lease its consumer keeps its position in
+	// (Service.Checkpoints).
+	checkpoints map[string]string
 }
 
 func newBuilder(svc *service.Service, opts render.Options) *builder {
 	b := &builder{
-		svc:        svc,
-		opts:       opts,
-		file:       ServiceValuesFile(svc.Name),
-		secretKeys: map[string]string{},
-		configKeys: map[string]string{},
-		volumes:    map[string]string{},
+		svc:         svc,
+		opts:        opts,
+		file:        ServiceValuesFile(svc.Name),
+		secretKeys:  map[string]string{},
+		configKeys:  map[string]string{},
+		volumes:     map[string]string{},
+		checkpoints: map[string]string{},
+	}
+	for _, c := range svc.Checkpoints {
+		b.checkpoints[c.Trigger] = c.Name
 	}
 	b.fills = append(b.fills, svc.Values...)
 	return b
@@ -155,6 +163,7 @@ func (b *builder) build() ymap {
 	m.set("secrets", b.secrets())
 	sa, envs := b.serviceAccount()
 	m.set("serviceAccount", sa)
+	m.setc("checkpoints", checkpointsHead, b.checkpointValues())
 	m.set("volumes", b.volumeValues())
 	m.set("placement", b.placement())
 	m.set("metrics", b.metrics())
@@ -162,6 +171,10 @@ func (b *builder) build() ymap {
 	m.setc("environments", environmentsHead, envs)
 	return m
 }
+
+const checkpointsHead = `The ConfigMaps and Leases (one name each) in which the stream consumers keep
+their checkpoints and elect the one replica that consumes. The pods get their
+service account token, POD_NAMESPACE, and a Role on these names alone.`
 
 const fillHead = `Values the input left for you to fill. Rendering fails, naming the value,
 while one is empty or still the input's placeholder.`
@@ -191,6 +204,10 @@ func (b *builder) scaling(m ymap, triggers []*yaml.Node) {
 			b.drop("scaling", "a %s workload has no autoscaler; each run is one pod", b.kind())
 		}
 		sc = nil
+	}
+	if b.kind() == service.KindWorker && b.streamsOnly() {
+		b.standby(m)
+		return
 	}
 	autoscaled := b.long() && (sc != nil || len(triggers) > 0)
 	if s.Replicas != nil {
@@ -252,12 +269,88 @@ func (b *builder) scaling(m ymap, triggers []*yaml.Node) {
 		m.set("autoscaling", a.orNil())
 	}
 	k := newMap()
-	if sc != nil && sc.MinReplicas > 0 {
-		k.set("minReplicaCount", intNode(sc.MinReplicas))
+	min := int32(0)
+	if sc != nil {
+		min = sc.MinReplicas
+	}
+	if b.long() && b.enabledStreams() > 0 && min < streamReplicas {
+		b.warn("scaling.minReplicas", b.target("keda.minReplicaCount"), "%d, not %d: the workload also consumes a stream, which one replica consumes (the holder of its checkpoint's Lease) whatever the queues hold, so it never scales to zero and keeps a standby; replicas KEDA adds for the queues also stand by for the stream", streamReplicas, min)
+		min = streamReplicas
+	}
+	if min > 0 {
+		k.set("minReplicaCount", intNode(min))
 	}
 	k.set("maxReplicaCount", intNode(b.kedaMax()))
 	k.set("triggers", seq(triggers...))
 	m.set("keda", k.node())
+}
+
+// streamReplicas is the replica count of a workload that consumes only
+// streams, and the least of one that also reads queues: one replica
+// consumes each stream, one stands by to take over.
+const streamReplicas = 2
+
+// enabledStreams counts the enabled stream triggers.
+func (b *builder) enabledStreams() int {
+	n := 0
+	for _, t := range b.svc.Triggers {
+		if t.Kind.Stream() && t.Enabled {
+			n++
+		}
+	}
+	return n
+}
+
+// streamsOnly reports whether the workload has stream triggers and no
+// enabled queue trigger besides: nothing for KEDA to scale on, since one
+// replica consumes a stream whatever its backlog.
+func (b *builder) streamsOnly() bool {
+	streams := false
+	for _, t := range b.svc.Triggers {
+		switch {
+		case t.Kind.Stream():
+			streams = true
+		case queueTrigger(t.Kind) && t.Enabled:
+			return false
+		}
+	}
+	return streams
+}
+
+// standby writes the replicas of a worker that consumes only streams: a
+// fixed count, one consuming (the holder of each stream's Lease), the
+// rest standing by; no autoscaler, since more replicas would only add
+// standbys.
+func (b *builder) standby(m ymap) {
+	s := b.svc
+	if s.Scaling != nil {
+		b.drop("scaling", "not rendered: one replica consumes the streams and the others stand by, so an autoscaler would only add standbys")
+	}
+	missing := false
+	for _, t := range s.Triggers {
+		if t.Kind.Stream() && t.Enabled && b.checkpoints[t.Name] == "" {
+			missing = true
+		}
+	}
+	switch {
+	case s.Replicas != nil:
+		m.set("replicas", intNode(*s.Replicas))
+		switch {
+		case *s.Replicas == 0:
+			b.warn("replicas", b.target("replicas"), "the service ran no replicas: rendered with 0 in every environment")
+		case *s.Replicas == 1 && !missing:
+			b.warn("replicas", b.target("replicas"), "one replica, as the input said: no standby, so the stream waits for a new pod when it goes; %d keeps one standing by", streamReplicas)
+		}
+	case b.enabledStreams() == 0:
+		m.set("replicas", intNode(0))
+		b.warn("triggers", b.target("replicas"), "every stream trigger is disabled in the input: rendered with 0 replicas until one is enabled")
+	case missing:
+		m.set("replicas", intNode(1))
+		b.warn("triggers", b.target("replicas"), "one replica: a stream trigger has no checkpoint (Service.Checkpoints), so its consumer keeps its position in the pod and every replica would consume every shard")
+	default:
+		m.set("replicas", intNode(streamReplicas))
+		b.warn("triggers", b.target("replicas"), "%d replicas and no autoscaler: one replica consumes the streams, holding each checkpoint's Lease, the other stands by and takes over within about 15 s; more would only add standbys, and the PodDisruptionBudget lets one go at a time", streamReplicas)
+	}
 }
 
 // kedaMax is the most replicas (or concurrent jobs) KEDA may run: the
@@ -315,6 +408,16 @@ func (b *builder) kedaTriggers() []*yaml.Node {
 		}
 		if b.kind() == service.KindCron {
 			b.drop(field, "a cron workload runs on its schedule; the %s trigger is not rendered", t.Kind)
+			continue
+		}
+		if t.Kind.Stream() {
+			b.streamTrigger(t, field)
+			continue
+		}
+		if b.kind() == service.KindWorker && b.streamsOnly() {
+			// Disabled (streamsOnly): KEDA would pause the workload at
+			// zero, and the streams with it.
+			b.drop(field, "disabled in the input, and the workload consumes its streams at a fixed replica count, so no ScaledObject is rendered for this trigger: add it to keda.triggers once it is enabled")
 			continue
 		}
 		batch := t.BatchSize
@@ -432,6 +535,43 @@ func (b *builder) kedaTriggers() []*yaml.Node {
 		out = append(out, tr.node())
 	}
 	return out
+}
+
+// streamTrigger reports why a stream trigger is no KEDA trigger: one
+// replica consumes a stream, so scaling on its shards adds only standbys.
+func (b *builder) streamTrigger(t service.Trigger, field string) {
+	switch name := b.checkpoints[t.Name]; {
+	case b.kind() == service.KindJob:
+		b.drop(field, "a job runs one invocation and exits; it does not consume the %s stream", t.Kind)
+	case !t.Enabled:
+		b.drop(field, "disabled in the input, and a stream is consumed by one replica, not scaled on: nothing is rendered for it")
+	case name == "":
+		b.warn(field, "", "no KEDA trigger, and no checkpoint: the model names no ConfigMap and Lease for this stream, so every replica consumes every shard and keeps its position in the pod; run one replica")
+	default:
+		b.warn(field, b.target("checkpoints"), "no KEDA trigger: one replica consumes the stream, the holder of the Lease %s, so scaling on its shards would only add standbys", name)
+	}
+}
+
+// checkpointValues writes checkpoints: the names of the ConfigMaps and
+// Leases of the stream consumers, which the chart's Role is limited to.
+func (b *builder) checkpointValues() *yaml.Node {
+	if len(b.svc.Checkpoints) == 0 {
+		return nil
+	}
+	if !b.long() {
+		b.drop("checkpoints", "a %s workload consumes no stream", b.kind())
+		return nil
+	}
+	var names []string
+	for _, c := range b.svc.Checkpoints {
+		names = append(names, c.Name)
+	}
+	b.warn("checkpoints", b.target("checkpoints"),
+		"Role and RoleBinding %s-checkpoints for ServiceAccount %s: get, update and patch on the ConfigMaps and get and update on the Leases named %s, and create on ConfigMaps and Leases in the namespace, since RBAC cannot limit create to a name; "+
+			"the pods mount their service account token (automountServiceAccountToken stays false for every other workload) and read POD_NAMESPACE from the downward API; where networkPolicy.egress restricts egress, the NetworkPolicy also allows the API server (networkPolicy.apiServer). "+
+			"serve creates the ConfigMaps and Leases, not the chart, so Argo CD neither syncs over the checkpoints nor prunes them: they outlive the release, and deleting one starts its stream over from StartingPosition",
+		b.svc.Name, iam.ServiceAccountName(b.svc), strings.Join(names, ", "))
+	return strSeq(names)
 }
 
 // schedule writes the cron and job settings.

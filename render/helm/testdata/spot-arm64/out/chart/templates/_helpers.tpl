@@ -56,6 +56,16 @@ used because it cannot set false or 0 over a non-empty value.
 {{- if .Values.keda.triggers -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+cutover.kubeAPI is "true" when the pods call the Kubernetes API: a Deployment
+whose stream consumers keep their checkpoints in ConfigMaps and elect their
+active replica with Leases (checkpoints). Only such pods mount their service
+account token, and get a Role on exactly those names.
+*/}}
+{{- define "cutover.kubeAPI" -}}
+{{- if and (include "cutover.long" .) .Values.checkpoints -}}true{{- end -}}
+{{- end -}}
+
 {{/* cutover.autoscaled is "true" when an HPA or KEDA owns the replica count. */}}
 {{- define "cutover.autoscaled" -}}
 {{- if and (include "cutover.long" .) (or (include "cutover.keda" .) .Values.autoscaling.enabled) -}}true{{- end -}}
@@ -257,7 +267,16 @@ Call it with (dict "root" $ "c" container "role" main|app|sidecar|init "long" bo
   ports:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $c.env }}
+  {{- $env := $c.env | default list -}}
+  {{- if and (eq $role "main") (include "cutover.kubeAPI" $root) -}}
+  {{- $names := list -}}
+  {{- range $env }}{{ $names = append $names .name }}{{ end -}}
+  {{- if not (has "POD_NAMESPACE" $names) -}}
+  {{- /* Where serve keeps its checkpoints (--checkpoint-namespace's default). */ -}}
+  {{- $env = append $env (dict "name" "POD_NAMESPACE" "fieldPath" "metadata.namespace") -}}
+  {{- end -}}
+  {{- end }}
+  {{- with $env }}
   env:
   {{- range . }}
     - name: {{ .name | quote }}
@@ -275,6 +294,10 @@ Call it with (dict "root" $ "c" container "role" main|app|sidecar|init "long" bo
           key: {{ .secret | quote }}
     {{- else if .fill }}
       value: {{ include "cutover.fill" (list $root .fill) | quote }}
+    {{- else if .fieldPath }}
+      valueFrom:
+        fieldRef:
+          fieldPath: {{ .fieldPath }}
     {{- else }}
       value: ""
     {{- end }}
@@ -480,7 +503,8 @@ metadata:
   {{- end }}
 spec:
   serviceAccountName: {{ include "cutover.serviceAccountName" $root }}
-  automountServiceAccountToken: {{ $V.automountServiceAccountToken }}
+  {{- /* The API token only for pods that call the API (cutover.kubeAPI). */}}
+  automountServiceAccountToken: {{ or $V.automountServiceAccountToken (and $long (include "cutover.kubeAPI" $root)) | toString | eq "true" }}
   enableServiceLinks: {{ $V.enableServiceLinks }}
   {{- if not $long }}
   restartPolicy: Never
