@@ -26,7 +26,8 @@ const (
 	// a Deployment.
 	KindServer Kind = "server"
 	// KindWorker is a long-running consumer of a queue or stream: a
-	// Deployment scaled by a KEDA ScaledObject.
+	// Deployment scaled by a KEDA ScaledObject on its queues; a stream,
+	// which one replica consumes (see Checkpoints), scales nothing.
 	KindWorker Kind = "worker"
 	// KindCron runs on a schedule and exits: a CronJob.
 	KindCron Kind = "cron"
