@@ -190,8 +190,12 @@ func (fn *function) finishCheckpoints() {
 		if pos == "" {
 			pos = "LATEST, serve's default"
 		}
+		advice := "TRIM_HORIZON processes again what Lambda already did, LATEST skips what arrives before the pods start; AT_TIMESTAMP (--starting-timestamp) at the moment the Lambda mapping is disabled avoids both"
+		if tr.StartingPosition == "AT_TIMESTAMP" {
+			advice = "make --starting-timestamp the moment the Lambda mapping is disabled, so the pods neither process again what Lambda did nor skip what came after"
+		}
 		msg := fmt.Sprintf("serve keeps the per-shard checkpoint in the ConfigMap and holds the Lease, both in the pod's namespace: one replica consumes the stream, the others stand by and take over within about 15 s when it stops (the chart gives the pods a Role on these two objects alone); "+
-			"Lambda's own position is not carried over, so StartingPosition (%s) decides where the consumer begins on first start: TRIM_HORIZON processes again what Lambda already did, LATEST skips what arrives before the pods start; AT_TIMESTAMP (--starting-timestamp) at the moment the Lambda mapping is disabled avoids both", pos)
+			"Lambda's own position is not carried over, so StartingPosition (%s) decides where the consumer begins on first start: %s", pos, advice)
 		if tr.sourceNote != "" {
 			msg = tr.sourceNote + "; " + msg
 		}
