@@ -354,13 +354,15 @@ func (b *builder) standby(m ymap) {
 }
 
 // kedaMax is the most replicas (or concurrent jobs) KEDA may run: the
-// reserved concurrency or autoscaler maximum, else the sum of the
-// triggers' caps when every trigger has one, else 10.
+// reserved concurrency or autoscaler maximum, else the sum of the queue
+// triggers' caps when every one has one, else 10.
 func (b *builder) kedaMax() int32 {
 	var sum int32
 	capped := true
 	for _, t := range b.svc.Triggers {
-		if !queueTrigger(t.Kind) || !t.Enabled {
+		// A stream adds no replicas: one of those the queues scale
+		// consumes it.
+		if !queueTrigger(t.Kind) || t.Kind.Stream() || !t.Enabled {
 			continue
 		}
 		if t.MaxConcurrency <= 0 {
