@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/cutoverhq/cutover/lambda"
 	lambdahttp "github.com/cutoverhq/cutover/lambda/http"
@@ -93,7 +94,7 @@ Examples:
   cutover lambda serve --concurrency 4 --source sqs --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/orders \
       --batch-size 10 --report-batch-item-failures -- ./bootstrap
   cutover lambda serve --source kinesis --stream-arn arn:aws:kinesis:eu-west-1:123456789012:stream/payments \
-      --starting-position TRIM_HORIZON --batch-size 100 --checkpoint-file /data/payments.json -- ./bootstrap
+      --starting-position TRIM_HORIZON --batch-size 100 --checkpoint-configmap settlement-payments -- ./bootstrap
   cutover lambda serve --source schedule --input '{"mode":"full"}' -- /lambda-entrypoint.sh settle.run
   cutover lambda serve --source job --items - -- ./bootstrap < events.jsonl
 `
@@ -284,6 +285,9 @@ func (o *serveOptions) functionConfig(getenv func(string) string) lambda.Functio
 
 func runServe(ctx context.Context, e *env, o *serveOptions) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	// client-go (the stream sources' Lease and checkpoint ConfigMap) logs
+	// through klog: keep stderr one JSON stream.
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	reg := prometheus.NewRegistry()
 	fc := o.functionConfig(os.Getenv)
 	if fc.Timeout == 0 {

@@ -34,7 +34,13 @@ const commonUsage = `  --region REGION                  the stream's region (def
   --bisect-on-error                split a failed batch in halves
   --report-batch-item-failures     honour {"batchItemFailures":[{"itemIdentifier":"<sequenceNumber>"}]}
   --checkpoint-file PATH           where each shard's position is kept (default ` + DefaultCheckpointDir + `/<stream>.json);
-                                   one replica per stream`
+                                   one process per stream
+  --checkpoint-configmap NAME      keep the checkpoint in this ConfigMap instead, and elect the one replica that
+                                   reads the stream with a Lease of the same name; the others stand by
+  --checkpoint-namespace NS        their namespace (default $POD_NAMESPACE, else the pod's service account's)
+  --lease-duration D               a standby takes over this long after the reader's last renewal (default 15s)
+  --lease-renew-deadline D         the reader stops when it cannot renew for this long (default 10s)
+  --lease-retry-period D           time between tries to take or renew the Lease (default 2s)`
 
 // KinesisUsage lists the kinesis source's flags, for serve's help.
 const KinesisUsage = `--source kinesis flags:
@@ -68,6 +74,11 @@ func ParseFlags(kind string, args []string, getenv func(string) string) (Config,
 	fs.BoolVar(&cfg.BisectOnError, "bisect-on-error", false, "")
 	fs.BoolVar(&cfg.ReportBatchItemFailures, "report-batch-item-failures", false, "")
 	fs.StringVar(&cfg.CheckpointFile, "checkpoint-file", "", "")
+	fs.StringVar(&cfg.CheckpointConfigMap, "checkpoint-configmap", "", "")
+	fs.StringVar(&cfg.CheckpointNamespace, "checkpoint-namespace", "", "")
+	fs.Var((*seconds)(&cfg.LeaseDuration), "lease-duration", "")
+	fs.Var((*seconds)(&cfg.RenewDeadline), "lease-renew-deadline", "")
+	fs.Var((*seconds)(&cfg.RetryPeriod), "lease-retry-period", "")
 	identity := ""
 	if kind == Kinesis {
 		fs.StringVar(&identity, "invoke-identity-arn", "", "")
@@ -78,7 +89,7 @@ func ParseFlags(kind string, args []string, getenv func(string) string) (Config,
 			if kind == Kinesis {
 				extra = ", --invoke-identity-arn"
 			}
-			return cfg, fmt.Errorf("%v; the %s source takes --stream-arn, --region, --endpoint-url, --starting-position, --starting-timestamp, --batch-size, --batch-window, --max-retries, --max-record-age, --bisect-on-error, --report-batch-item-failures, --checkpoint-file%s", err, kind, extra)
+			return cfg, fmt.Errorf("%v; the %s source takes --stream-arn, --region, --endpoint-url, --starting-position, --starting-timestamp, --batch-size, --batch-window, --max-retries, --max-record-age, --bisect-on-error, --report-batch-item-failures, --checkpoint-file, --checkpoint-configmap, --checkpoint-namespace, --lease-duration, --lease-renew-deadline, --lease-retry-period%s", err, kind, extra)
 		}
 		return cfg, err
 	}
@@ -100,6 +111,9 @@ func ParseFlags(kind string, args []string, getenv func(string) string) (Config,
 	default:
 		cfg.MaxRecordAge = age
 	}
+	if err := checkpointFlags(&cfg, getenv); err != nil {
+		return cfg, err
+	}
 	if kind == Kinesis {
 		if identity == "" {
 			identity = getenv("AWS_ROLE_ARN")
@@ -107,6 +121,42 @@ func ParseFlags(kind string, args []string, getenv func(string) string) (Config,
 		cfg.InvokeIdentityARN = identity
 	}
 	return cfg, nil
+}
+
+// readNamespaceFile reads ServiceAccountNamespaceFile; tests replace it.
+var readNamespaceFile = func() ([]byte, error) { return os.ReadFile(ServiceAccountNamespaceFile) }
+
+// checkpointFlags checks the checkpoint flags together and finds the
+// ConfigMap's namespace: the flag, else $POD_NAMESPACE, else the one the
+// pod's service account token is mounted with, else none (Run refuses
+// to start).
+func checkpointFlags(cfg *Config, getenv func(string) string) error {
+	if cfg.CheckpointConfigMap == "" {
+		for _, f := range []struct {
+			flag string
+			set  bool
+		}{{"--checkpoint-namespace", cfg.CheckpointNamespace != ""}, {"--lease-duration", cfg.LeaseDuration != 0},
+			{"--lease-renew-deadline", cfg.RenewDeadline != 0}, {"--lease-retry-period", cfg.RetryPeriod != 0}} {
+			if f.set {
+				return fmt.Errorf("%s needs --checkpoint-configmap", f.flag)
+			}
+		}
+		return nil
+	}
+	if cfg.CheckpointFile != "" {
+		return errors.New("--checkpoint-file and --checkpoint-configmap exclude each other: the checkpoint is a local file (one process) or a ConfigMap (replicas on Kubernetes, one reading)")
+	}
+	if cfg.CheckpointNamespace == "" {
+		cfg.CheckpointNamespace = strings.TrimSpace(getenv("POD_NAMESPACE"))
+	}
+	if cfg.CheckpointNamespace == "" {
+		if b, err := readNamespaceFile(); err == nil {
+			cfg.CheckpointNamespace = strings.TrimSpace(string(b))
+		}
+	}
+	// Still none: Run says so. Checking serve's command line (the
+	// converter's contract test, a dry run) needs no pod around it.
+	return nil
 }
 
 func fromArgs(kind string, args []string, opt lambda.SourceOptions, getenv func(string) string) (lambda.Source, error) {

@@ -1,6 +1,8 @@
 package streams
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,7 +53,17 @@ func TestImporterFlags(t *testing.T) {
 	}
 }
 
+// noNamespaceFile plays a process outside a pod: no service account
+// namespace is mounted.
+func noNamespaceFile(t *testing.T) {
+	old := readNamespaceFile
+	readNamespaceFile = func() ([]byte, error) { return nil, os.ErrNotExist }
+	t.Cleanup(func() { readNamespaceFile = old })
+}
+
 func TestFlagErrors(t *testing.T) {
+	noNamespaceFile(t)
+	t.Setenv("POD_NAMESPACE", "")
 	const k = "arn:aws:kinesis:us-east-1:123456789012:stream/s"
 	const d = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000"
 	for _, c := range []struct {
@@ -77,6 +89,21 @@ func TestFlagErrors(t *testing.T) {
 		{Kinesis, []string{"--stream-arn", k, "--queue-url", "x"}, "takes --stream-arn"},
 		{DynamoDB, []string{"--stream-arn", d, "--invoke-identity-arn", "x"}, "flag provided but not defined"},
 		{Kinesis, []string{"--stream-arn", k, "extra"}, "unexpected argument"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-file", "/data/cp.json", "--checkpoint-configmap", "cp", "--checkpoint-namespace", "ns"},
+			"--checkpoint-file and --checkpoint-configmap exclude each other"},
+		{DynamoDB, []string{"--stream-arn", d, "--checkpoint-configmap", "cp", "--checkpoint-file", "/data/cp.json"},
+			"--checkpoint-file and --checkpoint-configmap exclude each other"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-namespace", "payments"}, "--checkpoint-namespace needs --checkpoint-configmap"},
+		{DynamoDB, []string{"--stream-arn", d, "--lease-duration", "30s"}, "--lease-duration needs --checkpoint-configmap"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "Fraud_Score", "--checkpoint-namespace", "ns"}, "is not a ConfigMap name"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "cp", "--checkpoint-namespace", "ns", "--lease-duration", "10s"},
+			"--lease-duration 10s must be longer than --lease-renew-deadline 10s"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "cp", "--checkpoint-namespace", "ns", "--lease-renew-deadline", "2s"},
+			"must be longer than 1.2 × --lease-retry-period 2s"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "cp", "--checkpoint-namespace", "ns", "--lease-retry-period", "-1"},
+			"lease timings must be positive"},
+		{Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "cp", "--checkpoint-namespace", "ns", "--lease-duration", "soon"},
+			"not a duration"},
 	} {
 		_, err := lambda.NewSource(c.kind, c.args, lambda.SourceOptions{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -121,6 +148,86 @@ func TestFlagForms(t *testing.T) {
 	}
 }
 
+// --checkpoint-configmap (what the converted chart passes) on both
+// sources: the checkpoint goes to Kubernetes, no file, the Lease's
+// timings default to client-go's, the namespace to the pod's.
+func TestCheckpointConfigMapFlags(t *testing.T) {
+	const k = "arn:aws:kinesis:us-east-1:123456789012:stream/card-authorisations"
+	const d = "arn:aws:dynamodb:eu-west-2:123456789012:table/wallet-transfers/stream/2024-05-01T00:00:00.000"
+	noNamespaceFile(t)
+	env := map[string]string{"POD_NAMESPACE": "payments", "HOSTNAME": "fraud-score-7d9c6b5f4-x2x8q"}
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct{ kind, arn string }{{Kinesis, k}, {DynamoDB, d}} {
+		cfg, err := ParseFlags(c.kind, []string{"--stream-arn", c.arn, "--checkpoint-configmap", "fraud-score-cards"}, getenv)
+		if err != nil {
+			t.Fatalf("%s: %v", c.kind, err)
+		}
+		if cfg.CheckpointConfigMap != "fraud-score-cards" || cfg.CheckpointNamespace != "payments" {
+			t.Errorf("%s: configmap %q namespace %q", c.kind, cfg.CheckpointConfigMap, cfg.CheckpointNamespace)
+		}
+		t.Setenv("HOSTNAME", "fraud-score-7d9c6b5f4-x2x8q")
+		src, err := New(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.kind, err)
+		}
+		if src.cfg.CheckpointFile != "" || src.cfg.LeaseDuration != 15*time.Second || src.cfg.RenewDeadline != 10*time.Second ||
+			src.cfg.RetryPeriod != 2*time.Second || !strings.HasPrefix(src.cfg.Identity, "fraud-score-7d9c6b5f4-x2x8q-") {
+			t.Errorf("%s: %+v", c.kind, src.cfg)
+		}
+	}
+
+	// The flags win over the environment; timings as seconds or
+	// durations.
+	cfg, err := ParseFlags(Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "cp", "--checkpoint-namespace", "wallets",
+		"--lease-duration", "30", "--lease-renew-deadline", "20s", "--lease-retry-period", "4"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CheckpointNamespace != "wallets" || cfg.LeaseDuration != 30*time.Second || cfg.RenewDeadline != 20*time.Second || cfg.RetryPeriod != 4*time.Second {
+		t.Errorf("%+v", cfg)
+	}
+
+	// In a pod without POD_NAMESPACE: the service account's namespace.
+	readNamespaceFile = func() ([]byte, error) { return []byte("ledger\n"), nil }
+	cfg, err = ParseFlags(DynamoDB, []string{"--stream-arn", d, "--checkpoint-configmap", "cp"}, noEnv)
+	if err != nil || cfg.CheckpointNamespace != "ledger" {
+		t.Errorf("namespace from the service account: %q, %v", cfg.CheckpointNamespace, err)
+	}
+
+	// Nowhere to find a namespace (not in a pod): the command line
+	// parses, so it can be checked anywhere, and Run refuses to start.
+	noNamespaceFile(t)
+	cfg, err = ParseFlags(Kinesis, []string{"--stream-arn", k, "--checkpoint-configmap", "cp"}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Run(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "--checkpoint-configmap cp needs a namespace: give --checkpoint-namespace, set POD_NAMESPACE") {
+		t.Errorf("Run without a namespace: %v", err)
+	}
+
+	// Neither flag: a file, as before.
+	cfg, _ = ParseFlags(Kinesis, []string{"--stream-arn", k}, getenv)
+	if src, err := New(cfg); err != nil || src.cfg.CheckpointFile == "" || src.cfg.CheckpointConfigMap != "" {
+		t.Errorf("default store: %v %+v", err, src.cfg)
+	}
+}
+
+// The help lists every flag ParseFlags takes.
+func TestUsageListsEveryFlag(t *testing.T) {
+	for _, u := range []string{KinesisUsage, DynamoDBUsage} {
+		for _, f := range []string{"--checkpoint-file", "--checkpoint-configmap", "--checkpoint-namespace", "--lease-duration", "--lease-renew-deadline", "--lease-retry-period"} {
+			if !strings.Contains(u, f+" ") {
+				t.Errorf("usage lacks %s:\n%s", f, u)
+			}
+		}
+	}
+}
+
 // FuzzParseFlags: any words are parsed or refused, never a panic.
 func FuzzParseFlags(f *testing.F) {
 	f.Add("--stream-arn\x00arn:aws:kinesis:us-east-1:123456789012:stream/s\x00--batch-size\x00500\x00--max-record-age\x003600s", true)
@@ -138,7 +245,7 @@ func FuzzParseFlags(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if src.cfg.BatchSize < 1 || src.cfg.BatchSize > MaxBatchSize || src.cfg.CheckpointFile == "" || src.name == "" {
+		if src.cfg.BatchSize < 1 || src.cfg.BatchSize > MaxBatchSize || (src.cfg.CheckpointFile == "") == (src.cfg.CheckpointConfigMap == "") || src.name == "" {
 			t.Errorf("accepted %+v", src.cfg)
 		}
 	})

@@ -19,6 +19,7 @@ type metrics struct {
 	trimmed          prometheus.Counter
 	checkpointErrors prometheus.Counter
 	shards           prometheus.Gauge
+	leader           prometheus.Gauge
 	iteratorAge      *prometheus.GaugeVec
 }
 
@@ -43,11 +44,13 @@ func newMetrics(reg prometheus.Registerer, kind, stream string, log *slog.Logger
 			Help: "Checkpoint saves that failed; records after the last saved one are invoked again after a restart.", ConstLabels: labels}),
 		shards: prometheus.NewGauge(prometheus.GaugeOpts{Name: name("shards"),
 			Help: "Shards being read now.", ConstLabels: labels}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: name("leader"),
+			Help: "1 while this process reads the stream (with --checkpoint-configmap: holds its Lease), 0 while it stands by; summed over replicas, 1.", ConstLabels: labels}),
 		iteratorAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name("iterator_age_seconds"),
 			Help: "Per shard, how far the last read was behind the newest record (Lambda's IteratorAge).", ConstLabels: labels}, []string{"shard"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.records, m.retries, m.readErrors, m.readThrottled, m.throttled, m.trimmed, m.checkpointErrors, m.shards, m.iteratorAge} {
+		for _, c := range []prometheus.Collector{m.records, m.retries, m.readErrors, m.readThrottled, m.throttled, m.trimmed, m.checkpointErrors, m.shards, m.leader, m.iteratorAge} {
 			if err := reg.Register(c); err != nil {
 				var dup prometheus.AlreadyRegisteredError
 				if !errors.As(err, &dup) {

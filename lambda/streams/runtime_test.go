@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/internal/kinesisstub"
+	"github.com/cutoverhq/cutover/internal/testenv"
 	"github.com/cutoverhq/cutover/lambda"
 )
 
@@ -20,37 +21,22 @@ import (
 // fed by the sources built from serve's flags, with the SDK clients they
 // build themselves pointed at internal/kinesisstub (--endpoint-url).
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// TestMain shares one kube-apiserver among the tests that need one
+// (kube_test.go); testenv.Main exits the process itself.
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// streamFunction builds the test function once per test binary, as a
-// provided.al2023 function is built.
+// streamFunction builds the test function, as a provided.al2023 function
+// is built, into the test's own directory (the build cache makes every
+// build after the first a link).
 func streamFunction(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "cutover-streamfn")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), "github.com/cutoverhq/cutover/lambda/streams/internal/streamfn")
-		cmd.Stderr = os.Stderr
-		buildErr = cmd.Run()
-	})
-	if buildErr != nil {
-		t.Fatalf("cannot build the test function: %v", buildErr)
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", out, "github.com/cutoverhq/cutover/lambda/streams/internal/streamfn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("cannot build the test function: %v", err)
 	}
-	return filepath.Join(buildDir, "bootstrap")
+	return out
 }
 
 // underRuntime starts the runtime with the function; it returns the

@@ -27,9 +27,12 @@
 //     child shard starts only once its parents are read to their end and
 //     checkpointed, so a partition key's records stay in order across it.
 //
-// Lambda keeps its checkpoints in the mapping; here they live in a Store,
-// a local file by default. That makes one replica per stream: two
-// replicas with their own files would each invoke every record.
+// Lambda keeps its checkpoints in the mapping; here they live in a Store:
+// a local file by default, which makes one process per stream (two with
+// their own files would each invoke every record). On Kubernetes,
+// --checkpoint-configmap keeps it in a ConfigMap instead and elects, with
+// a Lease of the same name, the one replica that reads the stream; the
+// others stand by and take over when it stops (kube.go).
 package streams
 
 import (
@@ -47,6 +50,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/cutoverhq/cutover/lambda"
 )
@@ -130,9 +134,34 @@ type Config struct {
 	// answer count. False: any successful answer checkpoints the batch.
 	ReportBatchItemFailures bool
 	// CheckpointFile is the file store's path. Empty:
-	// DefaultCheckpointDir/<kind>-<region>-<account>-<stream>.json.
+	// DefaultCheckpointDir/<kind>-<region>-<account>-<stream>.json, unless
+	// CheckpointConfigMap is set; setting both is an error.
 	CheckpointFile string
-	// Store keeps the checkpoint. Nil: a FileStore at CheckpointFile.
+	// CheckpointConfigMap names the ConfigMap a KubeStore keeps the
+	// checkpoint in, and the coordination.k8s.io Lease (the same name)
+	// that elects the one replica reading the stream: Run waits, as a
+	// standby, until it holds the Lease. Empty: a file, no election.
+	CheckpointConfigMap string
+	// CheckpointNamespace is the ConfigMap's and the Lease's namespace.
+	// Required with CheckpointConfigMap: Run fails at once without it
+	// (serve's flag defaults to the pod's own).
+	CheckpointNamespace string
+	// LeaseDuration is how long a standby waits after the leader's last
+	// renewal before it takes the Lease over; RenewDeadline is how long
+	// the leader keeps trying to renew before it stops reading;
+	// RetryPeriod is the time between tries. LeaseDuration must exceed
+	// RenewDeadline, which must exceed 1.2 × RetryPeriod. Zero: 15 s,
+	// 10 s and 2 s, client-go's usual values.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Kube reaches the ConfigMap and the Lease. Nil: the pod's service
+	// account (in-cluster), else $KUBECONFIG or ~/.kube/config.
+	Kube kubernetes.Interface
+	// Identity is this replica's holder identity in the Lease and the
+	// ConfigMap's writer annotation. Empty: $HOSTNAME (a pod's name) and
+	// a random suffix, so a restarted container is a new holder.
+	Identity string
+	// Store keeps the checkpoint. Nil: a KubeStore when
+	// CheckpointConfigMap is set, else a FileStore at CheckpointFile.
 	Store Store
 	// InvokeIdentityARN is the Kinesis event's invokeIdentityArn, the
 	// role the function runs as. Empty: none (serve's flag defaults to
@@ -171,6 +200,7 @@ type Source struct {
 
 	// Set by Run.
 	ctx     context.Context
+	halt    context.CancelCauseFunc // ends ctx with a cause: ErrCheckpointTaken
 	inv     lambda.Invoker
 	backend backend
 	store   Store
@@ -280,7 +310,11 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Kind == DynamoDB && cfg.InvokeIdentityARN != "" {
 		return nil, errors.New("--invoke-identity-arn is a Kinesis event field: DynamoDB events have none")
 	}
-	if cfg.CheckpointFile == "" {
+	if cfg.CheckpointConfigMap != "" {
+		if err := checkKube(&cfg); err != nil {
+			return nil, err
+		}
+	} else if cfg.CheckpointFile == "" {
 		cfg.CheckpointFile = DefaultCheckpointFile(cfg.Kind, a)
 	}
 	if cfg.PollInterval <= 0 {
@@ -331,13 +365,29 @@ func (s *Source) StreamARN() string { return s.arn.String() }
 // Run reads the stream until ctx ends; then the batches the function runs
 // finish and are checkpointed. It returns an error when the stream cannot
 // be read at start (missing, access denied), the checkpoint is another
-// process's or unreadable.
+// process's or unreadable, or, with CheckpointConfigMap, when another
+// replica wrote the checkpoint (ErrCheckpointTaken) or this one lost the
+// Lease (ErrLeaseLost): it then stops reading at once.
 func (s *Source) Run(ctx context.Context, inv lambda.Invoker) error {
-	s.ctx, s.inv = ctx, inv
+	if s.cfg.CheckpointConfigMap != "" {
+		return s.runElected(ctx, inv)
+	}
+	return s.consume(ctx, inv)
+}
+
+// consume reads the stream as its only reader.
+func (s *Source) consume(parent context.Context, inv lambda.Invoker) error {
+	// A fenced save (ErrCheckpointTaken) ends ctx with its cause, so
+	// every worker stops at once.
+	ctx, halt := context.WithCancelCause(parent)
+	defer halt(nil)
+	s.ctx, s.halt, s.inv = ctx, halt, inv
 	if err := s.open(ctx); err != nil {
 		return err
 	}
 	defer s.store.Close()
+	s.metrics.leader.Set(1)
+	defer s.metrics.leader.Set(0)
 	shards, err := s.backend.shards(ctx)
 	for err != nil && !fatal(err) && ctx.Err() == nil {
 		// The service may be briefly unavailable at start; a missing
@@ -345,12 +395,12 @@ func (s *Source) Run(ctx context.Context, inv lambda.Invoker) error {
 		s.metrics.readErrors.Inc()
 		s.log.Warn("cannot list shards; retrying", "error", err.Error())
 		if !sleepCtx(ctx, 2*time.Second) {
-			return nil
+			return stopCause(ctx)
 		}
 		shards, err = s.backend.shards(ctx)
 	}
 	if ctx.Err() != nil {
-		return nil
+		return stopCause(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot read stream %s: %w", s.arn, err)
@@ -371,6 +421,10 @@ func (s *Source) Run(ctx context.Context, inv lambda.Invoker) error {
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()
+			if err := stopCause(ctx); err != nil {
+				s.log.Error("stopped reading", "error", err.Error())
+				return err
+			}
 			s.log.Info("stopped; checkpoints saved")
 			return nil
 		case <-ticker.C:
@@ -388,9 +442,21 @@ func (s *Source) Run(ctx context.Context, inv lambda.Invoker) error {
 	}
 }
 
+// stopCause is why ctx ended when that is an error of the source's (a
+// fenced save, a lost Lease); nil for a plain stop.
+func stopCause(ctx context.Context) error {
+	if c := context.Cause(ctx); errors.Is(c, ErrCheckpointTaken) || errors.Is(c, ErrLeaseLost) {
+		return c
+	}
+	return nil
+}
+
 func (s *Source) checkpointName() string {
-	if f, ok := s.store.(*FileStore); ok {
-		return f.Path()
+	switch st := s.store.(type) {
+	case *FileStore:
+		return st.Path()
+	case *KubeStore:
+		return st.Name()
 	}
 	return fmt.Sprintf("%T", s.store)
 }
@@ -442,7 +508,11 @@ func (s *Source) open(ctx context.Context) error {
 	}
 	if cp != nil && cp.StreamARN != s.arn.String() {
 		s.store.Close()
-		return fmt.Errorf("the checkpoint %s belongs to stream %s, not %s: give each stream its own --checkpoint-file", s.checkpointName(), cp.StreamARN, s.arn)
+		flag := "--checkpoint-file"
+		if s.cfg.CheckpointConfigMap != "" {
+			flag = "--checkpoint-configmap"
+		}
+		return fmt.Errorf("the checkpoint %s belongs to stream %s, not %s: give each stream its own %s", s.checkpointName(), cp.StreamARN, s.arn, flag)
 	}
 	s.cp = cp
 	if cp != nil {
@@ -598,11 +668,21 @@ func (s *Source) finish(shard string) {
 
 // saveLocked saves the checkpoint; the caller holds mu, so saves are in
 // order. It runs even while stopping, so a finished batch is not invoked
-// again.
+// again. A save fenced off by another replica's write stops the source:
+// that replica reads the stream now.
 func (s *Source) saveLocked() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.store.Save(ctx, s.cp.clone()); err != nil {
+	err := s.store.Save(ctx, s.cp.clone())
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrCheckpointTaken):
+		s.metrics.checkpointErrors.Inc()
+		if s.ctx.Err() == nil {
+			s.log.Error("another replica wrote the checkpoint: stopping at once", "error", err.Error())
+		}
+		s.halt(err)
+	default:
 		s.metrics.checkpointErrors.Inc()
 		s.log.Error("cannot save the checkpoint; records after the last saved one will be invoked again after a restart", "error", err.Error())
 	}
