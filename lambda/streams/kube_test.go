@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +41,10 @@ type kubeFixture struct {
 	ns   string
 }
 
+// fixtures numbers the namespaces: the apiserver outlives a test, and
+// -count=N runs each test N times against it.
+var fixtures atomic.Int32
+
 func newKubeFixture(t *testing.T, ns string) *kubeFixture {
 	t.Helper()
 	e := testenv.Start(t)
@@ -43,7 +52,17 @@ func newKubeFixture(t *testing.T, ns string) *kubeFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kubeFixture{env: e, kube: kube, ns: e.Namespace(t, ns)}
+	return &kubeFixture{env: e, kube: kube, ns: e.Namespace(t, fmt.Sprintf("%s-%d", ns, fixtures.Add(1)))}
+}
+
+// wait receives from ch or fails the test after d.
+func wait[T any](t *testing.T, what string, d time.Duration, ch <-chan T) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
 }
 
 // client is a client of its own, as each replica has; cut, when not nil,
@@ -300,7 +319,7 @@ func TestKubeStoreBadCheckpointNamesTheConfigMap(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := "configmap streams-bad-checkpoint/fraud-score-card-authorisations checkpoint.json:5: shards.shardId-000000000000.sequenceNumber: " +
+	want := "configmap " + k.ns + "/fraud-score-card-authorisations checkpoint.json:5: shards.shardId-000000000000.sequenceNumber: " +
 		`"4959O338" is not a sequence number`
 	_, err := NewKubeStore(k.kube.CoreV1(), k.ns, "fraud-score-card-authorisations", "").Load(ctx)
 	var ie *source.InputError
@@ -488,7 +507,7 @@ func TestProtocolKubeGracefulHandoverHandlesEveryRecordOnce(t *testing.T) {
 	// SIGTERM while a batch is in flight.
 	f.put(t, "card-authorisations", "card-9", "card-9:000")
 	want = append(want, "card-9:000")
-	<-held
+	wait(t, "a's batch in flight", 30*time.Second, held)
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.stop() }()
 	// While a finishes its batch it keeps the Lease: b stays a standby.
@@ -497,8 +516,14 @@ func TestProtocolKubeGracefulHandoverHandlesEveryRecordOnce(t *testing.T) {
 		t.Errorf("the Lease went to %q before a finished its batch", h)
 	}
 	close(release)
-	if err := <-stopped; err != nil {
-		t.Fatalf("a SIGTERM'd replica returns %v, want nil", err)
+	var stopErr error
+	select {
+	case stopErr = <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a SIGTERM'd replica did not stop within 30 s")
+	}
+	if stopErr != nil {
+		t.Fatalf("a SIGTERM'd replica returns %v, want nil", stopErr)
 	}
 	aStopped := time.Now()
 	cp := k.checkpoint(t, name)
@@ -556,7 +581,7 @@ func TestProtocolKubeHardKillResumesAfterLastCheckpoint(t *testing.T) {
 	a.start(t)
 	waitFor(t, "replica a to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == a.src.cfg.Identity })
 	b := newReplica(t, kubeSource(t, Kinesis, k.client(t, nil), args...)).start(t)
-	<-held
+	wait(t, "a's third batch", 30*time.Second, held)
 	written := k.checkpoint(t, name).Shards["shardId-000000000000"].SequenceNumber
 	if want := f.stub.Shards("ledger")[0].Records[9]; written != want {
 		t.Fatalf("checkpoint before the kill %s, want acct:009's %s", written, want)
@@ -656,5 +681,243 @@ func TestProtocolKubeFencedSaveStopsTheSource(t *testing.T) {
 	}
 	if h := k.holder(t, name); h != "" {
 		t.Errorf("the Lease is still held by %q after the source stopped", h)
+	}
+}
+
+// serveProcess is `cutover lambda serve` as a converted pod runs it: its
+// own process (and process group, which a container's kill takes down
+// whole), the real function as its child, the Kubernetes client from
+// $KUBECONFIG.
+type serveProcess struct {
+	cmd     *exec.Cmd
+	log     string // the function's log of handled records
+	metrics string // host:port of /metrics, /readyz
+	stderr  *lockedBuffer
+	exited  chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// cutoverBinary builds cmd/cutover into the test's directory.
+func cutoverBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "cutover")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/cutoverhq/cutover/cmd/cutover")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("cannot build cutover: %v", err)
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startServe(t *testing.T, bin, fn, pod string, args ...string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{log: filepath.Join(t.TempDir(), "handled"), metrics: freeAddr(t), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	full := append([]string{"lambda", "serve", "--metrics", p.metrics, "--log-level", "debug", "--source", "kinesis"}, args...)
+	p.cmd = exec.Command(bin, append(full, "--", fn)...)
+	p.cmd.Env = append(os.Environ(), "HOSTNAME="+pod, "STREAMFN_LOG="+p.log, "AWS_ACCESS_KEY_ID=AKIDSTUB",
+		"AWS_SECRET_ACCESS_KEY=stub-secret", "AWS_EC2_METADATA_DISABLED=true")
+	p.cmd.Stderr = p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not exit 30 s after SIGKILL", pod)
+		}
+		if t.Failed() {
+			t.Logf("%s's stderr:\n%s", pod, p.stderr.String())
+		}
+	})
+	return p
+}
+
+// kill is SIGKILL to the whole process group: serve and its function.
+func (p *serveProcess) kill() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
+
+// get fetches a path of serve's metrics address; "" when it does not
+// answer.
+func (p *serveProcess) get(path string) (int, string) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + p.metrics + path)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Two `cutover lambda serve` processes on one stream, as two pods of a
+// converted Deployment: the standby is ready (its probes pass) but reads
+// nothing; SIGKILL'd, the reader is replaced by the standby once the Lease
+// expires, from the checkpoint; SIGTERM'd, serve exits 0 and frees the
+// Lease.
+func TestProtocolServeStandbyTakesOverWhenTheReaderIsKilled(t *testing.T) {
+	k := newKubeFixture(t, "streams-serve")
+	k.kubeconfig(t)
+	f := newFixture(t)
+	arn := f.stub.CreateStream("card-authorisations", 2)
+	var want []string
+	for i := range 4 {
+		key := fmt.Sprintf("card-%d", i)
+		f.put(t, "card-authorisations", key, keyed(key, 0, 5)...)
+		want = append(want, keyed(key, 0, 5)...)
+	}
+	bin, fn := cutoverBinary(t), streamFunction(t)
+	const name = "fraud-score-card-authorisations"
+	args := []string{"--stream-arn", arn, "--endpoint-url", f.stub.URL, "--batch-size", "5",
+		"--checkpoint-configmap", name, "--checkpoint-namespace", k.ns,
+		"--lease-duration", "3", "--lease-renew-deadline", "2", "--lease-retry-period", "0.5"}
+	leaderGauge := `cutover_lambda_kinesis_leader{stream="card-authorisations"} `
+
+	a := startServe(t, bin, fn, "fraud-score-6b7f9c-a", args...)
+	waitFor(t, "pod a to hold the Lease", 60*time.Second, func() bool { return strings.HasPrefix(k.holder(t, name), "fraud-score-6b7f9c-a-") })
+	waitFor(t, "pod a to handle the first 20", 30*time.Second, func() bool { return len(logged(t, a.log)) == 20 })
+	b := startServe(t, bin, fn, "fraud-score-6b7f9c-b", args...)
+	waitFor(t, "pod b to be ready", 30*time.Second, func() bool { code, _ := b.get("/readyz"); return code == http.StatusOK })
+	if _, m := a.get("/metrics"); !strings.Contains(m, leaderGauge+"1") {
+		t.Errorf("the reader's metrics lack %s1", leaderGauge)
+	}
+	if _, m := b.get("/metrics"); !strings.Contains(m, leaderGauge+"0") {
+		t.Errorf("the standby's metrics lack %s0", leaderGauge)
+	}
+	// Every batch a handled is checkpointed before it dies, so nothing
+	// should be handled twice.
+	waitFor(t, "a's last checkpoint", 10*time.Second, func() bool {
+		cp := k.checkpoint(t, name)
+		for _, sh := range f.stub.Shards("card-authorisations") {
+			if cp.Shards[sh.ID] == nil || cp.Shards[sh.ID].SequenceNumber != sh.Records[len(sh.Records)-1] {
+				return false
+			}
+		}
+		return true
+	})
+	if n := len(logged(t, b.log)); n != 0 {
+		t.Fatalf("the standby handled %d records", n)
+	}
+
+	a.kill()
+	killed := time.Now()
+	wait(t, "the killed serve to exit", 30*time.Second, a.exited)
+	f.put(t, "card-authorisations", "card-7", keyed("card-7", 0, 10)...)
+	want = append(want, keyed("card-7", 0, 10)...)
+	waitFor(t, "pod b to take the Lease over", 30*time.Second, func() bool { return strings.HasPrefix(k.holder(t, name), "fraud-score-6b7f9c-b-") })
+	takeover := time.Since(killed)
+	waitFor(t, "pod b to handle the new records", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 10 })
+	if _, m := b.get("/metrics"); !strings.Contains(m, leaderGauge+"1") {
+		t.Errorf("the new reader's metrics lack %s1", leaderGauge)
+	}
+	t.Logf("SIGKILL'd reader: the standby held the Lease %v later (lease 3s, retry 0.5s)", takeover.Round(time.Millisecond))
+
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not exit 30 s after SIGTERM")
+	}
+	if code := b.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("serve exited %d after SIGTERM, want 0", code)
+	}
+	if h := k.holder(t, name); h != "" {
+		t.Errorf("the Lease is held by %q after its holder exited", h)
+	}
+	var items []item
+	for _, p := range []*serveProcess{a, b} {
+		for _, l := range logged(t, p.log) {
+			f := strings.SplitN(l, " ", 3)
+			items = append(items, item{shard: f[0], seq: f[1], data: f[2]})
+		}
+	}
+	exactlyOnce(t, items, want)
+	inOrder(t, items)
+	if !strings.Contains(b.stderr.String(), `"component":"client-go"`) {
+		t.Errorf("client-go's records are not in serve's JSON log:\n%s", b.stderr.String())
+	}
+}
+
+// A DynamoDB table's stream through the ConfigMap, across a shard
+// rotation: stopped, the next reader (a new replica, after the first
+// released the Lease) resumes after the checkpoint, every change once and
+// in order.
+func TestProtocolKubeDynamoDBResumesFromTheConfigMap(t *testing.T) {
+	k := newKubeFixture(t, "streams-dynamodb")
+	f := newFixture(t)
+	arn := f.stub.CreateTableStream("wallet-transfers", "NEW_AND_OLD_IMAGES", "id")
+	var want []string
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("t:%03d", i)
+			f.write(t, arn, "INSERT", id)
+			want = append(want, "INSERT "+id)
+		}
+	}
+	write(0, 10)
+	if _, err := f.stub.RotateShard(arn); err != nil {
+		t.Fatal(err)
+	}
+	write(10, 15)
+	cfg := f.config(DynamoDB, arn)
+	cfg.CheckpointFile, cfg.CheckpointConfigMap, cfg.CheckpointNamespace = "", "wallet-transfers-stream", k.ns
+	cfg.BatchSize = 4
+	cfg.Kube = k.client(t, nil)
+
+	rec1 := newRecorder(DynamoDB, nil)
+	stop := run(t, cfg, rec1)
+	waitFor(t, "15 changes", 30*time.Second, func() bool { return len(rec1.handled()) == 15 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	cp := k.checkpoint(t, "wallet-transfers-stream")
+	if cp.StreamARN != arn || len(cp.Shards) != 2 {
+		t.Errorf("checkpoint %+v", cp)
+	}
+
+	write(15, 25)
+	rec2 := newRecorder(DynamoDB, nil)
+	stop = run(t, cfg, rec2)
+	waitFor(t, "the next 10", 30*time.Second, func() bool { return len(rec2.handled()) == 10 })
+	time.Sleep(300 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	all := append(rec1.handled(), rec2.handled()...)
+	if got := datas(all); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("handled %v\nwant    %v", got, want)
 	}
 }
