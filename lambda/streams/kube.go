@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -319,6 +320,9 @@ func (s *Source) runElected(ctx context.Context, inv lambda.Invoker) error {
 			return err
 		}
 	}
+	if err := s.checkAccess(ctx, kube); err != nil {
+		return err
+	}
 	if s.cfg.Store == nil {
 		s.cfg.Store = NewKubeStore(kube.CoreV1(), ns, name, s.cfg.Identity)
 	}
@@ -375,4 +379,40 @@ func (s *Source) runElected(ctx context.Context, inv lambda.Invoker) error {
 		log.Info("releasing the lease")
 	}
 	return err
+}
+
+// checkAccess asks the API server whether this replica may do what the
+// election and the store do. Without it, a pod whose Role is missing
+// would stand by for ever, as leader election only logs its refusals.
+// An answer that does not come (the API server is unreachable) is logged
+// and the election goes on, retrying as it does.
+func (s *Source) checkAccess(ctx context.Context, kube kubernetes.Interface) error {
+	ns, name := s.cfg.CheckpointNamespace, s.cfg.CheckpointConfigMap
+	var missing []string
+	for _, r := range []struct{ group, resource string }{{"", "configmaps"}, {"coordination.k8s.io", "leases"}} {
+		for _, verb := range []string{"get", "create", "update"} {
+			attr := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: r.group, Resource: r.resource}
+			if verb != "create" {
+				attr.Name = name
+			}
+			rev, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+				&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attr}}, metav1.CreateOptions{})
+			if err != nil {
+				s.log.Warn("cannot check the service account's access to the checkpoint; going on", "error", err.Error())
+				return nil
+			}
+			if !rev.Status.Allowed {
+				res := r.resource
+				if r.group != "" {
+					res += "." + r.group
+				}
+				missing = append(missing, verb+" "+res)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--checkpoint-configmap %s: this pod may not %s in namespace %s: its service account needs a Role allowing get, create and update on configmaps and on leases (coordination.k8s.io)",
+			name, strings.Join(missing, ", "), ns)
+	}
+	return nil
 }

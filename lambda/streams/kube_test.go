@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -919,5 +921,88 @@ func TestProtocolKubeDynamoDBResumesFromTheConfigMap(t *testing.T) {
 	all := append(rec1.handled(), rec2.handled()...)
 	if got := datas(all); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("handled %v\nwant    %v", got, want)
+	}
+}
+
+// asServiceAccount creates a ServiceAccount bound to a Role with rules
+// (none: no Role) and returns a client that authenticates with its token,
+// as a pod's does.
+func (k *kubeFixture) asServiceAccount(t *testing.T, name string, rules []rbacv1.PolicyRule) kubernetes.Interface {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := k.kube.CoreV1().ServiceAccounts(k.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rules != nil {
+		if _, err := k.kube.RbacV1().Roles(k.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.kube.RbacV1().RoleBindings(k.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: k.ns}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := k.kube.CoreV1().ServiceAccounts(k.ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubernetes.NewForConfig(&rest.Config{Host: k.env.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: k.env.Config.CAData},
+		BearerToken: tok.Status.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The Role docs/lambda.md documents (get and update limited to the
+// checkpoint's name, create on its own rule) is enough to read a stream;
+// a pod without it is told what it lacks at start instead of standing by
+// for ever.
+func TestProtocolKubeTheDocumentedRoleIsEnough(t *testing.T) {
+	k := newKubeFixture(t, "streams-rbac")
+	f := newFixture(t)
+	arn := f.stub.CreateStream("ledger", 1)
+	f.put(t, "ledger", "acct", keyed("acct", 0, 5)...)
+	const name = "settlement-ledger"
+	resources := []string{"configmaps", "leases"}
+	groups := []string{"", "coordination.k8s.io"}
+	documented := []rbacv1.PolicyRule{
+		{APIGroups: groups, Resources: resources, Verbs: []string{"get", "update"}, ResourceNames: []string{name}},
+		{APIGroups: groups, Resources: resources, Verbs: []string{"create"}},
+	}
+	cfg := f.config(Kinesis, arn)
+	cfg.CheckpointFile, cfg.CheckpointConfigMap, cfg.CheckpointNamespace = "", name, k.ns
+
+	for _, c := range []struct {
+		account string
+		rules   []rbacv1.PolicyRule
+		want    string
+	}{
+		{"no-role", nil, "may not get configmaps, create configmaps, update configmaps, get leases.coordination.k8s.io, create leases.coordination.k8s.io, update leases.coordination.k8s.io in namespace " + k.ns},
+		{"no-create", documented[:1], "may not create configmaps, create leases.coordination.k8s.io in namespace " + k.ns},
+	} {
+		cfg.Kube = k.asServiceAccount(t, c.account, c.rules)
+		src, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = src.Run(ctx, newRecorder(Kinesis, nil))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Run = %v\nwant it to say %q", c.account, err, c.want)
+		}
+	}
+
+	cfg.Kube = k.asServiceAccount(t, "fraud-score", documented)
+	rec := newRecorder(Kinesis, nil)
+	stop := run(t, cfg, rec)
+	waitFor(t, "five records", 30*time.Second, func() bool { return len(rec.handled()) == 5 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := k.checkpoint(t, name).Shards["shardId-000000000000"].SequenceNumber, f.stub.Shards("ledger")[0].Records[4]; got != want {
+		t.Errorf("checkpoint %s, want %s", got, want)
 	}
 }
