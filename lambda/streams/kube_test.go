@@ -1006,3 +1006,39 @@ func TestProtocolKubeTheDocumentedRoleIsEnough(t *testing.T) {
 		t.Errorf("checkpoint %s, want %s", got, want)
 	}
 }
+
+// A standby SIGTERM'd while it waits stops at once, having read and
+// invoked nothing, and leaves the holder alone.
+func TestProtocolKubeStandbyStopsAtOnce(t *testing.T) {
+	k := newKubeFixture(t, "streams-standby")
+	f := newFixture(t)
+	arn := f.stub.CreateStream("ledger", 1)
+	f.put(t, "ledger", "acct", keyed("acct", 0, 5)...)
+	cfg := f.config(Kinesis, arn)
+	cfg.CheckpointFile, cfg.CheckpointConfigMap, cfg.CheckpointNamespace = "", "ledger-reader", k.ns
+	cfg.Kube = k.client(t, nil)
+	holder := newRecorder(Kinesis, nil)
+	stopHolder := run(t, cfg, holder)
+	waitFor(t, "the holder to read", 30*time.Second, func() bool { return len(holder.handled()) == 5 })
+	holderID := k.holder(t, "ledger-reader")
+
+	standby := newRecorder(Kinesis, nil)
+	stopStandby := run(t, cfg, standby)
+	time.Sleep(time.Second) // a few of its tries at the Lease
+	began := time.Now()
+	if err := stopStandby(); err != nil {
+		t.Errorf("the standby's Run = %v, want nil", err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("the standby took %v to stop", took)
+	}
+	if n := len(standby.all()); n != 0 {
+		t.Errorf("the standby invoked %d times", n)
+	}
+	if h := k.holder(t, "ledger-reader"); h != holderID || h == "" {
+		t.Errorf("the Lease is held by %q, want still %q", h, holderID)
+	}
+	if err := stopHolder(); err != nil {
+		t.Fatal(err)
+	}
+}
