@@ -8,6 +8,7 @@
 #   ROUNDS=5 bench/proxy.sh        # more rounds on a noisy machine
 #   DURATION=5s CONNS=64 THREADS=2 bench/proxy.sh
 #   HAPROXY_THREADS=1 GOMAXPROCS=1 bench/proxy.sh   # one thread each
+#   TARGETS="haproxy cutover" bench/proxy.sh       # only these (haproxy is the reference)
 #   PROXY_CMD='bin/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10' bench/proxy.sh
 #
 # The upstreams are one NGINX serving a fixed 128-byte body on two ports
@@ -165,7 +166,7 @@ declare -A url=(
   [nginx]="http://127.0.0.1:$P_NGINX/"
   [cutover]="http://127.0.0.1:$P_OURS/"
 )
-targets=(direct haproxy nginx cutover)
+targets=(${TARGETS:-direct haproxy nginx cutover})
 
 # Sanity: every target answers 200 with the body.
 for t in "${targets[@]}"; do
@@ -200,7 +201,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # Alternate the order so that no target always follows the same one on
   # a machine whose load drifts.
   order=("${targets[@]}")
-  if (( round % 2 == 0 )); then order=(cutover nginx haproxy direct); fi
+  if (( round % 2 == 0 )); then order=(); for t in "${targets[@]}"; do order=("$t" "${order[@]}"); done; fi
   for t in "${order[@]}"; do
     wrk -c"$CONNS" -t"$THREADS" -d"$WARMUP" "${url[$t]}" >/dev/null 2>&1 || true
     c0=$(cpu_ticks "${pid[$t]}")
