@@ -43,12 +43,46 @@ func parseARN(s string) (arn, error) {
 		return arn{}, fmt.Errorf("malformed ARN %q: no service", s)
 	case a.Region != "" && !regionRE.MatchString(a.Region) && !hasPlaceholder(a.Region):
 		return arn{}, fmt.Errorf("malformed ARN %q: %q is not a region", s, a.Region)
-	case a.Account != "" && !accountRE.MatchString(a.Account) && a.Account != "aws" && !hasPlaceholder(a.Account):
+	case a.Account != "" && !accountRE.MatchString(a.Account) && a.Account != "aws" && !hasPlaceholder(a.Account) && !redactedAccount(a.Account):
 		return arn{}, fmt.Errorf("malformed ARN %q: account %q is not 12 digits", s, a.Account)
 	case a.Resource == "":
 		return arn{}, fmt.Errorf("malformed ARN %q: no resource", s)
 	}
 	return a, nil
+}
+
+// redactedAccountRE matches what people write instead of an account id
+// when they publish a task definition or a template: a word (ACCOUNT_ID,
+// your-account-id, AWS_ACCOUNT) or a mask (xxxxxxxxxxxx, ************,
+// 1234xxxx5678). An account id is twelve digits, so neither can be one.
+var redactedAccountRE = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z_\-]*|[0-9xX*#]*[xX*#][0-9xX*#]*)$`)
+
+// redactedAccount reports whether an ARN's account field is a stand-in
+// for the real account id.
+func redactedAccount(account string) bool { return redactedAccountRE.MatchString(account) }
+
+// arnPlaceholder reports whether an ARN (or a name that stands for one)
+// cannot be used as it is: it holds a template variable or its account id
+// was redacted. Such a reference becomes a value the user fills.
+func arnPlaceholder(s string) bool {
+	if hasPlaceholder(s) {
+		return true
+	}
+	if !strings.HasPrefix(s, "arn:") {
+		return false
+	}
+	parts := strings.SplitN(s, ":", 6)
+	return len(parts) == 6 && parts[4] != "" && parts[4] != "aws" && !accountRE.MatchString(parts[4]) && redactedAccount(parts[4])
+}
+
+// placeholderWhat says what is wrong with a reference arnPlaceholder
+// reports, for the report.
+func placeholderWhat(s string) string {
+	if hasPlaceholder(s) {
+		return "the placeholder " + s
+	}
+	parts := strings.SplitN(s, ":", 6)
+	return fmt.Sprintf("%s, whose account id %q stands in for the real one", s, parts[4])
 }
 
 // parseSecret turns a secrets[].valueFrom into a reference. ECS accepts a
@@ -92,6 +126,11 @@ func parseSecret(valueFrom string) (service.Secret, error) {
 			Key:      strings.Join([]string{"arn", a.Partition, a.Service, a.Region, a.Account, "secret", rp[1]}, ":"),
 			Property: rp[2],
 			Region:   a.Region,
+		}
+		if redactedAccount(a.Account) {
+			// An ARN with a made-up account would name no secret; the
+			// name does, in the account the store reads.
+			s.Key = rp[1]
 		}
 		stage, id := rp[3], rp[4]
 		if stage != "" && id != "" {

@@ -292,8 +292,12 @@ func (m *mapper) secrets(c *cinfo) error {
 		target := "ExternalSecret key " + ref.Name
 		switch {
 		case hasPlaceholder(s.ValueFrom):
-			c.t.Fill(f+".valueFrom", target, fmt.Sprintf("the reference %s holds a placeholder: fill it in the values before rendering", s.ValueFrom))
-			c.t.Use(f)
+			c.t.Fill(f+".valueFrom", target, fmt.Sprintf("the reference is %s: fill it in the values before rendering", placeholderWhat(s.ValueFrom)))
+			c.t.Mapped(f+".name", c.target+".env "+s.Name)
+		case arnPlaceholder(s.ValueFrom):
+			// Only the account was redacted: the name is all the store
+			// needs, since it reads in its own account.
+			c.t.Warn(f, target, fmt.Sprintf("the reference is %s: the ExternalSecret names %s, which the SecretStore reads in the account its role belongs to", placeholderWhat(s.ValueFrom), ref.Key))
 		default:
 			c.t.Mapped(f, target)
 		}

@@ -386,9 +386,9 @@ func (m *mapper) taskLevel() error {
 	t := m.t
 	if arn := strings.TrimSpace(td.TaskRoleArn); arn != "" {
 		sa := &service.ServiceAccount{FormerPrincipal: "ecs-tasks.amazonaws.com"}
-		if hasPlaceholder(arn) {
+		if arnPlaceholder(arn) {
 			sa.RoleValue = m.svc.AddValue("role_arn", arn, "the task role ARN is a placeholder")
-			t.Fill("taskRoleArn", "values fill."+sa.RoleValue, fmt.Sprintf("the task role is the placeholder %s: fill in the IAM role the pods assume", arn))
+			t.Fill("taskRoleArn", "values fill."+sa.RoleValue, fmt.Sprintf("the task role is %s: fill in the IAM role the pods assume", placeholderWhat(arn)))
 		} else {
 			if err := parseRoleARN(arn); err != nil {
 				return inputErr(t, "taskRoleArn", "%v", err)
@@ -399,7 +399,7 @@ func (m *mapper) taskLevel() error {
 		m.svc.ServiceAccount = sa
 	}
 	if arn := strings.TrimSpace(td.ExecutionRoleArn); arn != "" {
-		if !hasPlaceholder(arn) {
+		if !arnPlaceholder(arn) {
 			if err := parseRoleARN(arn); err != nil {
 				return inputErr(t, "executionRoleArn", "%v", err)
 			}
