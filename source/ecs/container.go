@@ -180,7 +180,7 @@ func (m *mapper) image(c *cinfo) {
 var (
 	secretNameRE = regexp.MustCompile(`(?i)(^|_)(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)(_|$)`)
 	// Names that end like this hold a reference to a secret, not one.
-	secretRefNameRE = regexp.MustCompile(`(?i)_(ARN|NAME|ID|PATH|FILE|TTL|URL|URI|ENDPOINT|HEADER|EXPIRY|LENGTH|TIMEOUT)$`)
+	secretRefNameRE = regexp.MustCompile(`(?i)_(ARNS?|NAMES?|IDS?|PATHS?|FILES?|TTL|URLS?|URIS?|ENDPOINTS?|HEADERS?|EXPIRY|LENGTH|TIMEOUT)$`)
 	urlPasswordRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]+:[^/@\s]+@`)
 )
 
@@ -220,7 +220,11 @@ func (m *mapper) env(c *cinfo, shared map[string]bool) {
 		case looksSecret(kv.Name, kv.Value):
 			vn := m.svc.AddValue(valueName("env", kv.Name), "", fmt.Sprintf("%s looked like a credential in plain text; its value was not copied", kv.Name))
 			c.out.Env = append(c.out.Env, service.EnvVar{Name: kv.Name, ValueRef: vn})
-			c.t.Fill(f, "values fill."+vn, fmt.Sprintf("%s looks like a credential in plain text: its value was not copied; store it in Secrets Manager and list it under secrets, or fill it", kv.Name))
+			what := fmt.Sprintf("%s looks like a credential in plain text: its value was not copied", kv.Name)
+			if envPlaceholder(kv.Value) {
+				what = fmt.Sprintf("%s holds the placeholder %s and looks like a credential", kv.Name, kv.Value)
+			}
+			c.t.Fill(f, "values fill."+vn, what+"; store it in Secrets Manager and list it under secrets, or fill it")
 		case envPlaceholder(kv.Value):
 			name := valueName("env", kv.Name)
 			if !shared[kv.Name] {

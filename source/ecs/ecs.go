@@ -64,6 +64,7 @@ const (
 	kindTargetGroups                        // elbv2 describe-target-groups output
 	kindScalingPolicies                     // describe-scaling-policies output
 	kindScalableTargets                     // describe-scalable-targets output
+	kindServiceOutput                       // create-service / update-service output: {"service": {…}}
 )
 
 var errUnknownFile = errors.New("not an ECS task definition, ECS service, target group or Application Auto Scaling file: " +
@@ -100,6 +101,17 @@ func classify(top map[string]json.RawMessage) (fileKind, error) {
 	}
 	if r, ok := top["taskDefinition"]; ok && isString(r) {
 		return kindServiceInput, nil
+	}
+	if r, ok := top["service"]; ok && isObject(r) {
+		// create-service, update-service and delete-service print the
+		// service they acted on under "service".
+		var s struct {
+			TaskDefinition json.RawMessage `json:"taskDefinition"`
+			ServiceName    json.RawMessage `json:"serviceName"`
+		}
+		if json.Unmarshal(r, &s) == nil && isString(s.TaskDefinition) && isString(s.ServiceName) {
+			return kindServiceOutput, nil
+		}
 	}
 	if r, ok := top["serviceName"]; ok && isString(r) {
 		if _, ok := top["desiredCount"]; ok {
@@ -270,6 +282,14 @@ func (in *inputs) add(f source.File) error {
 			}
 			in.addService(&svcDoc{doc: d, prefix: fmt.Sprintf("services[%d]", i), s: s})
 		}
+	case kindServiceOutput:
+		var v struct {
+			Service *ecsService `json:"service"`
+		}
+		if err := decode(d, &v); err != nil {
+			return err
+		}
+		in.addService(&svcDoc{doc: d, prefix: "service", s: v.Service})
 	case kindServiceInput:
 		var s ecsService
 		if err := decode(d, &s); err != nil {
@@ -615,6 +635,22 @@ func (in *inputs) taskDefFor(sd *svcDoc) (*tdDoc, error) {
 	field := source.JoinPath(sd.prefix, "taskDefinition")
 	if strings.TrimSpace(sd.s.TaskDefinition) == "" {
 		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: errors.New("the service names no task definition")}
+	}
+	if hasPlaceholder(sd.s.TaskDefinition) {
+		// A template (CloudFormation, a pipeline) names the task
+		// definition it registers just before; with one task definition
+		// in the input there is no doubt which it is.
+		var free []*tdDoc
+		for _, td := range in.tds {
+			if !td.used {
+				free = append(free, td)
+			}
+		}
+		if len(free) == 1 {
+			return free[0], nil
+		}
+		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: fmt.Errorf(
+			"the service names its task definition with the placeholder %s, and the input holds %d task definitions no other service runs: convert the service with only the one it runs", sd.s.TaskDefinition, len(free))}
 	}
 	ref, err := parseTaskDefRef(sd.s.TaskDefinition)
 	if err != nil {

@@ -261,7 +261,10 @@ func (m *mapper) loadBalancing() error {
 		case lb.TargetGroupArn != "":
 			tg := m.targetGroup(lb.TargetGroupArn)
 			msg := "traffic reaches ECS through this target group until the cutover; `cutover shift` moves it in steps"
-			if tg == nil {
+			switch {
+			case hasPlaceholder(lb.TargetGroupArn):
+				msg += fmt.Sprintf("; %s is a placeholder: the shift needs the real target group ARN, and its health check would become the readiness probe", lb.TargetGroupArn)
+			case tg == nil:
 				msg += "; its health check is unknown: pass `aws elbv2 describe-target-groups` output to turn it into the readiness probe"
 			}
 			t.Warn(f+".targetGroupArn", "", msg)

@@ -244,9 +244,12 @@ func (m *mapper) identity() error {
 		m.st.Use("clusterArn")
 		m.st.Use("cluster")
 		ref, _ := parseTaskDefRef(m.sd.s.TaskDefinition)
-		if ref.Revision != "" && td.Revision.set && ref.Revision != td.Revision.raw {
+		switch {
+		case hasPlaceholder(m.sd.s.TaskDefinition):
+			m.st.Warn("taskDefinition", "", fmt.Sprintf("the placeholder %s stands for the task definition a pipeline registers: joined with the only one in the input, %s (%s%s)", m.sd.s.TaskDefinition, m.td.path, td.Family, suffix(":", td.Revision.raw)))
+		case ref.Revision != "" && td.Revision.set && ref.Revision != td.Revision.raw:
 			m.st.Warn("taskDefinition", "", fmt.Sprintf("the service runs revision %s; the input holds revision %s of %s, which is what was converted", ref.Revision, td.Revision.raw, td.Family))
-		} else {
+		default:
 			m.st.Mapped("taskDefinition", fmt.Sprintf("joins %s (%s%s)", m.td.path, td.Family, suffix(":", td.Revision.raw)))
 		}
 	}
