@@ -1,6 +1,7 @@
 package lambda
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -30,23 +31,42 @@ func parseARN(s string) (arn, error) {
 		return arn{}, fmt.Errorf("ARN %q has no service or resource", s)
 	}
 	if a.Account != "" && !isAccount(a.Account) {
-		return arn{}, fmt.Errorf("ARN %q: account %q is not 12 digits", s, a.Account)
+		return a, &placeholderError{arn: s, msg: fmt.Sprintf("ARN %q: account %q is not 12 digits", s, a.Account)}
 	}
 	if a.Region != "" && !isRegion(a.Region) {
-		return arn{}, fmt.Errorf("ARN %q: %q is not a region", s, a.Region)
+		return a, &placeholderError{arn: s, msg: fmt.Sprintf("ARN %q: %q is not a region", s, a.Region)}
 	}
 	return a, nil
+}
+
+// placeholderError is an ARN of the right shape whose account or region
+// is not one: documentation and sample projects write XXXXXX, <account>,
+// ACCOUNT_ID or a redacted number there. parseARN returns the parsed
+// fields with it, so a caller that can make the ARN a value to fill
+// (its account is the user's to say) does, and the others refuse it.
+type placeholderError struct{ arn, msg string }
+
+func (e *placeholderError) Error() string { return e.msg }
+
+// placeholderARN reports whether err is a placeholderError and, if so,
+// why, for the reason of the value to fill.
+func placeholderARN(err error) (string, bool) {
+	var pe *placeholderError
+	if errors.As(err, &pe) {
+		return pe.msg + ": a placeholder or a redacted ARN, not the deployed one", true
+	}
+	return "", false
 }
 
 // parseARNOf parses an ARN and checks its service.
 func parseARNOf(s string, services ...string) (arn, error) {
 	a, err := parseARN(s)
-	if err != nil {
+	if _, ok := placeholderARN(err); err != nil && !ok {
 		return a, err
 	}
 	for _, svc := range services {
 		if a.Service == svc {
-			return a, nil
+			return a, err
 		}
 	}
 	return arn{}, fmt.Errorf("ARN %q names service %q, want %s", s, a.Service, strings.Join(services, " or "))
@@ -102,7 +122,7 @@ type functionARN struct {
 
 func parseFunctionARN(s string) (functionARN, error) {
 	a, err := parseARNOf(s, "lambda")
-	if err != nil {
+	if _, ok := placeholderARN(err); err != nil && !ok {
 		return functionARN{}, err
 	}
 	parts := strings.Split(a.Resource, ":")
@@ -113,7 +133,9 @@ func parseFunctionARN(s string) (functionARN, error) {
 	if len(parts) == 3 {
 		f.Qualifier = parts[2]
 	}
-	return f, nil
+	// A placeholder account or region comes back with the name, which
+	// is all some callers need.
+	return f, err
 }
 
 // dnsSuffix is the domain of AWS endpoints in the ARN's partition.

@@ -427,12 +427,23 @@ func (fn *function) setRole(v val) error {
 		sa.RoleValue = fn.fill(v, "roleArn", s.def, "the IAM role the function ran as: "+s.reason+"; its trust policy must admit the cluster's OIDC provider instead of lambda.amazonaws.com")
 		return nil
 	}
-	a, err := parseARNOf(s.text, "iam")
-	if err != nil || !strings.HasPrefix(a.Resource, "role/") {
-		if err == nil {
-			err = fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", s.text)
+	a, err := parseARN(s.text)
+	if err != nil {
+		// Samples and redacted exports mangle the role's ARN
+		// (arn:aws:iam:<account>:role/…, XXXXXX for the account). The
+		// role is the user's to name anyway: a value to fill, not a
+		// refusal of the whole function.
+		why, ok := placeholderARN(err)
+		if !ok {
+			why = err.Error()
 		}
-		return v.errf("%v", err)
+		sa.RoleValue = fn.fill(v, "roleArn", s.text, "the IAM role the function ran as: "+why+"; name the deployed role, whose trust policy must admit the cluster's OIDC provider instead of lambda.amazonaws.com")
+		return nil
+	}
+	if a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") {
+		// A well-formed ARN of something else is a mistake in the input,
+		// not a placeholder.
+		return v.errf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", s.text)
 	}
 	sa.RoleARN = s.text
 	msg := "the role's trust policy must admit the cluster's OIDC provider (render/iam writes it) as well as lambda.amazonaws.com during the move"
@@ -476,6 +487,13 @@ func (fn *function) queueSource(tr *trigger, v val) error {
 		return nil
 	}
 	a, err := parseARNOf(lit, "sqs")
+	if why, ok := placeholderARN(err); ok {
+		tr.SourceValue = fn.fill(v, valueName(tr.Name, "queueUrl"), queueURL(a), "the URL of the SQS queue the function consumed: "+why)
+		if isRegion(a.Region) {
+			tr.Region = a.Region
+		}
+		return nil
+	}
 	if err != nil {
 		return v.errf("%v", err)
 	}
@@ -500,6 +518,19 @@ func (fn *function) streamSource(tr *trigger, v val) error {
 		return nil
 	}
 	a, err := parseARNOf(lit, "kinesis", "dynamodb", "kafka")
+	if why, ok := placeholderARN(err); ok && a.Service != "kafka" {
+		// The kind still shows in the ARN; the stream is the user's to
+		// name.
+		tr.Kind = service.TriggerKinesis
+		if a.Service == "dynamodb" {
+			tr.Kind = service.TriggerDynamoDB
+		}
+		tr.SourceValue = fn.fill(v, valueName(tr.Name, "streamArn"), lit, "the ARN of the stream the function consumed: "+why)
+		if isRegion(a.Region) {
+			tr.Region = a.Region
+		}
+		return nil
+	}
 	if err != nil {
 		return v.errf("%v", err)
 	}

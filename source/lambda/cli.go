@@ -54,11 +54,21 @@ func readCLIFunction(fn *function, top val) error {
 			return err
 		}
 		a, err := parseFunctionARN(s)
-		if err != nil {
+		switch {
+		case err != nil && !nameV.absent():
+			// A redacted or hand-edited export: FunctionName names the
+			// function; the region is not known from the ARN.
+			why, ok := placeholderARN(err)
+			if !ok {
+				why = err.Error()
+			}
+			arnV.t.Warn(arnV.field, "", why+"; the function is named by FunctionName, and AWS_REGION is not set from the ARN: set it in values if the code needs it")
+		case err != nil:
 			return arnV.errf("%v", err)
+		default:
+			fn.name, fn.region = a.Name, a.Region
+			arnV.t.Mapped(arnV.field, "AWS_REGION "+a.Region)
 		}
-		fn.name, fn.region = a.Name, a.Region
-		arnV.t.Mapped(arnV.field, "AWS_REGION "+a.Region)
 	}
 	if !nameV.absent() {
 		s, err := nameV.str()
