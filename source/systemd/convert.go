@@ -205,7 +205,21 @@ func (cv *conv) service() error {
 	cv.directories()
 	cv.shutdown()
 	cv.logging()
+	cv.buildPlaceholders()
 	return nil
+}
+
+// buildPlaceholders warns about @placeholders@ left in settings other
+// than command lines (where they became values to fill): the value was
+// copied as written, and the build would have replaced them.
+func (cv *conv) buildPlaceholders() {
+	for _, e := range cv.entries {
+		if strings.HasPrefix(e.Key, "Exec") || !buildVarRe.MatchString(e.Value) {
+			continue
+		}
+		names := buildVarRe.FindAllString(e.Value, -1)
+		cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", fmt.Sprintf("%s is a build-time placeholder of a unit template (.service.in), kept as written: replace it with what the package build puts there (for example /etc for @sysconfdir@)", strings.Join(names, ", ")))
+	}
 }
 
 // image: a VM has none.
@@ -240,6 +254,42 @@ var wholeVarRe = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)$`)
 // to env vars the container has (or values to fill), and literal $
 // escaped so Kubernetes leaves it alone.
 func (cv *conv) argv(e *entry, c *command) []string {
+	out := cv.argvWords(e, c)
+	// The instance and build-time placeholders become $(VAR) references
+	// only now, after escaping, which would have turned their $ into $$.
+	for i, w := range out {
+		w = strings.ReplaceAll(w, instanceMark, "$(INSTANCE)")
+		out[i] = buildVarRe.ReplaceAllStringFunc(w, func(m string) string {
+			name := m[1 : len(m)-1]
+			cv.buildVar(e, name)
+			return "$(" + name + ")"
+		})
+	}
+	return out
+}
+
+// instanceMark stands for an uninstantiated template's %i in a command
+// word until the word is escaped; no unit text holds a NUL.
+const instanceMark = "\x00INSTANCE\x00"
+
+// buildVarRe is an autoconf/meson placeholder, @bindir@ or @SBINDIR@: a
+// unit shipped as foo.service.in has them until the package is built.
+var buildVarRe = regexp.MustCompile(`@[A-Za-z_][A-Za-z0-9_]*@`)
+
+// buildVar makes a build-time placeholder a value to fill, once.
+func (cv *conv) buildVar(e *entry, name string) {
+	for _, ev := range cv.c.Env {
+		if ev.Name == name {
+			return
+		}
+	}
+	reason := fmt.Sprintf("@%s@ is a build-time placeholder of a unit template (.service.in), replaced when the package is built: fill what it stands for in the image (a directory such as /usr/sbin)", name)
+	ref := cv.svc.AddValue(name, "", reason)
+	cv.c.Env = append(cv.c.Env, service.EnvVar{Name: name, ValueRef: ref})
+	cv.fill(e, "values fill."+ref, reason)
+}
+
+func (cv *conv) argvWords(e *entry, c *command) []string {
 	var out []string
 	for _, w := range c.Argv {
 		w = cv.expandCmd(e, w)
@@ -308,7 +358,7 @@ func (cv *conv) expandCmd(e *entry, w string) string {
 	if cv.sp.template && cv.sp.instance == "" {
 		for _, s := range []string{"%i", "%I"} {
 			if strings.Contains(w, s) && !strings.Contains(w, "%"+s) {
-				w = strings.ReplaceAll(w, s, "$(INSTANCE)")
+				w = strings.ReplaceAll(w, s, instanceMark)
 				cv.instanceValue()
 			}
 		}
@@ -392,7 +442,7 @@ func (cv *conv) execStart() error {
 		if c.Privileged != "" {
 			notes = append(notes, c.Privileged+" ran it with full privileges; the container runs it with the pod's")
 		}
-		if !strings.HasPrefix(c.Binary, "/") {
+		if !strings.HasPrefix(c.Binary, "/") && !buildVarRe.MatchString(c.Binary) {
 			notes = append(notes, "the image's PATH must find it")
 		}
 		cv.warn(e, "containers["+cv.c.Name+"].command", strings.Join(notes, "; "))

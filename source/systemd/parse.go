@@ -263,6 +263,11 @@ func parseCommand(value string) (*command, error) {
 		case v[0] == '-':
 			c.IgnoreFailure = true
 		case v[0] == '@':
+			if loc := buildVarRe.FindStringIndex(v); loc != nil && loc[0] == 0 {
+				// @SBINDIR@/app: a build-time placeholder, not the
+				// argv[0] prefix.
+				goto words
+			}
 			c.Argv0 = true
 		case v[0] == ':':
 			c.NoEnv = true

@@ -31,7 +31,7 @@ var _ source.Importer = Importer{}
 // name, a drop-in (.conf in a .service.d directory), or INI text with a
 // [Service] section.
 func (Importer) Detect(f source.File) bool {
-	name := filepath.Base(f.Path)
+	name := strings.TrimSuffix(filepath.Base(f.Path), ".in")
 	switch filepath.Ext(name) {
 	case ".service", ".socket", ".timer":
 		return true
@@ -82,7 +82,9 @@ func (Importer) Import(ctx context.Context, files []source.File, opts source.Opt
 		if err != nil {
 			return nil, err
 		}
-		name := filepath.Base(f.Path)
+		// A unit template of a source tree (haproxy.service.in) is the
+		// unit it builds.
+		name := strings.TrimSuffix(filepath.Base(f.Path), ".in")
 		dir := filepath.Base(filepath.Dir(f.Path))
 		switch {
 		case strings.HasSuffix(dir, ".service.d") && strings.HasSuffix(name, ".conf"):
@@ -146,5 +148,5 @@ func triggered(uf *unitFile, section, key, ext string) string {
 			return e.Value
 		}
 	}
-	return strings.TrimSuffix(filepath.Base(uf.Path), ext) + ".service"
+	return strings.TrimSuffix(strings.TrimSuffix(filepath.Base(uf.Path), ".in"), ext) + ".service"
 }

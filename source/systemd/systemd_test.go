@@ -253,13 +253,15 @@ func TestRegistered(t *testing.T) {
 func FuzzUnit(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*/*.service")
 	more, _ := filepath.Glob("testdata/*/*.service.d/*.conf")
-	for _, p := range append(seeds, more...) {
+	templates, _ := filepath.Glob("testdata/*/*.service.in")
+	for _, p := range append(append(seeds, more...), templates...) {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data)
 		}
 	}
 	f.Add([]byte("[Service]\nExecStart=/bin/x \"unterminated\n"))
 	f.Add([]byte("[Service]\nExecStart=@-+/bin/x %i %H ${A} $B $$C \\x41\nEnvironment=\"A=1 2\" B=3\n"))
+	f.Add([]byte("[Service]\nExecStart=@bindir@/x --id=%i @A@@B@ @/x\nExecStartPre=:@X@/y %I\nUser=@U@\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		watchdog := time.AfterFunc(10*time.Second, func() { panic("Import did not return in 10s") })
 		defer watchdog.Stop()
