@@ -131,6 +131,10 @@ type cfn struct {
 	resources map[string]string
 	// used records parameters whose defaults were used, to report them.
 	used map[string]bool
+	// region is the region the stack deploys to when the input says it
+	// (serverless.yml's provider.region), for AWS::Region; "" when only
+	// the deployment knows (SAM).
+	region, regionNote string
 }
 
 // intrinsic returns the function name and argument of a CloudFormation
@@ -245,7 +249,16 @@ func (r *cfn) ref(v val, id string) scalar {
 		return scalar{text: "aws", ok: true, note: "AWS::Partition taken as aws"}
 	case "AWS::URLSuffix":
 		return scalar{text: "amazonaws.com", ok: true, note: "AWS::URLSuffix taken as amazonaws.com"}
-	case "AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::StackId", "AWS::NotificationARNs", "AWS::NoValue":
+	case "AWS::Region":
+		if r.region != "" {
+			note := "AWS::Region is the region the stack deploys to, " + r.region
+			if r.regionNote != "" {
+				note += " (" + r.regionNote + ")"
+			}
+			return scalar{text: r.region, ok: true, note: note + "; an environment in another region needs its own value"}
+		}
+		return scalar{reason: fmt.Sprintf("%s is the deployed stack's Region", v.text())}
+	case "AWS::AccountId", "AWS::StackName", "AWS::StackId", "AWS::NotificationARNs", "AWS::NoValue":
 		return scalar{reason: fmt.Sprintf("%s is the deployed stack's %s", v.text(), strings.TrimPrefix(id, "AWS::"))}
 	}
 	if p := r.params.get(id); !p.absent() {

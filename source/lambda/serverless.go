@@ -401,6 +401,7 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 	if !isRegion(r.region) {
 		return nil, prov.get("region").errf("%q is not an AWS region", r.region)
 	}
+	r.cfn.region, r.cfn.regionNote = r.region, regionNote
 	svcName := ""
 	sn := doc.get("service")
 	if sn.isMap() {
@@ -840,16 +841,27 @@ func (fn *function) slsEvent(ev val, abs *source.Tracker) error {
 		return nil
 	}
 	if p.isMap() {
-		if err := fn.mappingCommon(tr, p, slsMappingKeys); err != nil {
+		keys := slsMappingKeys
+		if typ == "stream" && !p.get("batchWindow").absent() && p.get("maximumBatchingWindow").absent() {
+			// Stream events name the batching window batchWindow; SQS
+			// events name it maximumBatchingWindow.
+			keys = map[string]string{}
+			for k, v := range slsMappingKeys {
+				keys[k] = v
+			}
+			keys["MaximumBatchingWindowInSeconds"] = "batchWindow"
+		}
+		if err := fn.mappingCommon(tr, p, keys); err != nil {
 			return err
 		}
 		if v := p.get("destinations").get("onFailure"); !v.absent() {
 			v.t.Warn(v.field, "", fmt.Sprintf("serve does not send failed records to %s: a failed batch is retried per maximumRetryAttempts and then skipped; alert on serve's failure metric", v.text()))
 		}
-		for _, k := range []string{"consumer", "batchWindow"} {
-			if v := p.get(k); !v.absent() {
-				v.t.Warn(v.field, "", "Lambda stream setting "+k+" has no serve counterpart")
-			}
+		if v := p.get("consumer"); !v.absent() {
+			v.t.Warn(v.field, "", "the stream's enhanced fan-out consumer has no serve counterpart: serve reads the shards with GetRecords, sharing their read throughput with other readers")
+		}
+		if v := p.get("batchWindow"); !v.absent() && typ != "stream" {
+			v.t.Drop(v.field, "batchWindow is a stream event setting: the Framework's schema has none on "+typ+" events (it warns and ignores it, or refuses it under configValidationMode: error), so Lambda did not batch by it; maximumBatchingWindow is their batching window")
 		}
 	}
 	fn.addTrigger(tr)
