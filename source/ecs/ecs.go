@@ -41,6 +41,9 @@ var _ source.Importer = Importer{}
 // the same API.
 func (Importer) Detect(f source.File) bool {
 	data := bytes.TrimSpace(bytes.TrimPrefix(f.Data, bom))
+	if len(data) > 0 && data[0] == '[' {
+		return containerList(data)
+	}
 	if len(data) == 0 || data[0] != '{' {
 		return false
 	}
@@ -65,7 +68,31 @@ const (
 	kindScalingPolicies                     // describe-scaling-policies output
 	kindScalableTargets                     // describe-scalable-targets output
 	kindServiceOutput                       // create-service / update-service output: {"service": {…}}
+	kindContainerList                       // a bare containerDefinitions array (Terraform, CDK, CloudFormation)
 )
+
+// containerList reports whether data is a JSON array of container
+// definitions, as Terraform's container_definitions and CDK synthesize
+// them: objects that each name a container, and at least one image.
+func containerList(data []byte) bool {
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(data, &list) != nil || len(list) == 0 {
+		return false
+	}
+	image := false
+	for _, c := range list {
+		if c == nil {
+			return false
+		}
+		if _, ok := c["name"]; !ok {
+			return false
+		}
+		if _, ok := c["image"]; ok {
+			image = true
+		}
+	}
+	return image
+}
 
 var errUnknownFile = errors.New("not an ECS task definition, ECS service, target group or Application Auto Scaling file: " +
 	"expected describe-task-definition or describe-services output, register-task-definition or create-service input, " +
@@ -191,6 +218,17 @@ type tdDoc struct {
 	// prints beside the task definition.
 	outerTags []tag
 	used      bool
+	// bare is set for a list of container definitions without the task
+	// definition around them: container i is at "[i]".
+	bare bool
+}
+
+// containerPath is the path of the i-th container definition.
+func (td *tdDoc) containerPath(i int) string {
+	if td.bare {
+		return fmt.Sprintf("[%d]", i)
+	}
+	return fmt.Sprintf("containerDefinitions[%d]", i)
 }
 
 // svcDoc is one ECS service.
@@ -233,6 +271,9 @@ type inputs struct {
 // add parses one file and files its contents by kind.
 func (in *inputs) add(f source.File) error {
 	data := bytes.TrimPrefix(f.Data, bom)
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' {
+		return in.addContainerList(f.Path, data)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return jsonError(f.Path, data, err)
@@ -337,6 +378,29 @@ func (in *inputs) add(f source.File) error {
 		in.aux = append(in.aux, d)
 	}
 	return nil
+}
+
+// addContainerList reads a bare list of container definitions, the
+// container_definitions of Terraform's aws_ecs_task_definition or what CDK
+// synthesizes: a task definition with containers and nothing else.
+func (in *inputs) addContainerList(file string, data []byte) error {
+	var defs []containerDef
+	if err := json.Unmarshal(data, &defs); err != nil {
+		return jsonError(file, data, err)
+	}
+	if !containerList(data) {
+		return &source.InputError{File: file, Line: 1, Err: errors.New("a JSON list, but not of ECS container definitions (objects with a name and an image): " + errUnknownFile.Error())}
+	}
+	pos, err := source.ParsePositions(file, yamlSafe(data))
+	if err != nil {
+		return err
+	}
+	d := &doc{path: file, data: data, pos: pos, kind: kindContainerList}
+	if in.present == nil {
+		in.present = map[*source.Positions]map[string]bool{}
+	}
+	in.present[pos] = presence(data)
+	return in.addTaskDef(&tdDoc{doc: d, td: &taskDefinition{ContainerDefinitions: defs}, bare: true})
 }
 
 func (in *inputs) addTaskDef(td *tdDoc) error {

@@ -226,10 +226,22 @@ func (m *mapper) identity() error {
 		}
 	case td.Family != "":
 		name, field, t = td.Family, "family", m.t
+	case m.td.bare && listName(td.ContainerDefinitions) >= 0:
+		// Terraform keeps container definitions in files named after
+		// their role (service.json, app.json.tpl); the application's
+		// container names the service better.
+		i := listName(td.ContainerDefinitions)
+		name = strings.TrimSpace(td.ContainerDefinitions[i].Name)
+		m.svc.Name = service.SanitizeName(name)
+		m.t.Warn(fmt.Sprintf("[%d].name", i), "metadata.name", fmt.Sprintf("a list of container definitions has no family: the service is named %q after its container", m.svc.Name))
 	default:
 		name = fileBase(m.td.path)
 		m.svc.Name = service.SanitizeName(name)
-		m.t.Warn("family", "metadata.name", fmt.Sprintf("no family: the service is named %q after the file", m.svc.Name))
+		if m.td.bare {
+			m.t.Warn("[0].name", "metadata.name", fmt.Sprintf("a list of container definitions has no family, and no container a usable name: the service is named %q after the file", m.svc.Name))
+		} else {
+			m.t.Warn("family", "metadata.name", fmt.Sprintf("no family: the service is named %q after the file", m.svc.Name))
+		}
 	}
 	if t != nil {
 		m.svc.Name = service.SanitizeName(name)
@@ -256,6 +268,19 @@ func (m *mapper) identity() error {
 	return nil
 }
 
+// listName picks the container that names a service read from a bare
+// list of container definitions: the first one with a name that is not a
+// log router; -1 when there is none.
+func listName(defs []containerDef) int {
+	for i, d := range defs {
+		fl := strings.TrimSpace(string(d.FirelensConfiguration))
+		if strings.TrimSpace(d.Name) != "" && !hasPlaceholder(d.Name) && (fl == "" || fl == "null") {
+			return i
+		}
+	}
+	return -1
+}
+
 // prepareContainers checks the containers, picks the application, and
 // decides which become init containers, sidecars or main containers.
 func (m *mapper) prepareContainers() error {
@@ -267,7 +292,7 @@ func (m *mapper) prepareContainers() error {
 	byName := map[string]*cinfo{}
 	for i := range defs {
 		d := &defs[i]
-		t := m.t.At(fmt.Sprintf("containerDefinitions[%d]", i))
+		t := m.t.At(m.td.containerPath(i))
 		raw := strings.TrimSpace(d.Name)
 		if raw == "" {
 			return inputErr(t, "name", "the container has no name")

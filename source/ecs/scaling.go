@@ -208,8 +208,13 @@ func (m *mapper) finish() error {
 	if m.expose == nil {
 		m.svc.Kind = service.KindWorker
 		field, t := "family", m.t
-		if m.sd != nil {
+		switch {
+		case m.sd != nil:
 			field, t = "serviceName", m.st
+		case m.td.bare && m.app != nil:
+			// A bare list has no family; the application's container
+			// stands for the task.
+			field, t = "name", m.app.t
 		}
 		t.Warn(field, "kind worker", "no load balancer, service registry or port mapping: a worker, a Deployment without a Service")
 	} else {
