@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -211,14 +212,20 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, sec)
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		v.t.Mapped(v.field, fmt.Sprintf("ExternalSecret key %s (%s %s)", name, sec.Source, sec.Key))
-	case !s.ok && secretName(name):
+	case !s.ok && (secretName(name) || connectionName(name) || urlPasswordRE.MatchString(s.def)):
 		// A credential the input does not say must not become a value in
-		// a values file either.
+		// a values file either, nor a connection URL, which usually
+		// carries one (and the fallback must not be written out when it
+		// does).
+		why := "the name looks like a credential"
+		if !secretName(name) {
+			why = "a connection URL usually carries a password"
+		}
 		key := fn.secretKeyPrefix() + name
 		fn.svc.Secrets = append(fn.svc.Secrets, service.Secret{Name: name, Source: service.SecretsManager, Key: key})
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		v.t.Fill(v.field, "ExternalSecret key "+name,
-			fmt.Sprintf("%s; the name looks like a credential, so it is an ExternalSecret key: store the value in Secrets Manager as %q (or point the key elsewhere)", s.reason, key))
+			fmt.Sprintf("%s; %s, so it is an ExternalSecret key: store the value in Secrets Manager as %q (or point the key elsewhere)", s.reason, why, key))
 	case !s.ok:
 		ref := fn.fill(v, valueName("env", name), s.def, "environment variable "+name+": "+s.reason)
 		fn.env = append(fn.env, service.EnvVar{Name: name, ValueRef: ref})
@@ -229,8 +236,12 @@ func (fn *function) addEnv(name string, v val) {
 		key := fn.secretKeyPrefix() + name
 		fn.svc.Secrets = append(fn.svc.Secrets, service.Secret{Name: name, Source: service.SecretsManager, Key: key})
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
+		why := "the name looks like a credential"
+		if urlPasswordRE.MatchString(s.text) {
+			why = "the value is a URL with a password in it"
+		}
 		v.t.Warn(v.field, "ExternalSecret key "+name,
-			fmt.Sprintf("the name looks like a credential: cutover did not copy its value; store it in Secrets Manager as %q (or point the key elsewhere) and rotate it, since it was in plain text", key))
+			fmt.Sprintf("%s: cutover did not copy its value; store it in Secrets Manager as %q (or point the key elsewhere) and rotate it, since it was in plain text", why, key))
 	default:
 		if fn.svc.Config == nil {
 			fn.svc.Config = map[string]string{}
@@ -259,8 +270,25 @@ func (fn *function) secretKeyPrefix() string {
 // looksSecret reports whether an environment variable looks like a
 // credential by its name, and its value is not an identifier of one.
 func looksSecret(name, value string) bool {
+	if urlPasswordRE.MatchString(value) {
+		return true
+	}
 	return secretName(name) && len(value) >= 8 && !strings.HasPrefix(value, "arn:") && !strings.HasPrefix(value, "/")
 }
+
+// urlPasswordRE matches a URL with a password in it:
+// postgres://app:pw@db/app, redis://:pw@cache:6379.
+var urlPasswordRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:[^/@\s]+@`)
+
+// connectionNameRE matches variables that hold a connection URL or DSN
+// (DATABASE_URL, MONGODB_URI, SENTRY_DSN, DB_CONNECTION_STRING).
+var connectionNameRE = regexp.MustCompile(`(?i)((^|_)(DATABASE|DB|POSTGRES(QL)?|PG|MYSQL|MARIADB|MONGO(DB)?|REDIS|AMQP|RABBITMQ|CLOUDAMQP|ELASTICSEARCH|OPENSEARCH)_(URL|URI)$|(^|_)DSN$|CONN(ECTION)?_?STR(ING)?$)`)
+
+// connectionName reports whether a variable's name says it holds a
+// connection URL, which usually carries the credentials: when its value
+// is not known, it is an ExternalSecret key rather than a value written
+// into the values file.
+func connectionName(name string) bool { return connectionNameRE.MatchString(name) }
 
 // secretName reports whether a variable's name says it holds a
 // credential rather than the name, ARN or location of one.
