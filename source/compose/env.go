@@ -162,11 +162,11 @@ func (cv *conv) envFiles(t *ftrack, c *service.Container, cref string, sc types.
 	}
 	var raws []rawEntry
 	for _, it := range t.items("env_file") {
-		p := it.val.Value
+		p := t.pr.interpolated(it.val.Value)
 		if it.val.Kind == yaml.MappingNode {
 			for _, kv := range mapEntries(it.val) {
 				if kv[0].Value == "path" {
-					p = kv[1].Value
+					p = t.pr.interpolated(kv[1].Value)
 				}
 			}
 		}

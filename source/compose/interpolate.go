@@ -220,14 +220,62 @@ func (ip *interpolator) walk(file string, pos *source.Positions, path string, n 
 			if !keep {
 				continue
 			}
+			// A long-syntax entry (a volume or port mapping) missing the
+			// field an unset variable held is invalid or wrong (a bind
+			// mount without source): the whole entry is left out, as a
+			// short-syntax one is.
+			raw := ""
+			if v.Kind == yaml.MappingNode && hasDollar(v) {
+				raw = flowText(v)
+			}
+			before := len(ip.omitted)
 			if err := ip.walk(file, pos, child, v, ext); err != nil {
 				return err
+			}
+			if raw != "" && len(ip.omitted) > before {
+				var vars []string
+				seen := map[string]bool{}
+				for _, o := range ip.omitted[before:] {
+					for _, name := range o.Vars {
+						if !seen[name] {
+							seen[name] = true
+							vars = append(vars, name)
+						}
+					}
+				}
+				ip.omitted = append(ip.omitted[:before], omitted{File: file, Path: child, Vars: vars, Raw: raw})
+				continue
 			}
 			kept = append(kept, v)
 		}
 		n.Content = kept
 	}
 	return nil
+}
+
+// hasDollar reports whether a scalar under n holds a $.
+func hasDollar(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		return strings.Contains(n.Value, "$")
+	}
+	for _, c := range n.Content {
+		if hasDollar(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// flowText is n as one line of flow YAML, for the report.
+func flowText(n *yaml.Node) string {
+	cp := *n
+	cp.Style = yaml.FlowStyle
+	cp.HeadComment, cp.LineComment, cp.FootComment = "", "", ""
+	out, err := yaml.Marshal(&cp)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // scalar interpolates a scalar node in place and reports whether it stays.

@@ -55,20 +55,21 @@ func (cv *conv) ports(t *ftrack, c *service.Container, cref string, sc types.Ser
 		var pcs []types.ServicePortConfig
 		switch it.val.Kind {
 		case yaml.ScalarNode:
-			pcs, _ = types.ParsePortConfig(it.val.Value)
+			pcs, _ = types.ParsePortConfig(cv.pr.interpolated(it.val.Value))
 		case yaml.MappingNode:
 			var p types.ServicePortConfig
 			for _, kv := range mapEntries(it.val) {
+				v := cv.pr.interpolated(kv[1].Value)
 				switch kv[0].Value {
 				case "target":
-					n, _ := strconv.Atoi(kv[1].Value)
+					n, _ := strconv.Atoi(v)
 					p.Target = uint32(n)
 				case "published":
-					p.Published = kv[1].Value
+					p.Published = v
 				case "protocol":
-					p.Protocol = kv[1].Value
+					p.Protocol = v
 				case "host_ip":
-					p.HostIP = kv[1].Value
+					p.HostIP = v
 				}
 			}
 			pcs = []types.ServicePortConfig{p}
@@ -465,4 +466,18 @@ func shellJoin(args []string) string {
 		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(out, " ")
+}
+
+// interpolated is a raw value of the file with its variables resolved as
+// compose-go saw them ("$SENTRY_BIND:80" → "9000:80"), or "" when it uses
+// an unset variable: interpolation left that entry out and reported it.
+func (pr *project) interpolated(raw string) string {
+	if !strings.Contains(raw, "$") {
+		return raw
+	}
+	out, err := pr.ip.substitute(raw)
+	if err != nil || hasSentinel(out) {
+		return ""
+	}
+	return out
 }

@@ -79,13 +79,13 @@ func rawTargets(t *ftrack, field string) map[string]item {
 		target := ""
 		switch it.val.Kind {
 		case yaml.ScalarNode:
-			if v, err := format.ParseVolume(it.val.Value); err == nil {
+			if v, err := format.ParseVolume(t.pr.interpolated(it.val.Value)); err == nil {
 				target = v.Target
 			}
 		case yaml.MappingNode:
 			for _, kv := range mapEntries(it.val) {
 				if kv[0].Value == "target" {
-					target = kv[1].Value
+					target = t.pr.interpolated(kv[1].Value)
 				}
 			}
 		}
