@@ -450,6 +450,8 @@ var mappingStatus = map[string]string{
 // addMapping reads an event source mapping into a trigger.
 func (fn *function) addMapping(m val) error {
 	m.t.Use("FunctionArn")
+	// create-event-source-mapping input names the function instead.
+	m.t.Use("FunctionName")
 	tr := &trigger{Trigger: service.Trigger{Enabled: true}, at: m}
 	src := m.get("EventSourceArn")
 	topics, err := m.get("Topics").strs()
@@ -477,9 +479,11 @@ func (fn *function) addMapping(m val) error {
 			return err
 		}
 		a, err := parseARN(s)
-		if err != nil {
+		if _, ph := placeholderARN(err); err != nil && !ph {
 			return src.errf("%v", err)
 		}
+		// A placeholder account still says the kind of source; the
+		// source's own reader makes the ARN a value to fill.
 		switch a.Service {
 		case "sqs":
 			tr.Kind, tr.Name = service.TriggerSQS, "sqs-"+a.Resource

@@ -98,6 +98,10 @@ func classifyKeys(top map[string]json.RawMessage) docKind {
 		return docSAM
 	case has("Configuration"):
 		return docFunction
+	case has("FunctionName") && (has("EventSourceArn") || has("SelfManagedEventSource")) && !has("Runtime") && !has("Handler") && !has("PackageType"):
+		// create-event-source-mapping input (--cli-input-json): the
+		// function by FunctionName, not FunctionArn.
+		return docMapping
 	case has("FunctionName") && (has("Runtime") || has("PackageType") || has("FunctionArn") || has("Handler")):
 		return docFunction
 	case has("Functions"):
@@ -244,15 +248,27 @@ func attach(fns []*function, parts []*part) error {
 		attached := map[*function]bool{}
 		for _, it := range items {
 			av := it.get("FunctionArn")
+			if av.absent() && p.kind == docMapping {
+				// create-event-source-mapping input: a name, an ARN or
+				// a partial ARN (123456789012:function:orders).
+				av = it.get("FunctionName")
+			}
 			s, err := av.str()
 			if err != nil {
 				return err
 			}
 			a, err := parseFunctionARN(s)
 			if err != nil {
-				if !strings.HasPrefix(s, "arn:") {
+				switch _, ph := placeholderARN(err); {
+				case ph:
+					// The name is what joins; the account is the
+					// sample's.
+				case !strings.HasPrefix(s, "arn:"):
 					a.Name = s
-				} else {
+					if _, after, ok := strings.Cut(s, ":function:"); ok {
+						a.Name, _, _ = strings.Cut(after, ":")
+					}
+				default:
 					return av.errf("%v", err)
 				}
 			}
