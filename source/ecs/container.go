@@ -53,7 +53,9 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 	d, t := c.def, c.t
 	out := &c.out
 	out.Name = c.name
-	if c.name != c.raw {
+	if hasPlaceholder(c.raw) {
+		t.Warn("name", c.target, fmt.Sprintf("the name is the template variable %s: the container is called %q; the name is the pod's own, so any name does, unless a service's loadBalancers name it", c.raw, c.name))
+	} else if c.name != c.raw {
 		t.Warn("name", c.target, fmt.Sprintf("renamed to %q: Kubernetes container names are DNS-1123 labels", c.name))
 	} else {
 		t.Mapped("name", c.target)
@@ -482,6 +484,17 @@ func (m *mapper) healthCheck(c *cinfo) error {
 			return inputErr(t, f.name, "want a whole number of %s, found %s", what, f.v.raw)
 		}
 		ints[f.name] = v
+	}
+	for _, part := range hc.Command {
+		if envPlaceholder(part) {
+			// The shell would expand the variable to nothing and the
+			// probe would always pass.
+			t.Warn("command", "", fmt.Sprintf("the health check command holds the template variable %s: no probe is made from it; write the container's liveness probe by hand", part))
+			for _, f := range []string{"interval", "timeout", "retries", "startPeriod"} {
+				m.dropIf(t, f, "the health check's command is unknown")
+			}
+			return nil
+		}
 	}
 	var cmd []string
 	kind := ""

@@ -41,6 +41,11 @@ var _ source.Importer = Importer{}
 // the same API.
 func (Importer) Detect(f source.File) bool {
 	data := bytes.TrimSpace(bytes.TrimPrefix(f.Data, bom))
+	if !json.Valid(data) {
+		if q := quoteTemplates(data); q != nil {
+			data = q
+		}
+	}
 	if len(data) > 0 && data[0] == '[' {
 		return containerList(data)
 	}
@@ -271,6 +276,13 @@ type inputs struct {
 // add parses one file and files its contents by kind.
 func (in *inputs) add(f source.File) error {
 	data := bytes.TrimPrefix(f.Data, bom)
+	if !json.Valid(data) {
+		// A template: its variables become placeholders. A file that is
+		// not JSON even so keeps its own syntax error.
+		if q := quoteTemplates(data); q != nil {
+			data = q
+		}
+	}
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' {
 		return in.addContainerList(f.Path, data)
 	}

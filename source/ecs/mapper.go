@@ -142,6 +142,7 @@ func contains[T comparable](list []T, x T) bool {
 func (m *mapper) run() (*service.Service, error) {
 	steps := []func() error{
 		m.identity,
+		m.templatedNumbers,
 		m.prepareContainers,
 		m.volumes,
 		m.mapContainers,
@@ -224,6 +225,12 @@ func (m *mapper) identity() error {
 		if td.Family != "" {
 			m.t.Use("family")
 		}
+	case hasPlaceholder(td.Family) && listName(td.ContainerDefinitions) >= 0:
+		// An unrendered template: the application's container names the
+		// service better than the variable's name.
+		name = strings.TrimSpace(td.ContainerDefinitions[listName(td.ContainerDefinitions)].Name)
+		m.svc.Name = service.SanitizeName(name)
+		m.t.Warn("family", "metadata.name", fmt.Sprintf("the family is the template variable %s: the service is named %q after its container", td.Family, m.svc.Name))
 	case td.Family != "":
 		name, field, t = td.Family, "family", m.t
 	case m.td.bare && listName(td.ContainerDefinitions) >= 0:

@@ -1,0 +1,151 @@
+package ecs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cutoverhq/cutover/source"
+)
+
+// Task definitions kept as templates (Terraform's templatefile and
+// template_file, envsubst, Go templates) put variables where JSON wants a
+// number or a list: "cpu": ${cpu}, "containerPort": {{ .Port }}. Such a
+// file is not JSON until the template is rendered, but everything around
+// the variables can be converted, and the variables become what the user
+// fills in, as quoted placeholders do.
+
+// quoteTemplates returns data with every template expression that stands
+// outside a JSON string (${…}, $${…}, {{…}}) turned into a JSON string
+// holding it, or nil when there is none or the result is still not JSON.
+// Expressions never span lines, so every field keeps its line.
+func quoteTemplates(data []byte) []byte {
+	if !bytes.Contains(data, []byte("${")) && !bytes.Contains(data, []byte("{{")) {
+		return nil
+	}
+	var out []byte
+	changed := false
+	inString := false
+	for i := 0; i < len(data); i++ {
+		b := data[i]
+		if inString {
+			out = append(out, b)
+			switch b {
+			case '\\':
+				if i+1 < len(data) {
+					i++
+					out = append(out, data[i])
+				}
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		if b == '"' {
+			inString = true
+			out = append(out, b)
+			continue
+		}
+		if end := templateEnd(data, i); end > i {
+			tok, _ := json.Marshal(string(data[i:end]))
+			out = append(out, tok...)
+			changed = true
+			i = end - 1
+			continue
+		}
+		out = append(out, b)
+	}
+	if !changed || !json.Valid(out) {
+		return nil
+	}
+	return out
+}
+
+// templateEnd returns the end of the template expression that starts at
+// data[i], or -1: "${…}" and "$${…}" up to the brace that closes the
+// first, "{{…}}" up to the first "}}", none of them across a line.
+func templateEnd(data []byte, i int) int {
+	rest := data[i:]
+	var open, close string
+	switch {
+	case bytes.HasPrefix(rest, []byte("$${")):
+		open, close = "$${", "}"
+	case bytes.HasPrefix(rest, []byte("${")):
+		open, close = "${", "}"
+	case bytes.HasPrefix(rest, []byte("{{")):
+		open, close = "{{", "}}"
+	default:
+		return -1
+	}
+	depth := 0
+	for j := len(open); j < len(rest); j++ {
+		switch c := rest[j]; {
+		case c == '\n' || c == '\r':
+			return -1
+		case close == "}}" && bytes.HasPrefix(rest[j:], []byte("}}")):
+			return i + j + 2
+		case close == "}" && c == '{':
+			depth++
+		case close == "}" && c == '}':
+			if depth == 0 {
+				return i + j + 1
+			}
+			depth--
+		}
+	}
+	return -1
+}
+
+// templated reports whether a number field holds a template variable
+// instead of a number.
+func (n num) templated() bool { return n.set && hasPlaceholder(n.raw) }
+
+// templatedNumbers reports the number fields the convert cannot know
+// because they hold template variables, and takes them out of the input,
+// so every later step sees them as not given: ECS's defaults, or the
+// task's totals, apply, and the report says what to set by hand.
+func (m *mapper) templatedNumbers() error {
+	forget := func(t *source.Tracker, field string, n *num, what string) {
+		if !n.templated() {
+			return
+		}
+		t.Warn(field, "", fmt.Sprintf("%s is the template variable %s, which cutover cannot resolve: %s", field[strings.LastIndex(field, ".")+1:], n.raw, what))
+		delete(m.present[t.Pos], source.JoinPath(t.Prefix, field))
+		*n = num{}
+	}
+	td := m.td.td
+	task := m.t
+	forget(task, "cpu", &td.CPU, "the containers' own cpu, or the chart's defaults, apply; set resources by hand")
+	forget(task, "memory", &td.Memory, "the containers' own memory, or the chart's defaults, apply; set resources by hand")
+	for i := range td.ContainerDefinitions {
+		d := &td.ContainerDefinitions[i]
+		c := m.t.At(m.td.containerPath(i))
+		forget(c, "cpu", &d.CPU, "left out; set the container's CPU request by hand")
+		forget(c, "memory", &d.Memory, "left out; set the container's memory limit by hand")
+		forget(c, "memoryReservation", &d.MemoryReservation, "left out; set the container's memory request by hand")
+		forget(c, "stopTimeout", &d.StopTimeout, "ECS's default of 30 s applies")
+		for j := range d.PortMappings {
+			pm := &d.PortMappings[j]
+			f := fmt.Sprintf("portMappings[%d]", j)
+			if pm.ContainerPort.templated() {
+				// The whole mapping describes a port that is not
+				// carried over: one warning stands for all of it.
+				c.Warn(f, "", fmt.Sprintf("containerPort is the template variable %s, which cutover cannot resolve: the port is NOT carried over; add it to the container's ports (and the Service) by hand", pm.ContainerPort.raw))
+				*pm = portMapping{}
+				continue
+			}
+			forget(c, f+".hostPort", &pm.HostPort, "each pod has its own IP, so no host port is needed")
+		}
+		if hc := d.HealthCheck; hc != nil {
+			forget(c, "healthCheck.interval", &hc.Interval, "ECS's default of 30 s applies")
+			forget(c, "healthCheck.timeout", &hc.Timeout, "ECS's default of 5 s applies")
+			forget(c, "healthCheck.retries", &hc.Retries, "ECS's default of 3 applies")
+			forget(c, "healthCheck.startPeriod", &hc.StartPeriod, "no start period applies; raise the startup probe's failureThreshold by hand if the app starts slowly")
+		}
+	}
+	if m.sd != nil {
+		forget(m.st, "desiredCount", &m.sd.s.DesiredCount, "the chart's default replica count applies")
+	}
+	return nil
+}
