@@ -320,6 +320,19 @@ func (fn *function) readImageConfig(ic val, entryKey, cmdKey, dirKey string) err
 		fn.main().WorkingDir = s
 		v.t.Mapped(v.field, "container workingDir")
 	}
+	for _, k := range ic.keys() {
+		// serverless.yml's image object (camelCase keys) also holds name
+		// and uri, which its own reader consumes.
+		if k == entryKey || k == cmdKey || k == dirKey || entryKey != "EntryPoint" {
+			continue
+		}
+		// Typically a function property indented one level too deep
+		// (Timeout, MemorySize): Lambda has no such image setting, so
+		// the deployed function never had it.
+		if v := ic.get(k); !v.absent() {
+			v.t.Drop(v.field, fmt.Sprintf("the image configuration has only %s, %s and %s, so the deployed function did not have this %s (is it indented one level too deep?)", entryKey, cmdKey, dirKey, k))
+		}
+	}
 	return nil
 }
 

@@ -129,7 +129,9 @@ type cfn struct {
 	params val
 	// resources maps logical ids to their Type.
 	resources map[string]string
-	// used records parameters whose defaults were used, to report them.
+	// used records parameters a converted property refers to (through
+	// their Default or as a value to fill), so that the others are
+	// reported as unused.
 	used map[string]bool
 	// region is the region the stack deploys to when the input says it
 	// (serverless.yml's provider.region), for AWS::Region; "" when only
@@ -268,7 +270,20 @@ func (r *cfn) ref(v val, id string) scalar {
 			d.t.Use(d.field)
 			return scalar{text: s, ok: true, note: fmt.Sprintf("!Ref %s uses the parameter's Default %q; deployments that pass another value need it set in values", id, s)}
 		}
-		return scalar{reason: fmt.Sprintf("!Ref %s names a template parameter with no Default; its value is passed at deploy time", id)}
+		// Referenced: the parameter is reported with the value to fill
+		// it became, not as unused.
+		r.used[id] = true
+		why := fmt.Sprintf("!Ref %s names a template parameter with no Default; its value is passed at deploy time", id)
+		if allowed := p.get("AllowedValues").items(); len(allowed) > 0 {
+			var vals []string
+			for _, a := range allowed {
+				if s, ok := a.raw(); ok {
+					vals = append(vals, s)
+				}
+			}
+			why += " (one of " + strings.Join(vals, ", ") + ")"
+		}
+		return scalar{reason: why}
 	}
 	if typ := r.resources[id]; typ != "" {
 		return scalar{reason: fmt.Sprintf("!Ref %s names the %s the stack creates (its physical id is known once deployed: aws cloudformation describe-stack-resources)", id, typ)}

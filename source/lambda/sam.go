@@ -195,6 +195,9 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 	if fn.packageImage {
 		if v := props.get("ImageUri"); !v.absent() {
 			fn.setImage(v, "")
+			if md := rv.get("Metadata"); !md.absent() {
+				md.t.Drop(md.field, fmt.Sprintf("how sam build builds the image (%s); the image is ImageUri's, so build and push it the same way in CI", md.text()))
+			}
 		} else {
 			fn.imageAt = props.get("ImageUri")
 			md := rv.get("Metadata")
