@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -497,7 +498,18 @@ func jsonError(file string, data []byte, err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return &source.InputError{File: file, Line: source.LineOfOffset(data, se.Offset), Err: fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(se.Error(), "json: "))}
+		line := source.LineOfOffset(data, se.Offset)
+		msg := "invalid JSON: " + strings.TrimPrefix(se.Error(), "json: ")
+		key, value := lineKeyValue(data, line)
+		if key != "" {
+			msg = "invalid JSON: " + strings.TrimPrefix(se.Error(), "json: ")
+		}
+		if templateValueRE.MatchString(value) {
+			msg += fmt.Sprintf("; %s looks like an expression of a template language (jq, Jsonnet, Handlebars): render the template first and convert its output", strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), ",")))
+		}
+		// Without positions (the file does not parse) the field is the
+		// key that starts the line, not its whole path.
+		return &source.InputError{File: file, Line: line, Field: key, Err: errors.New(msg)}
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
@@ -506,6 +518,27 @@ func jsonError(file string, data []byte, err error) error {
 		return &source.InputError{File: file, Line: source.LineOfOffset(data, te.Offset), Field: field, Err: fmt.Errorf("want %s, found %s", goTypeName(te.Type.String()), te.Value)}
 	}
 	return &source.InputError{File: file, Err: fmt.Errorf("invalid JSON: %w", err)}
+}
+
+// lineKeyRE finds the object key a line starts with and the value after
+// it.
+var (
+	lineKeyRE       = regexp.MustCompile(`^\s*"([^"\\]+)"\s*:\s*(.*)$`)
+	templateValueRE = regexp.MustCompile(`^\s*(env\.|\$[A-Za-z_(]|\(|[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_]|\{\{|<%)`)
+)
+
+// lineKeyValue returns the key and the raw value on a line of data, or ""
+// when the line does not start with a key.
+func lineKeyValue(data []byte, line int) (key, value string) {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return "", ""
+	}
+	m := lineKeyRE.FindStringSubmatch(lines[line-1])
+	if m == nil {
+		return "", ""
+	}
+	return m[1], m[2]
 }
 
 func goTypeName(t string) string {

@@ -221,6 +221,12 @@ func TestDetect(t *testing.T) {
 		{"broken json", `{"taskDefinition": {`, false},
 		{"empty", ``, false},
 		{"array", `[{"taskDefinition": {}}]`, false},
+		{"container definitions list", `[{"name": "app", "image": "nginx:1.27", "essential": true}]`, true},
+		{"list of names only", `[{"name": "a"}, {"name": "b"}]`, false},
+		{"create-service output", `{"service": {"serviceName": "x", "taskDefinition": "arn:aws:ecs:eu-west-1:123456789012:task-definition/x:3"}}`, true},
+		{"other service wrapper", `{"service": {"name": "x"}}`, false},
+		{"terraform template", "[{\"name\": \"app\", \"image\": \"${image}\", \"cpu\": ${cpu}}]", true},
+		{"go template", `{"family": "x", "containerDefinitions": [{"name": "a", "memory": {{ .Memory }}}]}`, true},
 		{"with BOM", "\xef\xbb\xbf{\"taskDefinition\": {\"family\": \"x\"}}", true},
 	}
 	for _, c := range cases {
@@ -276,6 +282,11 @@ func TestErrors(t *testing.T) {
 			name:  "invalid JSON",
 			files: map[string]string{"td.json": "{\n  \"family\": \"web\",\n  \"containerDefinitions\": [\n    {\"name\": \"app\",}\n  ]\n}"},
 			file:  "td.json", line: 4, msg: "invalid JSON",
+		},
+		{
+			name:  "jq template",
+			files: map[string]string{"td.json": "{\n  \"family\": \"web\",\n  \"taskRoleArn\": env.TASK_ROLE,\n  \"containerDefinitions\": []\n}"},
+			file:  "td.json", line: 3, field: "taskRoleArn", msg: "render the template first",
 		},
 		{
 			name:  "no containers",
