@@ -125,6 +125,9 @@ type project struct {
 	p     *types.Project
 	name  string
 	opts  source.Options
+	// main is the index in files of the first file the user gave; the
+	// files before it are included or extended ones (aux.go).
+	main int
 }
 
 // rawFile is one input file as written.
@@ -132,6 +135,9 @@ type rawFile struct {
 	source.File
 	pos  *source.Positions
 	root *yaml.Node // original document, aliases not expanded
+	// derived is true for the document aux.go makes of an extended
+	// service: only that service and the x- extensions are left in it.
+	derived bool
 }
 
 func importProject(ctx context.Context, files []source.File, opts source.Options) ([]*service.Service, error) {
@@ -218,6 +224,7 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 		}
 		return nil, &source.InputError{File: f.Path, Line: f.pos.Line("services"), Field: "services", Err: errors.New(msg)}
 	}
+	pr.addAuxFiles()
 	return pr.convert()
 }
 

@@ -212,6 +212,7 @@ func FuzzCompose(f *testing.F) {
 	}
 	f.Add([]byte(bomb()))
 	f.Add([]byte("services:\n  a:\n    image: ${X:?boom}\n    ports: [\"${P}:80\"]\n"))
+	f.Add([]byte("x-a: &a\n  init: true\nservices:\n  a:\n    image: x:1\n    extends: b\n  \"b\":\n    <<: *a\n    extends:\n      service: c\n  c:\n    image: y:1\n    read_only: true\n    volumes:\n      - type: bind\n        source: ${S:?}\n        target: /s\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A hang is a bug too: crash so the fuzzer keeps the input.

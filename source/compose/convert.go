@@ -44,7 +44,7 @@ func (pr *project) convert() ([]*service.Service, error) {
 			for i := 2; taken[svc.Name] != ""; i++ {
 				svc.Name = service.SanitizeName(fmt.Sprintf("%s-%d", base, i))
 			}
-			svc.Report.Warn(pr.files[0].Path, pr.files[0].pos.Line("services."+n), "services."+n, "name "+svc.Name,
+			svc.Report.Warn(pr.files[pr.main].Path, pr.files[pr.main].pos.Line("services."+n), "services."+n, "name "+svc.Name,
 				fmt.Sprintf("%q and %q both become %q on Kubernetes; this one was renamed %q", prev, n, base, svc.Name))
 		}
 		taken[svc.Name] = n
@@ -94,7 +94,7 @@ func (pr *project) service(name string) *service.Service {
 		Name:   service.SanitizeName(name),
 		Origin: service.Origin{Format: "compose"},
 	}
-	for _, f := range pr.files {
+	for _, f := range pr.files[pr.main:] {
 		svc.Origin.Files = append(svc.Origin.Files, f.Path)
 	}
 	root := pr.track(&svc.Report)
@@ -531,6 +531,11 @@ func (pr *project) projectFindings(svc *service.Service, inits map[string][]stri
 		for _, kv := range mapEntries(f.root) {
 			k := kv[0].Value
 			if strings.HasPrefix(k, "x-") {
+				if f.derived {
+					// Reported with the file it was taken from.
+					t.in(i).Use(k)
+					continue
+				}
 				t.in(i).Mapped(k, "extension: merged where YAML anchors use it")
 			}
 		}

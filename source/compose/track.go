@@ -58,7 +58,7 @@ func (t *ftrack) pick(field string) int {
 			return i
 		}
 	}
-	return 0
+	return t.pr.main
 }
 
 func (t *ftrack) each(field string, f func(tr *source.Tracker)) {
