@@ -153,10 +153,13 @@ func (m *mapper) image(c *cinfo) {
 			name = valueName("image", c.name)
 		}
 		reason := fmt.Sprintf("container %s has no image", c.name)
-		if img != "" {
+		switch {
+		case redactedRegistry(img):
+			reason = fmt.Sprintf("container %s has the image %s, whose registry's account id stands in for the real one", c.name, img)
+		case img != "":
 			reason = fmt.Sprintf("container %s has the placeholder %s instead of an image (a pipeline fills it at deploy time)", c.name, img)
 		}
-		c.out.ImageValue = m.svc.AddValue(name, img, reason)
+		c.out.ImageValue = m.svc.AddValue(name, fillDefault(img), reason)
 		if img == "" && !m.has(c.t, "image") {
 			c.t.Fill("name", "values fill."+name, reason+": set the image the pipeline builds")
 		} else {
@@ -232,7 +235,7 @@ func (m *mapper) env(c *cinfo, shared map[string]bool) {
 			if !shared[kv.Name] {
 				name = valueName("env", c.name, kv.Name)
 			}
-			vn := m.svc.AddValue(name, kv.Value, fmt.Sprintf("%s holds the unrendered %s", kv.Name, kv.Value))
+			vn := m.svc.AddValue(name, fillDefault(kv.Value), fmt.Sprintf("%s holds the unrendered %s", kv.Name, kv.Value))
 			c.out.Env = append(c.out.Env, service.EnvVar{Name: kv.Name, ValueRef: vn})
 			c.t.Fill(f, "values fill."+vn, fmt.Sprintf("%s holds the placeholder %s: fill in the value it stood for", kv.Name, kv.Value))
 		case shared[kv.Name]:

@@ -262,8 +262,8 @@ func (m *mapper) loadBalancing() error {
 			tg := m.targetGroup(lb.TargetGroupArn)
 			msg := "traffic reaches ECS through this target group until the cutover; `cutover shift` moves it in steps"
 			switch {
-			case hasPlaceholder(lb.TargetGroupArn):
-				msg += fmt.Sprintf("; %s is a placeholder: the shift needs the real target group ARN, and its health check would become the readiness probe", lb.TargetGroupArn)
+			case arnPlaceholder(lb.TargetGroupArn):
+				msg += fmt.Sprintf("; the ARN is %s: the shift needs the real target group ARN, and its health check would become the readiness probe", placeholderWhat(lb.TargetGroupArn))
 			case tg == nil:
 				msg += "; its health check is unknown: pass `aws elbv2 describe-target-groups` output to turn it into the readiness probe"
 			}

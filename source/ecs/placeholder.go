@@ -19,7 +19,17 @@ var (
 // imagePlaceholder reports whether image is missing or templated, and so
 // must become a value the user fills.
 func imagePlaceholder(image string) bool {
-	return strings.TrimSpace(image) == "" || maybeTemplated(image) && imagePlaceholderRE.MatchString(image)
+	return strings.TrimSpace(image) == "" || maybeTemplated(image) && imagePlaceholderRE.MatchString(image) || redactedRegistry(image)
+}
+
+// redactedECRRE matches an ECR registry host whose account id was written
+// as a word or a mask (AWS_ACCOUNT_ID.dkr.ecr…, xxxxxxxxxxxx.dkr.ecr…):
+// no registry has that name, so the image is a value to fill.
+var redactedECRRE = regexp.MustCompile(`^([^./]+)\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/`)
+
+func redactedRegistry(image string) bool {
+	m := redactedECRRE.FindStringSubmatch(image)
+	return m != nil && !accountRE.MatchString(m[1]) && redactedAccount(m[1])
 }
 
 // maybeTemplated is a cheap test that lets most values skip the regular
@@ -55,4 +65,20 @@ func valueName(parts ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// wholePlaceholderRE is what the chart refuses to render as a filled
+// value: a value that is one placeholder and nothing else.
+var wholePlaceholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\})$`)
+
+// fillDefault is the value a value to fill starts with: the input's own
+// placeholder when the chart recognizes it as one, else "". A value with a
+// placeholder inside (arn:aws:iam::#{AccountId}:role/x) or a redacted
+// account would render as it is, so it starts empty and its reason quotes
+// it.
+func fillDefault(s string) string {
+	if wholePlaceholderRE.MatchString(strings.TrimSpace(s)) {
+		return s
+	}
+	return ""
 }
