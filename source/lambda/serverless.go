@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type sls struct {
 	stageNote string
 	region    string
 	cfn       *cfn
+	// svcUnknown says why the service name could not be resolved ("":
+	// it was).
+	svcUnknown string
 	// budget bounds the work of one resolve: variables that refer to
 	// each other several times over would otherwise take exponential time.
 	budget int
@@ -200,6 +204,15 @@ func (r *sls) term(t string, depth int) scalar {
 			return scalar{reason: "self:" + addr + " is not in the file"}
 		}
 		s, ok := n.raw()
+		if _, _, fnOK := intrinsic(n); !ok && fnOK {
+			// custom.db.host: {Fn::GetAtt: [Db, Endpoint.Address]}: what
+			// the intrinsic says, not "not a plain value".
+			x := r.cfn.resolve(n)
+			if !x.ok {
+				x.reason = "self:" + addr + ": " + x.reason
+			}
+			return x
+		}
 		if !ok {
 			return scalar{reason: "self:" + addr + " is not a plain value"}
 		}
@@ -382,6 +395,11 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 	res := doc.get("resources").get("Resources")
 	for _, id := range res.keys() {
 		typ, _ := res.get(id).get("Type").raw()
+		if ref, ok := res.get(id).raw(); ok && typ == "" {
+			// LambdaRole: ${file(./resource/LambdaRole.yml)}: defined,
+			// in a file beside the input.
+			typ = "resource (defined by " + ref + ")"
+		}
 		r.cfn.resources[id] = typ
 	}
 	r.stage, r.stageNote = "dev", "the stage is the Framework's default, dev; deploying another stage needs its own values"
@@ -407,8 +425,18 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 	if sn.isMap() {
 		sn = sn.get("name")
 	}
+	svcNote := ""
 	if x := r.resolve(sn); x.ok {
 		svcName = x.text
+	} else if !sn.absent() && !sn.isEmpty() {
+		// service: ${file(./config.json):name} and the like: the
+		// Framework knows the name when it deploys. The Kubernetes names
+		// need one now, so they take the directory's (or the file's);
+		// the deployed function names, which the code may read, become
+		// values to fill.
+		svcName = fallbackServiceName(p.file.Path)
+		r.svcUnknown = x.reason
+		svcNote = fmt.Sprintf("the service name is not known when converting (%s): the Kubernetes names use %q instead, and each function's deployed name is a value to fill", x.reason, svcName)
 	}
 	if svcName == "" {
 		return nil, sn.errf("serverless.yml needs a service name")
@@ -434,6 +462,10 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 	t := fns[0].tracker(p.file.Path, p.pos, "")
 	for _, k := range doc.keys() {
 		if k == "provider" || k == "functions" || doc.get(k).absent() {
+			continue
+		}
+		if k == "service" && svcNote != "" {
+			t.Warn(k, "service names", svcNote)
 			continue
 		}
 		switch why, known := slsDrops[k]; {
@@ -473,6 +505,8 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 			fn.name = lit
 			report(v, "AWS_LAMBDA_FUNCTION_NAME", note)
 		}
+	} else if r.svcUnknown != "" {
+		fn.nameValue = fn.fill(f.get("name"), "functionName", "", fmt.Sprintf("the deployed function name, which the code reads from AWS_LAMBDA_FUNCTION_NAME: <service>-%s-%s, and the service name is not known when converting (%s)", r.stage, key, r.svcUnknown))
 	} else {
 		fn.name = svcName + "-" + r.stage + "-" + key
 	}
@@ -1154,4 +1188,18 @@ func (fn *function) addKafkaSecret(tr *trigger, typ, uri string, at val) {
 	fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 	tr.flags = append(tr.flags, "--auth", typ, "--auth-secret-env", name)
 	at.t.Mapped(at.field, "ExternalSecret key "+name+" and serve --auth "+typ)
+}
+
+// fallbackServiceName names a service whose serverless.yml names it only
+// through a variable resolved when deploying: after the input's
+// directory, else its file name.
+func fallbackServiceName(path string) string {
+	dir := filepath.Base(filepath.Dir(path))
+	if dir == "." || dir == "/" || dir == "" {
+		dir = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	if n := kebab(dir); n != "" {
+		return n
+	}
+	return "serverless"
 }
