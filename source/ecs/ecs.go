@@ -272,6 +272,9 @@ type inputs struct {
 	aux      []*doc
 	// present indexes, per file, the paths that hold a value.
 	present map[*source.Positions]map[string]bool
+	// blank indexes, per file, the objects whose every value is "", 0,
+	// false or null: what `--generate-cli-skeleton` prints.
+	blank map[*source.Positions]map[string]bool
 }
 
 // add parses one file and files its contents by kind.
@@ -307,6 +310,10 @@ func (in *inputs) add(f source.File) error {
 		in.present = map[*source.Positions]map[string]bool{}
 	}
 	in.present[pos] = presence(data)
+	if in.blank == nil {
+		in.blank = map[*source.Positions]map[string]bool{}
+	}
+	in.blank[pos] = blanks(data)
 	switch kind {
 	case kindTaskDefOutput:
 		var v struct {
@@ -477,6 +484,53 @@ func presence(data []byte) map[string]bool {
 			out[path] = true
 		}
 		return has
+	}
+	walk("", v)
+	return out
+}
+
+// blanks returns every object path of a JSON document whose leaves are
+// all "", 0, false or null. The CLI's skeletons are full of such entries
+// (a load balancer with no target group, container or port), which say
+// nothing and are left out.
+func blanks(data []byte) map[string]bool {
+	var v any
+	out := map[string]bool{}
+	if json.Unmarshal(data, &v) != nil {
+		return out
+	}
+	var walk func(path string, v any) bool
+	walk = func(path string, v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			blank := true
+			for k, e := range x {
+				if !walk(source.JoinPath(path, k), e) {
+					blank = false
+				}
+			}
+			if blank && path != "" {
+				out[path] = true
+			}
+			return blank
+		case []any:
+			blank := true
+			for i, e := range x {
+				if !walk(path+"["+strconv.Itoa(i)+"]", e) {
+					blank = false
+				}
+			}
+			return blank
+		case nil:
+			return true
+		case string:
+			return x == ""
+		case bool:
+			return !x
+		case float64:
+			return x == 0
+		}
+		return false
 	}
 	walk("", v)
 	return out

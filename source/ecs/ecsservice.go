@@ -87,9 +87,15 @@ func (m *mapper) ecsService() error {
 	}
 	if nc := s.NetworkConfiguration; nc != nil && nc.AwsvpcConfiguration != nil {
 		a := nc.AwsvpcConfiguration
-		if len(a.SecurityGroups) > 0 {
+		var groups []string
+		for _, g := range a.SecurityGroups {
+			if g = strings.TrimSpace(g); g != "" {
+				groups = append(groups, g)
+			}
+		}
+		if len(groups) > 0 {
 			t.Warn("networkConfiguration.awsvpcConfiguration.securityGroups", "",
-				fmt.Sprintf("security groups %s filtered the task's traffic; on Kubernetes write NetworkPolicies for the same rules, or attach the groups with the VPC CNI's security groups for pods (SecurityGroupPolicy)", strings.Join(a.SecurityGroups, ", ")))
+				fmt.Sprintf("security groups %s filtered the task's traffic; on Kubernetes write NetworkPolicies for the same rules, or attach the groups with the VPC CNI's security groups for pods (SecurityGroupPolicy)", strings.Join(groups, ", ")))
 		}
 		switch strings.ToUpper(a.AssignPublicIP) {
 		case "ENABLED":
@@ -113,6 +119,9 @@ func (m *mapper) capacity() error {
 	var spot, total int64
 	for i, c := range s.CapacityProviderStrategy {
 		f := fmt.Sprintf("capacityProviderStrategy[%d]", i)
+		if c == (capacityItem{}) {
+			continue // an empty entry, reported by skeletonEntries
+		}
 		w, ok := c.Weight.int()
 		if !ok || w < 0 || w > 1000 {
 			return inputErr(t, f+".weight", "want a weight from 0 to 1000, found %s", c.Weight.raw)
@@ -176,6 +185,12 @@ func (m *mapper) rollout() error {
 	if dc == nil {
 		return nil
 	}
+	if v, ok := dc.MaximumPercent.int(); ok && dc.MaximumPercent.set && v == 0 {
+		// ECS refuses 0 (no task could run during a deployment); it is
+		// what the CLI's skeleton prints.
+		t.Drop("maximumPercent", "0 is no maximum ECS accepts (the CLI skeleton's placeholder): ECS's default of 200 applies")
+		dc.MaximumPercent = num{}
+	}
 	maxP, ok := dc.MaximumPercent.int()
 	if !ok || maxP < 0 || maxP > 1000 {
 		return inputErr(t, "maximumPercent", "want a percentage, found %s", dc.MaximumPercent.raw)
@@ -226,6 +241,9 @@ func (m *mapper) loadBalancing() error {
 	s, t := m.sd.s, m.st
 	for j, lb := range s.LoadBalancers {
 		f := fmt.Sprintf("loadBalancers[%d]", j)
+		if lb == (loadBalancer{}) {
+			continue // an empty entry, reported by skeletonEntries
+		}
 		if lb.ContainerName == "" {
 			return inputErr(t, f+".containerName", "the load balancer names no container")
 		}
@@ -279,6 +297,9 @@ func (m *mapper) loadBalancing() error {
 	}
 	for j, r := range s.ServiceRegistries {
 		f := fmt.Sprintf("serviceRegistries[%d]", j)
+		if r == (registry{}) {
+			continue // an empty entry, reported by skeletonEntries
+		}
 		port := int32(0)
 		for _, n := range []num{r.ContainerPort, r.Port} {
 			if v, ok := n.int(); ok && n.set && v > 0 && v <= 65535 && port == 0 {

@@ -31,6 +31,8 @@ type mapper struct {
 
 	// present indexes, per file, the paths that hold a value.
 	present map[*source.Positions]map[string]bool
+	// blank indexes, per file, the objects with only zero values.
+	blank map[*source.Positions]map[string]bool
 
 	cs   []*cinfo
 	app  *cinfo
@@ -80,7 +82,7 @@ type cinfo struct {
 
 func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 	svc := &service.Service{Origin: service.Origin{Format: "ecs"}}
-	m := &mapper{td: td, sd: sd, svc: svc, vols: map[string]string{}, present: in.present}
+	m := &mapper{td: td, sd: sd, svc: svc, vols: map[string]string{}, present: in.present, blank: in.blank}
 	m.root = source.NewTracker(td.path, td.pos, &svc.Report)
 	m.t = m.root.At(td.prefix)
 	if sd != nil {
@@ -142,6 +144,7 @@ func contains[T comparable](list []T, x T) bool {
 func (m *mapper) run() (*service.Service, error) {
 	steps := []func() error{
 		m.identity,
+		m.skeletonEntries,
 		m.templatedNumbers,
 		m.prepareContainers,
 		m.volumes,

@@ -161,7 +161,11 @@ func (m *mapper) scaling() error {
 	}
 
 	if !converted {
-		if m.desired != nil {
+		switch {
+		case m.desired != nil && *m.desired == 0:
+			m.svc.Replicas = m.desired
+			m.st.Warn("desiredCount", "Deployment .spec.replicas", "0: the service ran no tasks (or the file is a CLI skeleton), so the Deployment runs no pods until replicas is raised in values/services/"+m.svc.Name+".yaml")
+		case m.desired != nil:
 			m.svc.Replicas = m.desired
 			m.st.Mapped("desiredCount", "Deployment .spec.replicas")
 		}

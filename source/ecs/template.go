@@ -149,3 +149,36 @@ func (m *mapper) templatedNumbers() error {
 	}
 	return nil
 }
+
+// skeletonEntries leaves out the list entries of the ECS service that hold
+// only zero values, as `aws ecs create-service --generate-cli-skeleton`
+// prints them and users leave them: a load balancer with no container, a
+// capacity provider with no name. Each is reported; the later steps skip
+// the zeroed entry.
+func (m *mapper) skeletonEntries() error {
+	if m.sd == nil {
+		return nil
+	}
+	s, t := m.sd.s, m.st
+	blank := func(f string) bool { return m.blank[t.Pos][source.JoinPath(t.Prefix, f)] }
+	const why = "an entry with only empty and zero values, as the CLI's skeleton prints it: it says nothing"
+	for j := range s.LoadBalancers {
+		if f := fmt.Sprintf("loadBalancers[%d]", j); blank(f) {
+			t.Drop(f, why)
+			s.LoadBalancers[j] = loadBalancer{}
+		}
+	}
+	for j := range s.ServiceRegistries {
+		if f := fmt.Sprintf("serviceRegistries[%d]", j); blank(f) {
+			t.Drop(f, why)
+			s.ServiceRegistries[j] = registry{}
+		}
+	}
+	for j := range s.CapacityProviderStrategy {
+		if f := fmt.Sprintf("capacityProviderStrategy[%d]", j); blank(f) {
+			t.Drop(f, why)
+			s.CapacityProviderStrategy[j] = capacityItem{}
+		}
+	}
+	return nil
+}
