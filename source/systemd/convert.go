@@ -203,6 +203,7 @@ func (cv *conv) service() error {
 	cv.resources()
 	cv.sandbox()
 	cv.directories()
+	cv.credentials()
 	cv.shutdown()
 	cv.logging()
 	cv.buildPlaceholders()
@@ -389,6 +390,12 @@ func (cv *conv) needVar(e *entry, name string) {
 		return
 	}
 	if _, ok := cv.svc.Config[name]; ok {
+		return
+	}
+	if v, from, ok := cv.systemdVar(name); ok {
+		cv.config(name, v)
+		cv.setEnv(name, service.EnvVar{Name: name, ConfigKey: name})
+		cv.svc.Report.Mapped(e.File, e.Line, e.Field(), fmt.Sprintf("containers[%s].env %s ← ConfigMap (%s, which systemd sets from %s)", cv.c.Name, name, v, from))
 		return
 	}
 	reason := fmt.Sprintf("%s uses $%s, which no Environment= sets", e.Key, name)
