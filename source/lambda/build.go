@@ -212,13 +212,17 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, sec)
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		v.t.Mapped(v.field, fmt.Sprintf("ExternalSecret key %s (%s %s)", name, sec.Source, sec.Key))
-	case !s.ok && (secretName(name) || connectionName(name) || urlPasswordRE.MatchString(s.def)):
+	case !s.ok && (secretName(name) || connectionName(name) || urlPasswordRE.MatchString(s.def) || s.sensitive):
 		// A credential the input does not say must not become a value in
 		// a values file either, nor a connection URL, which usually
 		// carries one (and the fallback must not be written out when it
 		// does).
 		why := "the name looks like a credential"
-		if !secretName(name) {
+		switch {
+		case secretName(name):
+		case s.sensitive:
+			why = "it comes from a file of secrets"
+		default:
 			why = "a connection URL usually carries a password"
 		}
 		key := fn.secretKeyPrefix() + name

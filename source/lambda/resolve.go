@@ -28,6 +28,10 @@ type scalar struct {
 	def string
 	// reason says why the value is unknown, for the report.
 	reason string
+	// sensitive is set when an unknown value comes from somewhere that
+	// holds secrets (a serverless.yml ${file(secrets.yml)}): it must
+	// not become a value written into the values file.
+	sensitive bool
 }
 
 // resolver turns a field into text the way its format evaluates it.

@@ -81,7 +81,7 @@ func (r *sls) interp(s string, depth int) scalar {
 		b.WriteString(s[i:start])
 		x := r.eval(s[start:end], s[start+2:end-1], depth)
 		if !x.ok {
-			return scalar{reason: x.reason}
+			return scalar{reason: x.reason, sensitive: x.sensitive}
 		}
 		if x.note != "" {
 			notes = append(notes, x.note)
@@ -147,7 +147,7 @@ func (r *sls) eval(whole, body string, depth int) scalar {
 		}
 		tried = append(tried, strings.TrimSpace(term))
 	}
-	return scalar{reason: whole + ": " + last.reason}
+	return scalar{reason: whole + ": " + last.reason, sensitive: last.sensitive}
 }
 
 // splitTerms splits a variable body on commas outside quotes and
@@ -192,6 +192,17 @@ func (r *sls) term(t string, depth int) scalar {
 	if numberRE.MatchString(t) || t == "true" || t == "false" {
 		return scalar{text: t, ok: true}
 	}
+	if strings.HasPrefix(t, "file(") {
+		// ${file(./secrets.yml):KEY}, ${file(config.${sls:stage}.json)}:
+		// a file beside the serverless.yml, read when deploying. One
+		// named for secrets holds secrets.
+		f, key, _ := strings.Cut(strings.TrimPrefix(t, "file("), ")")
+		what := "the file " + f
+		if key = strings.TrimPrefix(key, ":"); key != "" {
+			what = key + " from the file " + f
+		}
+		return scalar{reason: "the Serverless Framework reads " + what + " when deploying", sensitive: strings.Contains(strings.ToLower(f), "secret")}
+	}
 	src, addr, found := strings.Cut(t, ":")
 	if !found {
 		return scalar{reason: fmt.Sprintf("%q is not a variable source", t)}
@@ -201,6 +212,12 @@ func (r *sls) term(t string, depth int) scalar {
 	case src == "self":
 		n := r.lookup(addr)
 		if n.absent() {
+			if via, expr, ok := r.lookupVia(addr); ok {
+				// custom.secrets: ${file(secrets.yml)}: the path goes
+				// on inside what the Framework reads when deploying.
+				x := r.interp(expr, depth+1)
+				return scalar{reason: fmt.Sprintf("self:%s lies inside %s: %s", addr, via, x.reason), sensitive: x.sensitive}
+			}
 			return scalar{reason: "self:" + addr + " is not in the file"}
 		}
 		s, ok := n.raw()
@@ -274,6 +291,31 @@ func (r *sls) lookup(path string) val {
 		v = v.get(p)
 	}
 	return v
+}
+
+// lookupVia finds the first string on a dotted path that holds a
+// variable (custom.secrets: ${file(secrets.yml)}), for a path that goes on
+// inside it.
+func (r *sls) lookupVia(path string) (via, expr string, ok bool) {
+	v := r.doc
+	var seen []string
+	for _, p := range strings.Split(path, ".") {
+		if p == "" {
+			continue
+		}
+		if s, isStr := v.raw(); isStr && len(seen) > 0 {
+			if strings.Contains(s, "${") {
+				return strings.Join(seen, "."), s, true
+			}
+			return "", "", false
+		}
+		seen = append(seen, p)
+		v = v.get(p)
+		if v.absent() {
+			return "", "", false
+		}
+	}
+	return "", "", false
 }
 
 // object follows a value that is one ${self:…} variable naming an object
