@@ -200,35 +200,7 @@ func (cv *conv) sandbox() {
 			cv.mapped(e, "nothing to do")
 		}
 	}
-	if e := cv.last("Service", "CapabilityBoundingSet"); e != nil {
-		v := strings.TrimSpace(e.Value)
-		if strings.HasPrefix(v, "~") {
-			cv.c.CapDrop = capNames(strings.Fields(v[1:]))
-			cv.mapped(e, ref+".capabilities.drop")
-		} else {
-			cv.c.CapDrop = []string{"ALL"}
-			cv.c.CapAdd = append(cv.c.CapAdd, capNames(strings.Fields(v))...)
-			cv.mapped(e, ref+".capabilities: drop ALL, add "+orDefault(strings.Join(capNames(strings.Fields(v)), ", "), "none"))
-		}
-	}
-	for _, e := range cv.list("Service", "AmbientCapabilities") {
-		caps := capNames(strings.Fields(strings.TrimPrefix(e.Value, "~")))
-		if strings.HasPrefix(e.Value, "~") {
-			cv.mapped(e, "nothing to do")
-			continue
-		}
-		for _, c := range caps {
-			if !contains(cv.c.CapAdd, c) {
-				cv.c.CapAdd = append(cv.c.CapAdd, c)
-			}
-		}
-		msg := "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE"
-		if len(caps) == 1 && caps[0] == "NET_BIND_SERVICE" {
-			cv.mapped(e, ref+".capabilities.add NET_BIND_SERVICE")
-			continue
-		}
-		cv.warn(e, ref+".capabilities.add", msg)
-	}
+	cv.capabilities(ref)
 	for _, key := range service.SortedKeys(isolated) {
 		for _, e := range cv.all("Service", key) {
 			cv.mapped(e, "nothing to do: "+isolated[key])
@@ -473,4 +445,150 @@ func (cv *conv) guessPort() {
 
 func sortedKeys(m map[string]string) []string {
 	return service.SortedKeys(m)
+}
+
+// capSet is a capability set as systemd builds it from several
+// assignments: every capability but drop (all), or only keep.
+type capSet struct {
+	set  bool // an assignment was made
+	all  bool
+	keep []string
+	drop []string
+}
+
+// assign applies one CapabilityBoundingSet= or AmbientCapabilities=
+// value: lines are ORed, a ~ line removes, an empty one resets
+// (systemd.exec(5)).
+func (s *capSet) assign(v string) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		*s = capSet{set: true}
+		return
+	}
+	invert := strings.HasPrefix(v, "~")
+	caps := capNames(strings.Fields(strings.TrimPrefix(v, "~")))
+	switch {
+	case !s.set && invert:
+		*s = capSet{set: true, all: true, drop: caps}
+	case !s.set:
+		*s = capSet{set: true, keep: caps}
+	case s.all && invert:
+		s.drop = union(s.drop, caps)
+	case s.all:
+		s.drop = minus(s.drop, caps)
+	case invert:
+		s.keep = minus(s.keep, caps)
+	default:
+		s.keep = union(s.keep, caps)
+	}
+}
+
+// has reports whether the set holds capability c.
+func (s capSet) has(c string) bool {
+	if !s.set || s.all {
+		return !contains(s.drop, c)
+	}
+	return contains(s.keep, c)
+}
+
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, x := range b {
+		if !contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// capabilities maps CapabilityBoundingSet= and AmbientCapabilities=. The
+// bounding set only limits; what the process holds is the bounding set
+// when it runs as root, and its ambient capabilities within the bounding
+// set when it runs as another user.
+func (cv *conv) capabilities(ref string) {
+	var bounding, ambient capSet
+	bes := cv.all("Service", "CapabilityBoundingSet")
+	for _, e := range bes {
+		bounding.assign(e.Value)
+	}
+	aes := cv.all("Service", "AmbientCapabilities")
+	for _, e := range aes {
+		ambient.assign(e.Value)
+	}
+	if !bounding.set && !ambient.set {
+		return
+	}
+	root := true
+	if e := cv.last("Service", "User"); e != nil && e.Value != "" && e.Value != "root" && e.Value != "0" {
+		root = false
+	}
+	if e := cv.last("Service", "DynamicUser"); e != nil && parseBool(e.Value) {
+		root = false
+	}
+	var add []string
+	switch {
+	case root && bounding.set && !bounding.all:
+		add = bounding.keep
+	case root && bounding.set:
+		// All capabilities but the dropped ones: the container
+		// runtime's default set, less those.
+	case ambient.set && !ambient.all:
+		for _, c := range ambient.keep {
+			if bounding.has(c) {
+				add = append(add, c)
+			}
+		}
+	}
+	var target string
+	switch {
+	case root && bounding.set && bounding.all:
+		cv.c.CapDrop = bounding.drop
+		target = ref + ".capabilities.drop " + strings.Join(bounding.drop, ", ")
+	default:
+		cv.c.CapDrop = []string{"ALL"}
+		cv.c.CapAdd = union(cv.c.CapAdd, add)
+		target = ref + ".capabilities: drop ALL, add " + orDefault(strings.Join(add, ", "), "none")
+	}
+	var others []string
+	for _, c := range add {
+		if c != "NET_BIND_SERVICE" {
+			others = append(others, c)
+		}
+	}
+	who := "it runs as root, so it held its bounding set"
+	if !root {
+		who = "it runs as a non-root user, so it held its ambient capabilities within the bounding set"
+	}
+	for _, e := range bes {
+		switch {
+		case e.used:
+		case len(bes) > 1:
+			cv.mapped(e, fmt.Sprintf("%s (%s; the %d CapabilityBoundingSet= lines combine)", target, who, len(bes)))
+		default:
+			cv.mapped(e, target+" ("+who+")")
+		}
+	}
+	for _, e := range aes {
+		if e.used {
+			continue
+		}
+		if len(others) > 0 {
+			cv.warn(e, target, "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE ("+strings.Join(others, ", ")+" is refused)")
+			continue
+		}
+		cv.mapped(e, target)
+	}
+	if len(others) > 0 && len(aes) == 0 {
+		cv.warn(bes[len(bes)-1], ref+".capabilities.add", "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE ("+strings.Join(others, ", ")+" is refused)")
+	}
 }
