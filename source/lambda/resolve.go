@@ -402,3 +402,17 @@ func report(v val, target, note string) {
 	}
 	v.t.Mapped(v.field, target)
 }
+
+// noProvisioned reports a provisioned concurrency of 0, which finish does
+// not (it reports the replicas a positive one keeps warm): often the
+// fallback of ${self:custom.isProd, 0} or an !If, whose note says so.
+func noProvisioned(v val, n int64, note string) {
+	if n != 0 {
+		return
+	}
+	if note != "" {
+		v.t.Warn(v.field, "", note+"; provisioned concurrency 0 keeps no replica warm beyond the autoscaler's minimum")
+		return
+	}
+	v.t.Use(v.field)
+}

@@ -269,10 +269,11 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 		}
 	}
 	if v := props.get("ProvisionedConcurrencyConfig").get("ProvisionedConcurrentExecutions"); !v.absent() {
-		if n, _, ok, err := fn.num(v); err != nil {
+		if n, note, ok, err := fn.num(v); err != nil {
 			return err
 		} else if ok {
 			fn.provisioned, fn.provisionedAt = n, v
+			noProvisioned(v, n, note)
 		}
 	}
 	if v := props.get("EphemeralStorage").get("Size"); !v.absent() {

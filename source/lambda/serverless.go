@@ -635,10 +635,11 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 		}
 	}
 	if v := f.get("provisionedConcurrency"); !v.absent() {
-		if n, _, ok, err := fn.num(v); err != nil {
+		if n, note, ok, err := fn.num(v); err != nil {
 			return err
 		} else if ok {
 			fn.provisioned, fn.provisionedAt = n, v
+			noProvisioned(v, n, note)
 		}
 	}
 	if v := f.get("ephemeralStorageSize"); !v.absent() {
@@ -659,6 +660,15 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 	}
 	if err := fn.slsRole(f, prov); err != nil {
 		return err
+	}
+	// serverless-iam-roles-per-function: the function's own role.
+	if v := f.get("iamRoleStatements"); !v.absent() {
+		v.t.Warn(v.field, "", "permissions of the function's own role (serverless-iam-roles-per-function): attach them to this service's IRSA role ("+v.text()+")")
+	}
+	for _, k := range []string{"iamRoleStatementsName", "iamRoleStatementsInherit", "iamPermissionsBoundary"} {
+		if v := f.get(k); !v.absent() {
+			v.t.Warn(v.field, "", "how serverless-iam-roles-per-function builds the function's own role ("+v.text()+"): build this service's IRSA role the same way")
+		}
 	}
 
 	// Environment and tags merge, the function's keys winning.
