@@ -565,28 +565,42 @@ func (cv *conv) capabilities(ref string) {
 			others = append(others, c)
 		}
 	}
-	who := "it runs as root, so it held its bounding set"
-	if !root {
-		who = "it runs as a non-root user, so it held its ambient capabilities within the bounding set"
+	// Say why only when the bounding set named capabilities the
+	// process did not hold, or when several lines made it.
+	var notes []string
+	if !root && bounding.set && !bounding.all && len(minus(bounding.keep, add)) > 0 {
+		notes = append(notes, "it runs as a non-root user, so it held only its ambient capabilities within the bounding set")
+	}
+	if len(bes) > 1 {
+		notes = append(notes, fmt.Sprintf("the %d CapabilityBoundingSet= lines combine", len(bes)))
+	}
+	btarget := target
+	if len(notes) > 0 {
+		btarget += " (" + strings.Join(notes, "; ") + ")"
 	}
 	for _, e := range bes {
-		switch {
-		case e.used:
-		case len(bes) > 1:
-			cv.mapped(e, fmt.Sprintf("%s (%s; the %d CapabilityBoundingSet= lines combine)", target, who, len(bes)))
-		default:
-			cv.mapped(e, target+" ("+who+")")
+		if !e.used {
+			cv.mapped(e, btarget)
 		}
 	}
 	for _, e := range aes {
 		if e.used {
 			continue
 		}
+		var held []string
+		if !strings.HasPrefix(strings.TrimSpace(e.Value), "~") {
+			for _, c := range capNames(strings.Fields(e.Value)) {
+				if contains(add, c) {
+					held = append(held, c)
+				}
+			}
+		}
+		atarget := ref + ".capabilities.add " + orDefault(strings.Join(held, ", "), "none")
 		if len(others) > 0 {
-			cv.warn(e, target, "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE ("+strings.Join(others, ", ")+" is refused)")
+			cv.warn(e, atarget, "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE ("+strings.Join(others, ", ")+" is refused)")
 			continue
 		}
-		cv.mapped(e, target)
+		cv.mapped(e, atarget)
 	}
 	if len(others) > 0 && len(aes) == 0 {
 		cv.warn(bes[len(bes)-1], ref+".capabilities.add", "the restricted Pod Security Standard allows adding only NET_BIND_SERVICE ("+strings.Join(others, ", ")+" is refused)")
