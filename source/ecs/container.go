@@ -76,11 +76,17 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 	}
 
 	m.image(c)
-	if d.EntryPoint != nil {
+	switch {
+	case d.EntryPoint != nil && allEmpty(d.EntryPoint):
+		m.dropIf(t, "entryPoint", "only empty strings (as the CLI skeleton prints it): the image's ENTRYPOINT applies")
+	case d.EntryPoint != nil:
 		out.Command = append([]string{}, d.EntryPoint...)
 		t.Mapped("entryPoint", c.target+".command")
 	}
-	if d.Command != nil {
+	switch {
+	case d.Command != nil && allEmpty(d.Command):
+		m.dropIf(t, "command", "only empty strings (as the CLI skeleton prints it): the image's CMD applies")
+	case d.Command != nil:
 		out.Args = append([]string{}, d.Command...)
 		t.Mapped("command", c.target+".args")
 	}
@@ -354,6 +360,9 @@ func (m *mapper) ports(c *cinfo) error {
 	used := m.portNames
 	for i, pm := range c.def.PortMappings {
 		f := fmt.Sprintf("portMappings[%d]", i)
+		if m.skip(c.t, f) {
+			continue
+		}
 		if !pm.ContainerPort.set {
 			if pm.ContainerPortRange != "" {
 				c.t.Drop(f, fmt.Sprintf("Kubernetes has no port ranges: list the ports of %s one by one", pm.ContainerPortRange))
@@ -459,7 +468,7 @@ func portName(ecsName string, p service.Port, used map[string]bool) string {
 // healthCheck maps the container health check to probes.
 func (m *mapper) healthCheck(c *cinfo) error {
 	hc := c.def.HealthCheck
-	if hc == nil {
+	if hc == nil || m.skip(c.t, "healthCheck") {
 		return nil
 	}
 	t := c.t.At("healthCheck")
@@ -648,11 +657,11 @@ func (m *mapper) linux(c *cinfo) error {
 		}
 	}
 	if caps := lp.Capabilities; caps != nil {
-		if len(caps.Add) > 0 {
+		if len(capNames(caps.Add)) > 0 {
 			c.out.CapAdd = capNames(caps.Add)
 			t.Warn("capabilities.add", c.target+".securityContext.capabilities.add", fmt.Sprintf("adds %v: the restricted Pod Security Standard allows only NET_BIND_SERVICE; check the app truly needs them", c.out.CapAdd))
 		}
-		if len(caps.Drop) > 0 {
+		if len(capNames(caps.Drop)) > 0 {
 			c.out.CapDrop = capNames(caps.Drop)
 			t.Mapped("capabilities.drop", c.target+".securityContext.capabilities.drop")
 		}
@@ -670,6 +679,9 @@ func (m *mapper) linux(c *cinfo) error {
 	}
 	for i, tf := range lp.Tmpfs {
 		f := fmt.Sprintf("tmpfs[%d]", i)
+		if m.skip(t, f) {
+			continue
+		}
 		if tf.ContainerPath == "" {
 			return inputErr(t, f+".containerPath", "the tmpfs mount has no containerPath")
 		}
@@ -727,6 +739,7 @@ func (m *mapper) mounts(c *cinfo) error {
 	for i, mp := range c.def.MountPoints {
 		f := fmt.Sprintf("mountPoints[%d]", i)
 		if mp.SourceVolume == "" && mp.ContainerPath == "" {
+			m.dropIf(c.t, f, "a mount point with no volume and no path (an empty entry, as the CLI skeleton prints it)")
 			continue
 		}
 		vol, ok := m.vols[mp.SourceVolume]
@@ -800,6 +813,16 @@ func (m *mapper) logging(c *cinfo) error {
 	}
 	m.dropIf(c.t, "logConfiguration", why)
 	return nil
+}
+
+// allEmpty reports whether a list holds only empty strings.
+func allEmpty(list []string) bool {
+	for _, s := range list {
+		if strings.TrimSpace(s) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // capNames strips the CAP_ prefix ECS accepts and Kubernetes does not.

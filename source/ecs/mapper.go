@@ -33,6 +33,8 @@ type mapper struct {
 	present map[*source.Positions]map[string]bool
 	// blank indexes, per file, the objects with only zero values.
 	blank map[*source.Positions]map[string]bool
+	// skipped are the paths skeletonContainers left out.
+	skipped map[string]bool
 
 	cs   []*cinfo
 	app  *cinfo
@@ -145,6 +147,7 @@ func (m *mapper) run() (*service.Service, error) {
 	steps := []func() error{
 		m.identity,
 		m.skeletonEntries,
+		m.skeletonContainers,
 		m.templatedNumbers,
 		m.prepareContainers,
 		m.volumes,
@@ -377,6 +380,9 @@ func (m *mapper) prepareContainers() error {
 		}
 		for j, dep := range c.def.DependsOn {
 			f := fmt.Sprintf("dependsOn[%d]", j)
+			if m.skip(c.t, f) {
+				continue
+			}
 			target, ok := byRaw[strings.TrimSpace(dep.ContainerName)]
 			if !ok {
 				return inputErr(c.t, f+".containerName", "no container named %q in the task definition", dep.ContainerName)
@@ -470,6 +476,9 @@ func (m *mapper) reportDeps() {
 		}
 		for j, dep := range c.def.DependsOn {
 			f := fmt.Sprintf("dependsOn[%d]", j)
+			if m.skip(c.t, f) {
+				continue
+			}
 			target := byRaw[strings.TrimSpace(dep.ContainerName)]
 			cond := strings.ToUpper(strings.TrimSpace(dep.Condition))
 			switch {

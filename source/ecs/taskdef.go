@@ -184,7 +184,7 @@ func (m *mapper) resources() error {
 		}
 	}
 
-	if es := td.EphemeralStorage; es != nil && es.SizeInGiB.set {
+	if es := td.EphemeralStorage; es != nil && es.SizeInGiB.set && !m.skip(m.t, "ephemeralStorage") {
 		gib, ok := es.SizeInGiB.int()
 		if !ok || gib <= 0 {
 			return inputErr(m.t, "ephemeralStorage.sizeInGiB", "want a whole number of GiB, found %s", es.SizeInGiB.raw)
@@ -265,6 +265,9 @@ func taskMemMiB(n num) (int64, error) {
 func (m *mapper) volumes() error {
 	for i, v := range m.td.td.Volumes {
 		f := fmt.Sprintf("volumes[%d]", i)
+		if m.skip(m.t, f) {
+			continue
+		}
 		t := m.t.At(f)
 		if strings.TrimSpace(v.Name) == "" {
 			if m.has(m.t, f) {

@@ -182,3 +182,59 @@ func (m *mapper) skeletonEntries() error {
 	}
 	return nil
 }
+
+// skeletonContainers does for the task definition what skeletonEntries does
+// for the service: entries that name nothing (a dependency on no
+// container, a port 0, a health check with an empty command, a tmpfs or a
+// volume without a path or name), as `aws ecs register-task-definition
+// --generate-cli-skeleton` prints them, are reported and skipped.
+func (m *mapper) skeletonContainers() error {
+	td := m.td.td
+	skip := func(t *source.Tracker, f, why string) {
+		t.Drop(f, why)
+		if m.skipped == nil {
+			m.skipped = map[string]bool{}
+		}
+		m.skipped[source.JoinPath(t.Prefix, f)] = true
+	}
+	for i := range td.ContainerDefinitions {
+		d := &td.ContainerDefinitions[i]
+		c := m.t.At(m.td.containerPath(i))
+		for j, dep := range d.DependsOn {
+			if strings.TrimSpace(dep.ContainerName) == "" && m.has(c, fmt.Sprintf("dependsOn[%d]", j)) {
+				skip(c, fmt.Sprintf("dependsOn[%d]", j), "names no container to wait for (an empty entry, as the CLI skeleton prints it)")
+			}
+		}
+		for j, pm := range d.PortMappings {
+			if p, ok := pm.ContainerPort.int(); ok && pm.ContainerPort.set && p == 0 && strings.TrimSpace(pm.ContainerPortRange) == "" {
+				skip(c, fmt.Sprintf("portMappings[%d]", j), "port 0 is no port (an empty entry, as the CLI skeleton prints it)")
+			}
+		}
+		if hc := d.HealthCheck; hc != nil && strings.TrimSpace(strings.Join(hc.Command, "")) == "" && m.has(c, "healthCheck") {
+			skip(c, "healthCheck", "a health check without a command checks nothing (as the CLI skeleton prints it)")
+		}
+		if lp := d.LinuxParameters; lp != nil {
+			for j, tf := range lp.Tmpfs {
+				if strings.TrimSpace(tf.ContainerPath) == "" {
+					skip(c, fmt.Sprintf("linuxParameters.tmpfs[%d]", j), "a tmpfs mount without a path (an empty entry, as the CLI skeleton prints it)")
+				}
+			}
+		}
+	}
+	for j, v := range td.Volumes {
+		if f := fmt.Sprintf("volumes[%d]", j); strings.TrimSpace(v.Name) == "" && m.has(m.t, f) {
+			skip(m.t, f, "a volume without a name, which no mount point can use (an empty entry, as the CLI skeleton prints it)")
+		}
+	}
+	if es := td.EphemeralStorage; es != nil {
+		if v, ok := es.SizeInGiB.int(); ok && es.SizeInGiB.set && v == 0 {
+			skip(m.t, "ephemeralStorage", "0 GiB is no size (the CLI skeleton's placeholder): the node's default ephemeral storage applies")
+		}
+	}
+	return nil
+}
+
+// skip reports whether skeletonContainers left out field under t.
+func (m *mapper) skip(t *source.Tracker, field string) bool {
+	return m.skipped[source.JoinPath(t.Prefix, field)]
+}
