@@ -236,6 +236,24 @@ func (m *mapper) finish() error {
 				app.t.Warn(field, app.target+".readinessProbe.tcpSocket", fmt.Sprintf("no load balancer health check is known: the pod is ready once port %d accepts connections", m.expose.Port))
 			}
 		}
+		// The pod's Service sends traffic to every container's ports;
+		// an essential container beside the app that serves one is ready
+		// once it accepts connections, as the app is without a check.
+		for _, c := range m.cs {
+			if c == app || c.role != roleMain || len(c.out.Ports) == 0 || c.out.Readiness != nil || c.out.Ports[0].Protocol == "UDP" {
+				continue
+			}
+			p := c.out.Ports[0].ContainerPort
+			c.out.Readiness = &service.Probe{TCPPort: p}
+			field := "portMappings"
+			for i, pm := range c.def.PortMappings {
+				if v, _ := pm.ContainerPort.int(); v == int64(p) && !m.skip(c.t, fmt.Sprintf("portMappings[%d]", i)) {
+					field = fmt.Sprintf("portMappings[%d].containerPort", i)
+					break
+				}
+			}
+			c.t.Warn(field, c.target+".readinessProbe.tcpSocket", fmt.Sprintf("an essential container that serves port %d: the pod is ready once it accepts connections there too", p))
+		}
 	}
 
 	// ECS gave each container stopTimeout between SIGTERM and SIGKILL;
