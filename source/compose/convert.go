@@ -109,6 +109,7 @@ func (pr *project) service(name string) *service.Service {
 	cv.serviceFields(t, name, sc)
 	cv.dependsOn(t, name, sc)
 	cv.omittedFindings("services." + name)
+	pr.emptyAfterInterpolation(root, "services."+name)
 	for _, p := range service.SortedKeys(cv.finish) {
 		root.At(p).Finish()
 	}
@@ -242,7 +243,7 @@ func (cv *conv) serviceFields(t *ftrack, name string, sc types.ServiceConfig) {
 	}
 
 	cv.networking(t, sc)
-	cv.dropped(t)
+	cv.dropped(t, sc)
 	// compose-go has merged extends (and cleared it) by now.
 	if t.Has("extends") {
 		from := "the extended service"

@@ -397,3 +397,39 @@ func (ip *interpolator) unsetNames() []string {
 	sort.Strings(out)
 	return out
 }
+
+// emptyAfterInterpolation marks handled the fields under prefix that
+// interpolation made empty (`platform: ${DOCKER_PLATFORM:-}`): compose
+// ignores an empty field, and so does the conversion, rather than report
+// a field it "does not map" that says nothing.
+func (pr *project) emptyAfterInterpolation(t *ftrack, prefix string) {
+	for i, f := range pr.files {
+		var walk func(path string, n *yaml.Node, depth int)
+		walk = func(path string, n *yaml.Node, depth int) {
+			n = resolve(n)
+			if n == nil || depth > 50 {
+				return
+			}
+			switch n.Kind {
+			case yaml.ScalarNode:
+				if !strings.Contains(n.Value, "$") {
+					return
+				}
+				if out, err := pr.ip.substitute(n.Value); err == nil && strings.TrimSpace(out) == "" {
+					t.in(i).Use(path)
+				}
+			case yaml.MappingNode:
+				for _, kv := range mapEntries(n) {
+					if kv[0].Value != "<<" {
+						walk(path+"."+kv[0].Value, kv[1], depth+1)
+					}
+				}
+			case yaml.SequenceNode:
+				for j, c := range n.Content {
+					walk(fmt.Sprintf("%s[%d]", path, j), c, depth+1)
+				}
+			}
+		}
+		walk(prefix, f.node(prefix), 0)
+	}
+}

@@ -216,9 +216,22 @@ var dropMessages = []struct{ field, msg string }{
 	{"provider", "compose providers have no Kubernetes counterpart"},
 }
 
-func (cv *conv) dropped(t *ftrack) {
+func (cv *conv) dropped(t *ftrack, sc types.ServiceConfig) {
+	done := map[string]bool{}
+	if opts := sc.SecurityOpt; len(opts) > 0 {
+		nnp := true
+		for _, o := range opts {
+			if o != "no-new-privileges" && o != "no-new-privileges:true" && o != "no-new-privileges=true" {
+				nnp = false
+			}
+		}
+		if nnp {
+			t.Mapped("security_opt", "securityContext.allowPrivilegeEscalation: false (the chart's default)")
+			done["security_opt"] = true
+		}
+	}
 	for _, d := range dropMessages {
-		if t.Has(d.field) {
+		if t.Has(d.field) && !done[d.field] {
 			t.Drop(d.field, d.msg)
 		}
 	}
