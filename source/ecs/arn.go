@@ -41,7 +41,7 @@ func parseARN(s string) (arn, error) {
 		return arn{}, fmt.Errorf("malformed ARN %q: unknown partition %q", s, a.Partition)
 	case a.Service == "":
 		return arn{}, fmt.Errorf("malformed ARN %q: no service", s)
-	case a.Region != "" && !regionRE.MatchString(a.Region) && !hasPlaceholder(a.Region):
+	case a.Region != "" && !regionRE.MatchString(a.Region) && !hasPlaceholder(a.Region) && !redactedRegion(a.Region):
 		return arn{}, fmt.Errorf("malformed ARN %q: %q is not a region", s, a.Region)
 	case a.Account != "" && !accountRE.MatchString(a.Account) && a.Account != "aws" && !hasPlaceholder(a.Account) && !redactedAccount(a.Account):
 		return arn{}, fmt.Errorf("malformed ARN %q: account %q is not 12 digits", s, a.Account)
@@ -56,6 +56,16 @@ func parseARN(s string) (arn, error) {
 // your-account-id, AWS_ACCOUNT) or a mask (xxxxxxxxxxxx, ************,
 // 1234xxxx5678). An account id is twelve digits, so neither can be one.
 var redactedAccountRE = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z_\-]*|[0-9xX*#]*[xX*#][0-9xX*#]*)$`)
+
+// redactedRegionRE matches a word written instead of a region: a
+// variable's name (REGION, AWS_REGION) or a word saying so (your-region).
+// A misspelt region ("Ireland", "eu-west") stays an error.
+var redactedRegionRE = regexp.MustCompile(`^([A-Z][A-Z0-9_]*|(?i:[a-z_\-]*region[a-z_\-]*))$`)
+
+// redactedRegion reports whether an ARN's region field is a stand-in.
+func redactedRegion(region string) bool {
+	return !regionRE.MatchString(region) && redactedRegionRE.MatchString(region)
+}
 
 // redactedAccount reports whether an ARN's account field is a stand-in
 // for the real account id.
@@ -72,7 +82,11 @@ func arnPlaceholder(s string) bool {
 		return false
 	}
 	parts := strings.SplitN(s, ":", 6)
-	return len(parts) == 6 && parts[4] != "" && parts[4] != "aws" && !accountRE.MatchString(parts[4]) && redactedAccount(parts[4])
+	if len(parts) != 6 {
+		return false
+	}
+	return parts[4] != "" && parts[4] != "aws" && !accountRE.MatchString(parts[4]) && redactedAccount(parts[4]) ||
+		parts[3] != "" && redactedRegion(parts[3])
 }
 
 // placeholderWhat says what is wrong with a reference arnPlaceholder
@@ -82,7 +96,17 @@ func placeholderWhat(s string) string {
 		return "the placeholder " + s
 	}
 	parts := strings.SplitN(s, ":", 6)
-	return fmt.Sprintf("%s, whose account id %q stands in for the real one", s, parts[4])
+	var what []string
+	if parts[3] != "" && redactedRegion(parts[3]) {
+		what = append(what, fmt.Sprintf("region %q", parts[3]))
+	}
+	if parts[4] != "" && parts[4] != "aws" && !accountRE.MatchString(parts[4]) && redactedAccount(parts[4]) {
+		what = append(what, fmt.Sprintf("account id %q", parts[4]))
+	}
+	if len(what) == 1 {
+		return fmt.Sprintf("%s, whose %s stands in for the real one", s, what[0])
+	}
+	return fmt.Sprintf("%s, whose %s stand in for the real ones", s, strings.Join(what, " and "))
 }
 
 // parseSecret turns a secrets[].valueFrom into a reference. ECS accepts a
@@ -127,10 +151,14 @@ func parseSecret(valueFrom string) (service.Secret, error) {
 			Property: rp[2],
 			Region:   a.Region,
 		}
-		if redactedAccount(a.Account) {
-			// An ARN with a made-up account would name no secret; the
-			// name does, in the account the store reads.
+		if redactedAccount(a.Account) || redactedRegion(a.Region) {
+			// An ARN with a made-up account or region would name no
+			// secret; the name does, in the account and region the
+			// store reads.
 			s.Key = rp[1]
+		}
+		if redactedRegion(a.Region) || hasPlaceholder(a.Region) {
+			s.Region = ""
 		}
 		stage, id := rp[3], rp[4]
 		if stage != "" && id != "" {
@@ -154,7 +182,11 @@ func parseSecret(valueFrom string) (service.Secret, error) {
 		if strings.Contains(name, "/") {
 			name = "/" + name
 		}
-		return service.Secret{Source: service.ParameterStore, Key: name, Region: a.Region}, nil
+		region := a.Region
+		if redactedRegion(region) || hasPlaceholder(region) {
+			region = "" // the store's own region
+		}
+		return service.Secret{Source: service.ParameterStore, Key: name, Region: region}, nil
 	default:
 		return service.Secret{}, fmt.Errorf("ARN %q names a %s resource: ECS reads secrets only from Secrets Manager (secretsmanager) or Parameter Store (ssm)", v, a.Service)
 	}

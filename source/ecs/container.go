@@ -312,7 +312,7 @@ func (m *mapper) secrets(c *cinfo) error {
 		case arnPlaceholder(s.ValueFrom):
 			// Only the account was redacted: the name is all the store
 			// needs, since it reads in its own account.
-			c.t.Warn(f, target, fmt.Sprintf("the reference is %s: the ExternalSecret names %s, which the SecretStore reads in the account its role belongs to", placeholderWhat(s.ValueFrom), ref.Key))
+			c.t.Warn(f, target, fmt.Sprintf("the reference is %s: the ExternalSecret names %s, which the SecretStore reads in its own account and region", placeholderWhat(s.ValueFrom), ref.Key))
 		default:
 			c.t.Mapped(f, target)
 		}
