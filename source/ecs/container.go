@@ -161,7 +161,7 @@ func (m *mapper) image(c *cinfo) {
 		reason := fmt.Sprintf("container %s has no image", c.name)
 		switch {
 		case redactedRegistry(img):
-			reason = fmt.Sprintf("container %s has the image %s, whose registry's account id stands in for the real one", c.name, img)
+			reason = fmt.Sprintf("container %s has the image %s, whose registry's account id or region stands in for the real one", c.name, img)
 		case img != "":
 			reason = fmt.Sprintf("container %s has the placeholder %s instead of an image (a pipeline fills it at deploy time)", c.name, img)
 		}

@@ -25,11 +25,11 @@ func imagePlaceholder(image string) bool {
 // redactedECRRE matches an ECR registry host whose account id was written
 // as a word or a mask (AWS_ACCOUNT_ID.dkr.ecr…, xxxxxxxxxxxx.dkr.ecr…):
 // no registry has that name, so the image is a value to fill.
-var redactedECRRE = regexp.MustCompile(`^([^./]+)\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/`)
+var redactedECRRE = regexp.MustCompile(`^([^./]+)\.dkr\.ecr(?:-fips)?\.([^./]+)\.amazonaws\.com(?:\.cn)?/`)
 
 func redactedRegistry(image string) bool {
 	m := redactedECRRE.FindStringSubmatch(image)
-	return m != nil && !accountRE.MatchString(m[1]) && redactedAccount(m[1])
+	return m != nil && (!accountRE.MatchString(m[1]) && redactedAccount(m[1]) || redactedRegion(m[2]))
 }
 
 // maybeTemplated is a cheap test that lets most values skip the regular

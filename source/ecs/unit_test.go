@@ -114,7 +114,11 @@ func TestPlaceholders(t *testing.T) {
 		"#{Octopus.Action.Package.Image}": true, "__IMAGE__": true, "$IMAGE": true, "": true, "  ": true,
 		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:${GIT_SHA}": true,
 		"nginx:1.27": false, "ghcr.io/acme/api@sha256:0123": false,
-		"registry.example.com:5000/team/app_name:v1": false,
+		"registry.example.com:5000/team/app_name:v1":             false,
+		"AWS_ACCOUNT_ID.dkr.ecr.us-east-1.amazonaws.com/web:1.2": true,
+		"xxxxxxxxxxxx.dkr.ecr.eu-west-1.amazonaws.com/web:1.2":   true,
+		"123456789012.dkr.ecr.REGION.amazonaws.com/web:1.2":      true,
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.2":   false,
 	}
 	for in, want := range images {
 		if got := imagePlaceholder(in); got != want {
