@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 func isQueue(k service.TriggerKind) bool {
@@ -47,10 +48,10 @@ func (fn *function) finishKind() {
 		switch {
 		case svc.Kind != service.KindServer || !isQueue(tr.Kind) || !tr.Enabled:
 		case tr.Kind.Stream():
-			tr.at.t.Warn(tr.at.field, "serve --source "+string(tr.Kind),
+			warnOnly(tr.at, "serve --source "+string(tr.Kind),
 				"the function also serves HTTP, so it becomes a server; one of its replicas consumes this stream (the one holding its checkpoint's Lease), the others stand by for it; the HPA scales on CPU: split the function if the stream needs a replica of its own")
 		default:
-			tr.at.t.Warn(tr.at.field, "serve --source "+string(tr.Kind),
+			warnOnly(tr.at, "serve --source "+string(tr.Kind),
 				"the function also serves HTTP, so it becomes a server whose replicas also consume this source; the HPA scales on CPU, not on the backlog: split the function if the backlog must drive scaling")
 		}
 	}
@@ -61,13 +62,13 @@ func (fn *function) finishKind() {
 		}
 		switch {
 		case svc.Kind != service.KindCron:
-			tr.at.t.Warn(tr.at.field, "not served",
+			warnOnly(tr.at, "not served",
 				fmt.Sprintf("the function also has %s triggers, so it becomes a %s; this schedule is not run by it: convert the schedule separately as a CronJob (every replica firing it would run it many times)", kindWord(svc.Kind), svc.Kind))
 		case first && tr.Enabled:
 			svc.Schedule = tr.Schedule
 			first = false
 		case tr.Enabled:
-			tr.at.t.Warn(tr.at.field, "trigger "+tr.Name,
+			warnOnly(tr.at, "trigger "+tr.Name,
 				fmt.Sprintf("cutover makes one CronJob per service, on the first schedule (%s); this schedule (%s) is kept as a trigger: add a second CronJob for it", svc.Schedule, tr.Schedule))
 		}
 	}
@@ -533,4 +534,13 @@ func (fn *function) sourceFlags(tr *trigger) []string {
 		out = append(out, "--batch-size", strconv.Itoa(int(tr.BatchSize)))
 	}
 	return append(out, tr.flags...)
+}
+
+// warnOnly reports a finding about a whole event without covering the
+// fields under it: Tracker.Warn would mark every setting of the event
+// handled, and one that no reader took must still be reported as
+// dropped.
+func warnOnly(v val, target, msg string) {
+	f := source.JoinPath(v.t.Prefix, v.field)
+	v.t.Report.Warn(v.t.File, v.t.Pos.Line(f), f, target, msg)
 }

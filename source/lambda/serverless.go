@@ -879,7 +879,8 @@ func (fn *function) slsEvent(ev val, abs *source.Tracker) error {
 	}
 	typ := keys[0]
 	p := fn.object(ev.get(typ), abs)
-	ev.t.Use(ev.field)
+	// Not ev itself: that would cover every key under the event, and an
+	// event setting no handler reads must be reported, not vanish.
 	tr := &trigger{Trigger: service.Trigger{Enabled: true}, at: p}
 	switch typ {
 	case "http", "httpApi", "alb":
@@ -946,12 +947,26 @@ func (fn *function) slsEvent(ev val, abs *source.Tracker) error {
 		if v := p.get("consumer"); !v.absent() {
 			v.t.Warn(v.field, "", "the stream's enhanced fan-out consumer has no serve counterpart: serve reads the shards with GetRecords, sharing their read throughput with other readers")
 		}
+		for k, want := range slsCFNSpellings {
+			if v := p.get(k); !v.absent() && p.get(want).absent() {
+				v.t.Drop(v.field, fmt.Sprintf("%s is CloudFormation's spelling; the Framework's %s event calls it %s and ignores %s (or refuses it under configValidationMode: error), so the deployed mapping did not have it: rename it if it should hold", k, typ, want, k))
+			}
+		}
 		if v := p.get("batchWindow"); !v.absent() && typ != "stream" {
 			v.t.Drop(v.field, "batchWindow is a stream event setting: the Framework's schema has none on "+typ+" events (it warns and ignores it, or refuses it under configValidationMode: error), so Lambda did not batch by it; maximumBatchingWindow is their batching window")
 		}
 	}
 	fn.addTrigger(tr)
 	return nil
+}
+
+// slsCFNSpellings are event source mapping settings written the way
+// CloudFormation spells them, which the Framework does not read, with
+// the Framework's name.
+var slsCFNSpellings = map[string]string{
+	"maximumBatchingWindowInSeconds": "maximumBatchingWindow",
+	"destinationConfig":              "destinations",
+	"functionResponseTypes":          "functionResponseType",
 }
 
 func slsEventNoun(typ string) string {
