@@ -947,8 +947,9 @@ func (fn *function) slsEvent(ev val, abs *source.Tracker) error {
 		if v := p.get("consumer"); !v.absent() {
 			v.t.Warn(v.field, "", "the stream's enhanced fan-out consumer has no serve counterpart: serve reads the shards with GetRecords, sharing their read throughput with other readers")
 		}
-		for k, want := range slsCFNSpellings {
-			if v := p.get(k); !v.absent() && p.get(want).absent() {
+		for _, k := range p.keys() {
+			want, ok := slsCFNSpellings[k]
+			if v := p.get(k); ok && !v.absent() && p.get(want).absent() {
 				v.t.Drop(v.field, fmt.Sprintf("%s is CloudFormation's spelling; the Framework's %s event calls it %s and ignores %s (or refuses it under configValidationMode: error), so the deployed mapping did not have it: rename it if it should hold", k, typ, want, k))
 			}
 		}
