@@ -1,7 +1,9 @@
 package ecs
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -78,4 +80,25 @@ func splitNUL(data []byte) [][]byte {
 		}
 	}
 	return append(out, data[start:])
+}
+
+// FuzzQuoteTemplates checks what the importer relies on: a rewritten
+// template is valid JSON with the same number of lines, so every field
+// keeps its line in the report.
+func FuzzQuoteTemplates(f *testing.F) {
+	for _, s := range []string{`{"cpu": ${cpu}}`, `[{"p": {{ .P }}, "s": "${x}"}]`, `{"a": $${b}}`, "{\"a\": ${\n}}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q := quoteTemplates(data)
+		if q == nil {
+			return
+		}
+		if !json.Valid(q) {
+			t.Fatalf("quoteTemplates(%q) = %q, not JSON", data, q)
+		}
+		if a, b := bytes.Count(data, []byte("\n")), bytes.Count(q, []byte("\n")); a != b {
+			t.Fatalf("quoteTemplates(%q) has %d lines, the input %d", data, b, a)
+		}
+	})
 }

@@ -446,3 +446,23 @@ func TestNullsEverywhereAreNotErrors(t *testing.T) {
 		t.Errorf("kind %s", s.Kind)
 	}
 }
+
+func TestQuoteTemplates(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"cpu": ${cpu}}`, `{"cpu": "${cpu}"}`},
+		{`{"cpu": $${cpu}, "port": {{ .Port }}}`, `{"cpu": "$${cpu}", "port": "{{ .Port }}"}`},
+		{`[{"image": "${image}", "n": ${a.b["c"]}}]`, `[{"image": "${image}", "n": "${a.b[\"c\"]}"}]`},
+		{`{"esc": "a\"${x}", "m": ${m}}`, `{"esc": "a\"${x}", "m": "${m}"}`},
+		// Already JSON, nothing to do; an expression across lines is left
+		// as it is, and so is the syntax error it makes.
+		{`{"cpu": "${cpu}"}`, ``},
+		{"{\"cpu\": ${\n}}", ``},
+		{`{"cpu": env.CPU}`, ``},
+	}
+	for _, c := range cases {
+		got := string(quoteTemplates([]byte(c.in)))
+		if got != c.want {
+			t.Errorf("quoteTemplates(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
