@@ -826,6 +826,20 @@ func (in *inputs) taskDefFor(sd *svcDoc) (*tdDoc, error) {
 		}
 	}
 	if len(cands) == 0 {
+		// A list of container definitions, or a template whose family is
+		// a variable, has no family to match; when it is the only such
+		// task definition, it is the one.
+		var anon []*tdDoc
+		for _, td := range in.tds {
+			if !td.used && (strings.TrimSpace(td.td.Family) == "" || hasPlaceholder(td.td.Family)) {
+				anon = append(anon, td)
+			}
+		}
+		if len(anon) == 1 {
+			return anon[0], nil
+		}
+	}
+	if len(cands) == 0 {
 		return nil, &source.InputError{File: sd.path, Line: sd.pos.Line(field), Field: field, Err: fmt.Errorf(
 			"the service runs task definition %s, which no input file holds: add the output of `aws ecs describe-task-definition --task-definition %s`",
 			sd.s.TaskDefinition, ref.Family+suffix(":", ref.Revision))}

@@ -270,6 +270,8 @@ func (m *mapper) identity() error {
 		m.st.Use("cluster")
 		ref, _ := parseTaskDefRef(m.sd.s.TaskDefinition)
 		switch {
+		case !hasPlaceholder(m.sd.s.TaskDefinition) && ref.Family != td.Family:
+			m.st.Warn("taskDefinition", "", fmt.Sprintf("the input holds no task definition of family %s: joined with the only one without a family, %s", ref.Family, m.td.path))
 		case hasPlaceholder(m.sd.s.TaskDefinition):
 			m.st.Warn("taskDefinition", "", fmt.Sprintf("the placeholder %s stands for the task definition a pipeline registers: joined with the only one in the input, %s (%s%s)", m.sd.s.TaskDefinition, m.td.path, td.Family, suffix(":", td.Revision.raw)))
 		case ref.Revision != "" && td.Revision.set && ref.Revision != td.Revision.raw:
