@@ -479,6 +479,10 @@ func (cv *conv) omittedFindings(prefix string) {
 			continue
 		}
 		for i, f := range cv.pr.files {
+			if f.Path == o.File && o.Kept != "" {
+				cv.root.in(i).Warn(o.Path, "containerPort "+o.Kept, fmt.Sprintf("%q publishes on a host port from %s, which is not set: the container port was kept (a Service port inside the cluster); the host port has no meaning on Kubernetes", o.Raw, varList(o.Vars)))
+				continue
+			}
 			if f.Path == o.File {
 				cv.root.in(i).Warn(o.Path, "", fmt.Sprintf("%q uses %s, which is not set: the field was left out; set %s (--env or .env) and convert again", o.Raw, varList(o.Vars), varList(o.Vars)))
 			}

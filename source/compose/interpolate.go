@@ -77,6 +77,9 @@ type omitted struct {
 	Vars []string
 	// Raw is the value as written.
 	Raw string
+	// Kept is what was kept of a port whose host side was unset: its
+	// container port ("8000/tcp"); "" when the whole field was left out.
+	Kept string
 }
 
 // interpolator resolves the variables of one compose project.
@@ -232,7 +235,7 @@ func (ip *interpolator) walk(file string, pos *source.Positions, path string, n 
 			if err := ip.walk(file, pos, child, v, ext); err != nil {
 				return err
 			}
-			if raw != "" && len(ip.omitted) > before {
+			if raw != "" && len(ip.omitted) > before && !onlyPublished(path, ip.omitted[before:]) {
 				var vars []string
 				seen := map[string]bool{}
 				for _, o := range ip.omitted[before:] {
@@ -289,6 +292,15 @@ func (ip *interpolator) scalar(file string, pos *source.Positions, path string, 
 			Err: fmt.Errorf("invalid interpolation %q: write a literal $ as $$", n.Value)}
 	}
 	if vars := sentinelVars(out); len(vars) > 0 && !ext && !sentinelAllowed(path) {
+		if target, ok := unpublished(path, out); ok {
+			// "${HOST_PORT}:8000": only the host port is unknown, and
+			// on Kubernetes the container port is what counts.
+			ip.omitted = append(ip.omitted, omitted{File: file, Path: path, Vars: vars, Raw: n.Value, Kept: target})
+			n.Value = target
+			n.Tag = "!!str"
+			n.Style = yaml.DoubleQuotedStyle
+			return true, nil
+		}
 		ip.omitted = append(ip.omitted, omitted{File: file, Path: path, Vars: vars, Raw: n.Value})
 		return false, nil
 	}
@@ -432,4 +444,39 @@ func (pr *project) emptyAfterInterpolation(t *ftrack, prefix string) {
 		}
 		walk(prefix, f.node(prefix), 0)
 	}
+}
+
+var portTargetRe = regexp.MustCompile(`^[0-9]{1,5}(-[0-9]{1,5})?(/[a-z]+)?$`)
+
+// unpublished returns the container side of a short-syntax port entry
+// (services.x.ports[i]) whose unset variables are all on its host side.
+func unpublished(path, value string) (string, bool) {
+	parts := splitPath(path)
+	if len(parts) != 4 || parts[0] != "services" || parts[2] != "ports" {
+		return "", false
+	}
+	i := strings.LastIndexByte(value, ':')
+	if i < 0 {
+		return "", false
+	}
+	target := value[i+1:]
+	if hasSentinel(target) || !portTargetRe.MatchString(target) {
+		return "", false
+	}
+	return target, true
+}
+
+// onlyPublished reports whether the fields left out of a long-syntax port
+// entry are only its host side (published, host_ip): the entry stays,
+// unpublished, with its container port.
+func onlyPublished(list string, left []omitted) bool {
+	if !strings.HasSuffix(list, ".ports") {
+		return false
+	}
+	for _, o := range left {
+		if !strings.HasSuffix(o.Path, ".published") && !strings.HasSuffix(o.Path, ".host_ip") {
+			return false
+		}
+	}
+	return true
 }

@@ -131,6 +131,16 @@ func (cv *conv) ports(t *ftrack, c *service.Container, cref string, sc types.Ser
 				fmt.Sprintf("no ports in the file: %s listens on %d, and other services reach it by name; the Service %s exposes it inside the cluster", imageRepo(sc.Image), st.port, cv.svc.Name))
 		}
 	}
+	if len(c.Ports) == 0 && sc.NetworkMode == "" {
+		// Compose services reach each other by name on ports they need
+		// not declare: a service others address as name:port needs that
+		// containerPort and a Service, or the address breaks.
+		for _, r := range cv.pr.portReferences(sc.Name) {
+			add(service.Port{ContainerPort: r.port})
+			cv.svc.Report.Warn(t.File("image"), t.Line("image"), "services."+sc.Name, fmt.Sprintf("containerPort %d, Service", r.port),
+				fmt.Sprintf("no ports in the file, but %s reaches it at %s:%d (%s): the Service %s keeps that address working inside the cluster; check the port", r.from, sc.Name, r.port, r.field, cv.svc.Name))
+		}
+	}
 	if len(c.Ports) == 0 {
 		return
 	}
@@ -478,6 +488,57 @@ func (pr *project) interpolated(raw string) string {
 	out, err := pr.ip.substitute(raw)
 	if err != nil || hasSentinel(out) {
 		return ""
+	}
+	return out
+}
+
+// portRef is an address name:port of a service, in another service's
+// settings.
+type portRef struct {
+	port  int32
+	from  string // the service that uses it
+	field string // where: "environment DATABASE_URL"
+}
+
+// portReferences returns the ports other enabled services address
+// service name on (in their environment, command and entrypoint), first
+// seen first, at most 5.
+func (pr *project) portReferences(name string) []portRef {
+	re := regexp.MustCompile(`(?:^|[^A-Za-z0-9_.-])` + regexp.QuoteMeta(name) + `:([0-9]{1,5})(?:[^0-9]|$)`)
+	var out []portRef
+	seen := map[int32]bool{}
+	look := func(from, field, s string) {
+		for _, m := range re.FindAllStringSubmatch(s, -1) {
+			n, err := strconv.Atoi(m[1])
+			if err != nil || n <= 0 || n > 65535 || seen[int32(n)] || len(out) >= 5 {
+				continue
+			}
+			seen[int32(n)] = true
+			out = append(out, portRef{port: int32(n), from: from, field: field})
+		}
+	}
+	names := make([]string, 0, len(pr.p.Services))
+	for n := range pr.p.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if n == name {
+			continue
+		}
+		sc := pr.p.Services[n]
+		keys := make([]string, 0, len(sc.Environment))
+		for k := range sc.Environment {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if v := sc.Environment[k]; v != nil {
+				look(n, "environment "+k, *v)
+			}
+		}
+		look(n, "command", strings.Join(sc.Command, " "))
+		look(n, "entrypoint", strings.Join(sc.Entrypoint, " "))
 	}
 	return out
 }
