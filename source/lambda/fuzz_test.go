@@ -70,6 +70,9 @@ func FuzzImportJSON(f *testing.F) {
 		f.Add(fn, others[i%len(others)])
 	}
 	f.Add([]byte(`{"FunctionName":"x","Runtime":"go1.x","Environment":{"Variables":{"A":null}}}`), []byte(`{"Functions":[{"FunctionName":"y","PackageType":"Image"}]}`))
+	// A mangled ARN beside create-event-source-mapping input naming the
+	// function by a partial ARN.
+	f.Add([]byte(`{"Configuration":{"FunctionName":"x","FunctionArn":"arn:aws:lambda:eu-west-1000:function:x","Role":"arn:aws:iam:1:role/r","Runtime":"python3.12","Handler":"a.b"}}`), []byte(`{"FunctionName":"123456789012:function:x","EventSourceArn":"arn:aws:sqs:eu-west-1:XXXX:q"}`))
 	f.Fuzz(func(t *testing.T, fn, other []byte) {
 		importNeverPanics(t, source.File{Path: "fn.json", Data: fn}, source.File{Path: "other.json", Data: other})
 	})
@@ -91,6 +94,7 @@ func FuzzImportServerless(f *testing.F) {
 	for _, b := range seeds(f, "serverless.yml") {
 		f.Add(b)
 	}
+	f.Add([]byte("service: ${file(./x.json):name}\nprovider: {name: aws, region: eu-west-1}\ncustom:\n  s: ${file(secrets.yml)}\n  h: {Fn::GetAtt: [Db, Endpoint.Address]}\nfunctions:\n  f:\n    handler: a.b\n    environment: {A: '${self:custom.s.A}', H: '${self:custom.h}', R: {Ref: 'AWS::Region'}}\n    events:\n      - sqs: {arn: 'arn:aws:sqs:eu-west-1:XXXX:q', maximumBatchingWindowInSeconds: 5}\n"))
 	f.Add([]byte("service: s\nprovider:\n  name: aws\n  stage: ${self:provider.stage}\nfunctions:\n  f:\n    handler: ${self:functions.f.handler}\n    events: ${self:custom.ev}\ncustom:\n  ev:\n    - sqs: ${env:STAGE}\n"))
 	f.Fuzz(func(t *testing.T, yml []byte) {
 		importNeverPanics(t, source.File{Path: "serverless.yml", Data: yml})
