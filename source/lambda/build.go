@@ -104,6 +104,10 @@ type function struct {
 	reservedAt    val
 	provisioned   int64
 	provisionedAt val
+	// emulator is set when the export came from LocalStack or moto
+	// (account 000000000000): its role is the emulator's, not one to
+	// keep.
+	emulator bool
 
 	triggers []*trigger
 	env      []service.EnvVar
@@ -476,6 +480,10 @@ func (fn *function) setRole(v val) error {
 		// A well-formed ARN of something else is a mistake in the input,
 		// not a placeholder.
 		return v.errf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", s.text)
+	}
+	if fn.emulator {
+		sa.RoleValue = fn.fill(v, "roleArn", s.text, "the IAM role the function ran as: "+s.text+" is the emulator's (the export is LocalStack's or moto's, account 000000000000); name the deployed role, whose trust policy must admit the cluster's OIDC provider instead of lambda.amazonaws.com")
+		return nil
 	}
 	sa.RoleARN = s.text
 	msg := "the role's trust policy must admit the cluster's OIDC provider (render/iam writes it) as well as lambda.amazonaws.com during the move"

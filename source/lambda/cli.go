@@ -65,6 +65,16 @@ func readCLIFunction(fn *function, top val) error {
 			arnV.t.Warn(arnV.field, "", why+"; the function is named by FunctionName, and AWS_REGION is not set from the ARN: set it in values if the code needs it")
 		case err != nil:
 			return arnV.errf("%v", err)
+		case a.Account == "000000000000":
+			// LocalStack and moto answer the AWS CLI with this account:
+			// an export from an emulator, not from the deployed function.
+			fn.name, fn.region, fn.emulator = a.Name, a.Region, true
+			if fn.codeHint != "" {
+				// get-function's Code, read before: not a presigned S3
+				// link but the emulator's copy.
+				fn.codeHint = "the deployment package at Code.Location, the emulator's copy"
+			}
+			arnV.t.Warn(arnV.field, "AWS_REGION "+a.Region, "account 000000000000 is LocalStack's (or moto's): this export comes from an emulator, so its role is a value to fill and its code location is the emulator's; export the deployed function to convert what runs")
 		default:
 			fn.name, fn.region = a.Name, a.Region
 			arnV.t.Mapped(arnV.field, "AWS_REGION "+a.Region)
