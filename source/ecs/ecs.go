@@ -22,8 +22,11 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/cutoverhq/cutover/service"
 	"github.com/cutoverhq/cutover/source"
@@ -45,6 +48,8 @@ func (Importer) Detect(f source.File) bool {
 	if !json.Valid(data) {
 		if q := quoteTemplates(data); q != nil {
 			data = q
+		} else if y := yamlAsJSON(data); y != nil {
+			data = y
 		}
 	}
 	if len(data) > 0 && data[0] == '[' {
@@ -213,6 +218,18 @@ type doc struct {
 	// matched is set when an auxiliary file (target groups, scaling)
 	// contributed to some service.
 	matched bool
+	// yaml is set when the file is YAML and data the JSON it stands for:
+	// offsets in data are no lines of the file, positions are.
+	yaml bool
+}
+
+// positions indexes the lines of a file's fields: from the YAML itself
+// when the file is YAML, else from the JSON.
+func positions(file string, data, yamlSrc []byte) (*source.Positions, error) {
+	if yamlSrc != nil {
+		return source.ParsePositions(file, yamlSrc)
+	}
+	return source.ParsePositions(file, yamlSafe(data))
 }
 
 // tdDoc is one task definition.
@@ -280,15 +297,27 @@ type inputs struct {
 // add parses one file and files its contents by kind.
 func (in *inputs) add(f source.File) error {
 	data := bytes.TrimPrefix(f.Data, bom)
+	var yamlSrc []byte
 	if !json.Valid(data) {
-		// A template: its variables become placeholders. A file that is
-		// not JSON even so keeps its own syntax error.
+		// A template: its variables become placeholders. YAML: the JSON
+		// it stands for. A file that is neither keeps its own syntax
+		// error.
 		if q := quoteTemplates(data); q != nil {
 			data = q
+		} else if y := yamlAsJSON(data); y != nil {
+			yamlSrc, data = data, y
+		} else if t := bytes.TrimSpace(data); len(t) > 0 && t[0] != '{' && t[0] != '[' {
+			// Neither JSON nor a template of it: YAML's own error says
+			// more than JSON's about its first character.
+			var n yaml.Node
+			if err := yaml.Unmarshal(data, &n); err != nil {
+				return source.SyntaxError(f.Path, err)
+			}
+			return &source.InputError{File: f.Path, Line: 1, Err: errUnknownFile}
 		}
 	}
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' {
-		return in.addContainerList(f.Path, data)
+		return in.addContainerList(f.Path, data, yamlSrc)
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
@@ -301,11 +330,11 @@ func (in *inputs) add(f source.File) error {
 	if err != nil {
 		return &source.InputError{File: f.Path, Line: 1, Err: err}
 	}
-	pos, err := source.ParsePositions(f.Path, yamlSafe(data))
+	pos, err := positions(f.Path, data, yamlSrc)
 	if err != nil {
 		return err
 	}
-	d := &doc{path: f.Path, data: data, pos: pos, kind: kind}
+	d := &doc{path: f.Path, data: data, pos: pos, kind: kind, yaml: yamlSrc != nil}
 	if in.present == nil {
 		in.present = map[*source.Positions]map[string]bool{}
 	}
@@ -403,19 +432,19 @@ func (in *inputs) add(f source.File) error {
 // addContainerList reads a bare list of container definitions, the
 // container_definitions of Terraform's aws_ecs_task_definition or what CDK
 // synthesizes: a task definition with containers and nothing else.
-func (in *inputs) addContainerList(file string, data []byte) error {
-	var defs []containerDef
-	if err := json.Unmarshal(data, &defs); err != nil {
-		return jsonError(file, data, err)
-	}
-	if !containerList(data) {
-		return &source.InputError{File: file, Line: 1, Err: errors.New("a JSON list, but not of ECS container definitions (objects with a name and an image): " + errUnknownFile.Error())}
-	}
-	pos, err := source.ParsePositions(file, yamlSafe(data))
+func (in *inputs) addContainerList(file string, data, yamlSrc []byte) error {
+	pos, err := positions(file, data, yamlSrc)
 	if err != nil {
 		return err
 	}
-	d := &doc{path: file, data: data, pos: pos, kind: kindContainerList}
+	d := &doc{path: file, data: data, pos: pos, kind: kindContainerList, yaml: yamlSrc != nil}
+	var defs []containerDef
+	if err := decode(d, &defs); err != nil {
+		return err
+	}
+	if !containerList(data) {
+		return &source.InputError{File: file, Line: 1, Err: errors.New("a list, but not of ECS container definitions (objects with a name and an image): " + errUnknownFile.Error())}
+	}
 	if in.present == nil {
 		in.present = map[*source.Positions]map[string]bool{}
 	}
@@ -536,10 +565,76 @@ func blanks(data []byte) map[string]bool {
 	return out
 }
 
+// locate finds the path, list indexes included, of the first value of
+// kind ("array", "string", "number"…) at field, which encoding/json names
+// without indexes; field itself when there is none.
+func locate(data []byte, field, kind string) string {
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return field
+	}
+	kindOf := func(v any) string {
+		switch v.(type) {
+		case map[string]any:
+			return "object"
+		case []any:
+			return "array"
+		case string:
+			return "string"
+		case float64:
+			return "number"
+		case bool:
+			return "bool"
+		}
+		return "null"
+	}
+	found := ""
+	var walk func(path, bare string, v any)
+	walk = func(path, bare string, v any) {
+		if found != "" {
+			return
+		}
+		if bare == field && kindOf(v) == kind {
+			found = path
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(source.JoinPath(path, k), source.JoinPath(bare, k), x[k])
+			}
+		case []any:
+			for i, e := range x {
+				walk(path+"["+strconv.Itoa(i)+"]", bare, e)
+			}
+		}
+	}
+	walk("", "", v)
+	if found == "" {
+		return field
+	}
+	return found
+}
+
 // decode unmarshals the whole file into v, so that type errors carry the
 // file offset, and turns them into InputErrors.
 func decode(d *doc, v any) error {
 	if err := json.Unmarshal(d.data, v); err != nil {
+		if d.yaml {
+			// Offsets are in the JSON made from the YAML; the field's
+			// position is in the YAML.
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				field := locate(d.data, te.Field, te.Value)
+				return &source.InputError{File: d.path, Line: d.pos.Line(field), Field: field, Err: fmt.Errorf("want %s, found %s", goTypeName(te.Type.String()), te.Value)}
+			}
+			return &source.InputError{File: d.path, Line: 1, Err: fmt.Errorf("want a mapping of ECS fields: %w", err)}
+		}
 		return jsonError(d.path, d.data, err)
 	}
 	return nil

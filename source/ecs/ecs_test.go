@@ -25,6 +25,8 @@ func caseFiles(t testing.TB, dir string) []source.File {
 	if err != nil {
 		t.Fatal(err)
 	}
+	yamls, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	paths = append(paths, yamls...)
 	sort.Strings(paths)
 	var files []source.File
 	for _, p := range paths {
@@ -170,6 +172,8 @@ func leafPaths(t *testing.T, f source.File) []string {
 	data := f.Data
 	if q := quoteTemplates(data); q != nil {
 		data = q // an unrendered template, as the importer reads it
+	} else if y := yamlAsJSON(data); y != nil {
+		data = y // YAML, as the importer reads it
 	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
@@ -218,6 +222,8 @@ func TestDetect(t *testing.T) {
 		{"compose as JSON", `{"services": {"web": {"image": "nginx"}}}`, false},
 		{"lambda get-function", `{"Configuration": {"FunctionName": "f"}}`, false},
 		{"yaml", "services:\n  web:\n    image: nginx\n", false},
+		{"yaml task definition", "family: web\ncontainerDefinitions:\n  - name: app\n    image: nginx:1.27\n", true},
+		{"yaml create-service input", "serviceName: web\ntaskDefinition: web:3\ndesiredCount: 2\n", true},
 		{"broken json", `{"taskDefinition": {`, false},
 		{"empty", ``, false},
 		{"array", `[{"taskDefinition": {}}]`, false},
@@ -282,6 +288,16 @@ func TestErrors(t *testing.T) {
 			name:  "invalid JSON",
 			files: map[string]string{"td.json": "{\n  \"family\": \"web\",\n  \"containerDefinitions\": [\n    {\"name\": \"app\",}\n  ]\n}"},
 			file:  "td.json", line: 4, msg: "invalid JSON",
+		},
+		{
+			name:  "broken YAML",
+			files: map[string]string{"td.yaml": "family: web\ncontainerDefinitions:\n  - name: app\n   image: nginx\n"},
+			file:  "td.yaml", line: 2, msg: "cannot parse",
+		},
+		{
+			name:  "YAML with a wrong type",
+			files: map[string]string{"td.yaml": "family: web\ncontainerDefinitions:\n  - name: app\n    image: nginx:1.27\n    essential: [yes]\n"},
+			file:  "td.yaml", line: 5, field: "containerDefinitions[0].essential", msg: "want true or false",
 		},
 		{
 			name:  "jq template",

@@ -26,6 +26,8 @@ import (
 //	go test ./source/ecs -run '^$' -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 2s
 func FuzzImport(f *testing.F) {
 	paths, _ := filepath.Glob("testdata/*/*.json")
+	yamls, _ := filepath.Glob("testdata/*/*.yaml")
+	paths = append(paths, yamls...)
 	for _, p := range paths {
 		if filepath.Base(p) == "service.json" {
 			continue
