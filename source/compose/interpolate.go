@@ -292,6 +292,14 @@ func (ip *interpolator) scalar(file string, pos *source.Positions, path string, 
 			Err: fmt.Errorf("invalid interpolation %q: write a literal $ as $$", n.Value)}
 	}
 	if vars := sentinelVars(out); len(vars) > 0 && !ext && !sentinelAllowed(path) {
+		if v, ok := unsetBindSource(path, out); ok {
+			// "${UPLOAD_LOCATION}:/data": the mount stays, its host
+			// side unknown; storage.go says what it became.
+			n.Value = strings.ReplaceAll(v, "$", "$$")
+			n.Tag = "!!str"
+			n.Style = yaml.DoubleQuotedStyle
+			return true, nil
+		}
 		if target, ok := unpublished(path, out); ok {
 			// "${HOST_PORT}:8000": only the host port is unknown, and
 			// on Kubernetes the container port is what counts.
@@ -479,4 +487,22 @@ func onlyPublished(list string, left []omitted) bool {
 		}
 	}
 	return true
+}
+
+// unsetBindSource returns a short-syntax volume entry (services.x.volumes[i])
+// whose unset variables are all in its host path, rewritten so compose
+// reads it as a bind mount ("/⦃X⦄:/data"), or false.
+func unsetBindSource(path, value string) (string, bool) {
+	parts := splitPath(path)
+	if len(parts) != 4 || parts[0] != "services" || parts[2] != "volumes" {
+		return "", false
+	}
+	src, rest, ok := strings.Cut(value, ":")
+	if !ok || !hasSentinel(src) || hasSentinel(rest) || !strings.HasPrefix(rest, "/") {
+		return "", false
+	}
+	if !strings.HasPrefix(src, "/") && !strings.HasPrefix(src, ".") && !strings.HasPrefix(src, "~") {
+		src = "/" + src
+	}
+	return src + ":" + rest, true
 }

@@ -542,3 +542,17 @@ func (pr *project) portReferences(name string) []portRef {
 	}
 	return out
 }
+
+// interpolatedKeep is raw with its variables resolved, an unset one left
+// as its sentinel, for parsers that only need the rest of the value (the
+// target of "${DATA_DIR}:/data").
+func (pr *project) interpolatedKeep(raw string) string {
+	if !strings.Contains(raw, "$") {
+		return raw
+	}
+	out, err := pr.ip.substitute(raw)
+	if err != nil {
+		return ""
+	}
+	return out
+}

@@ -79,7 +79,7 @@ func rawTargets(t *ftrack, field string) map[string]item {
 		target := ""
 		switch it.val.Kind {
 		case yaml.ScalarNode:
-			if v, err := format.ParseVolume(t.pr.interpolated(it.val.Value)); err == nil {
+			if v, err := format.ParseVolume(t.pr.interpolatedKeep(it.val.Value)); err == nil {
 				target = v.Target
 			}
 		case yaml.MappingNode:
@@ -201,8 +201,18 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 		tr.Drop(field, "the Docker socket does not exist on Kubernetes nodes (containerd): a container that drives Docker needs another design")
 		return ""
 	case hasSentinel(src):
-		tr.Warn(field, "", "uses an unset variable: not mounted")
-		return ""
+		// The host path came from a variable that is not set: the
+		// mount stays, backed as a host path would be.
+		vars := varList(sentinelVars(src))
+		what := restoreVars(strings.TrimPrefix(src, "/"))
+		if cv.holdsData(v) {
+			name := cv.volume(service.Volume{Name: "data" + volSuffix(v.Target), Kind: service.VolumeClaim})
+			tr.Warn(field, "PersistentVolumeClaim "+name+" at "+v.Target, fmt.Sprintf("the host directory %s (%s is not set) holds this service's data: it became a volume claim; copy the data into it before the cut-over", what, vars))
+			return name
+		}
+		name := cv.volume(service.Volume{Name: "bind" + volSuffix(v.Target), Kind: service.VolumeEmptyDir})
+		tr.Warn(field, "emptyDir "+name+" at "+v.Target, fmt.Sprintf("the host path %s (%s is not set) lives on the compose host: the container gets an empty directory; if it holds data to keep, make it a volume claim in values", what, vars))
+		return name
 	}
 	display := cv.pr.displayPath(src)
 	st, exists := fileExists(src)
@@ -229,7 +239,7 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 			}
 		}
 	}
-	if _, isStateful := stateful[imageRepo(cv.svcImage)]; isStateful && !v.ReadOnly && (!exists || st.IsDir()) {
+	if cv.holdsData(v) && (!exists || st.IsDir()) {
 		// A database's data directory: an emptyDir would lose the data
 		// at every restart.
 		name := cv.volume(service.Volume{Name: "data" + volSuffix(v.Target), Kind: service.VolumeClaim})
@@ -248,6 +258,26 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 	}
 	tr.Warn(field, "emptyDir "+name+" at "+v.Target, why+": the container gets an empty directory; bake the content into the image, or use a volume")
 	return name
+}
+
+// dataDirs are where well-known database images keep their data, so a
+// mount there holds data whichever image (a vendor's postgres build) it is.
+var dataDirs = map[string]bool{
+	"/var/lib/postgresql/data": true, "/var/lib/postgresql": true, "/bitnami/postgresql": true,
+	"/var/lib/mysql": true, "/bitnami/mysql": true, "/bitnami/mariadb": true,
+	"/data/db": true, "/bitnami/mongodb": true, "/var/lib/clickhouse": true,
+	"/usr/share/elasticsearch/data": true, "/usr/share/opensearch/data": true,
+	"/var/lib/rabbitmq": true,
+}
+
+// holdsData reports whether a writable mount holds a database's data: an
+// emptyDir there would lose it at every restart.
+func (cv *conv) holdsData(v types.ServiceVolumeConfig) bool {
+	if v.ReadOnly {
+		return false
+	}
+	_, isStateful := stateful[imageRepo(cv.svcImage)]
+	return isStateful || dataDirs[path.Clean(v.Target)]
 }
 
 var configKeyRe = regexp.MustCompile(`[^-._a-zA-Z0-9]+`)
