@@ -245,6 +245,9 @@ func (m *mapper) finish() error {
 			}
 			p := c.out.Ports[0].ContainerPort
 			c.out.Readiness = &service.Probe{TCPPort: p}
+			// It gets the app's preStop sleep too: endpoints stop
+			// sending to it before SIGTERM, as they stop for the app.
+			c.out.PreStopSleepSeconds = preStopSeconds
 			field := "portMappings"
 			for i, pm := range c.def.PortMappings {
 				if v, _ := pm.ContainerPort.int(); v == int64(p) && !m.skip(c.t, fmt.Sprintf("portMappings[%d]", i)) {
@@ -252,7 +255,7 @@ func (m *mapper) finish() error {
 					break
 				}
 			}
-			c.t.Warn(field, c.target+".readinessProbe.tcpSocket", fmt.Sprintf("an essential container that serves port %d: the pod is ready once it accepts connections there too", p))
+			c.t.Warn(field, c.target+".readinessProbe.tcpSocket", fmt.Sprintf("an essential container that serves port %d: the pod is ready once it accepts connections there too, and it sleeps before SIGTERM as the app does", p))
 		}
 	}
 
