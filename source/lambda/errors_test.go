@@ -166,6 +166,12 @@ func TestInputErrors(t *testing.T) {
 			line:  -1,
 		},
 		{
+			// CDK's synthesized templates: told what to give instead.
+			name:  "plain CloudFormation function",
+			files: []source.File{{Path: "stack.template.json", Data: []byte("{\n \"Resources\": {\n  \"Fn\": {\n   \"Type\": \"AWS::Lambda::Function\",\n   \"Properties\": {\"Handler\": \"a.b\"}}}}\n")}},
+			line:  4, field: "Resources.Fn.Type", msg: "aws lambda get-function",
+		},
+		{
 			name:  "not a Lambda input",
 			files: []source.File{{Path: "compose.yaml", Data: []byte("services:\n  web:\n    image: nginx\n")}},
 			msg:   "not a Lambda input",

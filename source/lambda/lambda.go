@@ -66,6 +66,10 @@ const (
 	docURL                // get-function-url-config
 	docSAM                // SAM template
 	docServerless         // serverless.yml
+	// docCloudFormation is a plain CloudFormation template with
+	// AWS::Lambda::Function resources, which cutover does not convert
+	// but recognises to say what to give instead.
+	docCloudFormation
 )
 
 // Detect recognises Lambda CLI JSON by its keys, SAM templates by their
@@ -78,7 +82,7 @@ func (Importer) Detect(f source.File) bool {
 		}
 		return classifyKeys(top) != docUnknown
 	}
-	if !bytes.Contains(f.Data, []byte("AWS::Serverless")) && !(bytes.Contains(f.Data, []byte("functions")) && bytes.Contains(f.Data, []byte("provider"))) {
+	if !bytes.Contains(f.Data, []byte("AWS::Serverless")) && !bytes.Contains(f.Data, []byte("AWS::Lambda::Function")) && !(bytes.Contains(f.Data, []byte("functions")) && bytes.Contains(f.Data, []byte("provider"))) {
 		return false
 	}
 	var root yaml.Node
@@ -114,6 +118,8 @@ func classifyKeys(top map[string]json.RawMessage) docKind {
 		return docMapping
 	case has("functions") && has("provider"):
 		return docServerless
+	case has("Resources") && bytes.Contains(top["Resources"], []byte("AWS::Lambda::Function")):
+		return docCloudFormation
 	}
 	return docUnknown
 }
@@ -169,7 +175,16 @@ func (Importer) Import(ctx context.Context, files []source.File, opts source.Opt
 			return nil, err
 		}
 		p := &part{file: f, root: root, pos: pos, kind: classify(root)}
-		if p.kind == docUnknown {
+		if p.kind == docCloudFormation {
+			// Detected so that the user learns what to give instead.
+			res := p.docVal().get("Resources")
+			for _, id := range res.keys() {
+				if typ, _ := res.get(id).get("Type").raw(); typ == "AWS::Lambda::Function" {
+					return nil, res.get(id).get("Type").errf("a plain CloudFormation AWS::Lambda::Function (a hand-written template or CDK's synthesized one), which cutover does not read: give the deployed function instead (aws lambda get-function --function-name <its name>, and aws lambda list-event-source-mappings --function-name <its name> for its triggers), or a SAM template")
+				}
+			}
+		}
+		if p.kind == docUnknown || p.kind == docCloudFormation {
 			return nil, &source.InputError{File: f.Path, Err: fmt.Errorf("not a Lambda input: want get-function, get-function-configuration, list-functions, list-event-source-mappings or get-function-url-config JSON, a SAM template or a serverless.yml")}
 		}
 		parts = append(parts, p)

@@ -130,6 +130,8 @@ func resourceWhy(typ string) string {
 		return typ + ": IAM stays on AWS; attach what the function needs to its IRSA role"
 	case strings.HasPrefix(typ, "AWS::Lambda::Permission"):
 		return typ + ": who may invoke the function; on Kubernetes, NetworkPolicy and the Gateway decide who reaches it"
+	case typ == "AWS::Lambda::Function":
+		return typ + ": a plain Lambda function beside the SAM ones, which cutover does not read: convert it from its deployed form (aws lambda get-function --function-name <its name>)"
 	case strings.HasPrefix(typ, "AWS::Lambda::EventSourceMapping"):
 		return typ + ": a plain CloudFormation mapping; give its deployed form (aws lambda list-event-source-mappings) to convert it"
 	}
