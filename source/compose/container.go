@@ -70,6 +70,13 @@ func (cv *conv) container(t *ftrack, name string, sc types.ServiceConfig, main b
 
 var placeholderRe = regexp.MustCompile(`<[^<>]+>|#\{[^}]*\}|\{\{[^}]*\}\}|%[A-Za-z_][A-Za-z0-9_]*%|__[A-Z0-9_]+__|\$[A-Za-z_{]|@[A-Za-z_]+@`)
 
+// wholePlaceholderRe is a placeholder that is the whole value
+// (`<IMAGE1_NAME>`, `#{Image}`, `__IMAGE__`), which the chart refuses to
+// render as long as the value to fill still holds it.
+var wholeVarRe = regexp.MustCompile(`^\$\{[^}]*\}$`)
+
+var wholePlaceholderRe = regexp.MustCompile(`^(<[^<>]+>|#\{[^}]*\}|__[A-Z0-9_]+__)$`)
+
 // isPlaceholder reports whether an image is a CI placeholder
 // (`<IMAGE1_NAME>`, `#{Image}`, `{{ .Image }}`, `__IMAGE__`) rather than
 // an image.
@@ -131,16 +138,28 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		t.Fill("build", target, fmt.Sprintf("no image, only a build context (%s): build and push the image in CI, then fill its reference", ctxDir))
 		return
 	case hasSentinel(sc.Image):
+		// No default: "app:${TAG}" would render as it is, an image no
+		// registry has, where an empty value makes the chart refuse.
 		def := restoreVars(sc.Image)
-		c.ImageValue = cv.svc.AddValue(valueName, def, fmt.Sprintf("the image %s uses %s, which is not set", def, varList(sentinelVars(sc.Image))))
+		keep := ""
+		if wholeVarRe.MatchString(def) {
+			keep = def // "${IMAGE}": the chart refuses it as it is
+		}
+		c.ImageValue = cv.svc.AddValue(valueName, keep, fmt.Sprintf("the image %s uses %s, which is not set", def, varList(sentinelVars(sc.Image))))
 		t.Fill("image", target, fmt.Sprintf("uses %s, which is not set: fill the image reference", varList(sentinelVars(sc.Image))))
 	case isPlaceholder(sc.Image):
-		c.ImageValue = cv.svc.AddValue(valueName, sc.Image, "the input has a CI placeholder, not an image: "+sc.Image)
+		def := ""
+		if wholePlaceholderRe.MatchString(sc.Image) {
+			// The chart refuses a value still equal to such a
+			// placeholder; one inside an image name it would render.
+			def = sc.Image
+		}
+		c.ImageValue = cv.svc.AddValue(valueName, def, "the input has a CI placeholder, not an image: "+sc.Image)
 		t.Fill("image", target, "CI placeholder "+sc.Image+": fill the image reference your pipeline produces")
 	case sc.Build != nil && !hasRegistry(sc.Image):
 		// compose builds and tags the image locally; a cluster can pull
 		// it only once it is pushed to a registry under another name.
-		c.ImageValue = cv.svc.AddValue(valueName, sc.Image, "compose builds "+sc.Image+" locally: push it to a registry the cluster pulls from (ECR) and fill the full reference")
+		c.ImageValue = cv.svc.AddValue(valueName, "", "compose builds "+sc.Image+" locally: push it to a registry the cluster pulls from (ECR) and fill the full reference")
 		t.Fill("image", target, sc.Image+" is a local tag of an image compose builds: push it to a registry and fill the reference")
 	default:
 		c.Image = sc.Image
