@@ -110,13 +110,52 @@ func (v val) child(key string) val {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return out
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			out.n = n.Content[i+1]
+	ks, vs := pairs(n, 0)
+	for i, k := range ks {
+		if k == key {
+			out.n = vs[i]
 			return out
 		}
 	}
 	return out
+}
+
+// pairs returns a mapping's keys and values with YAML merge keys
+// (<<: *defaults, <<: [*a, *b]) resolved: the map's own keys first and
+// winning, then each merged map's in order, as YAML 1.1 and the
+// Serverless Framework read them.
+func pairs(n *yaml.Node, depth int) (keys []string, vals []*yaml.Node) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode || depth > 10 {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	var merged []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Value == "<<" && k.Tag == "!!merge" {
+			if v := deref(n.Content[i+1]); v != nil && v.Kind == yaml.SequenceNode {
+				merged = append(merged, v.Content...)
+			} else {
+				merged = append(merged, n.Content[i+1])
+			}
+			continue
+		}
+		if !seen[k.Value] {
+			seen[k.Value] = true
+			keys, vals = append(keys, k.Value), append(vals, n.Content[i+1])
+		}
+	}
+	for _, m := range merged {
+		mk, mv := pairs(m, depth+1)
+		for i, k := range mk {
+			if !seen[k] {
+				seen[k] = true
+				keys, vals = append(keys, k), append(vals, mv[i])
+			}
+		}
+	}
+	return keys, vals
 }
 
 // keys returns the keys of a map in input order, fallback keys after
@@ -125,12 +164,8 @@ func (v val) keys() []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(n *yaml.Node) {
-		n = deref(n)
-		if n == nil || n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
+		ks, _ := pairs(n, 0)
+		for _, k := range ks {
 			if !seen[k] {
 				seen[k] = true
 				out = append(out, k)

@@ -511,6 +511,10 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 			continue
 		}
 		switch why, known := slsDrops[k]; {
+		case !known && doc.get(k).n != nil && doc.get(k).n.Anchor != "":
+			// defaults: &defaults {memorySize: 512}, merged into
+			// functions with <<: *defaults.
+			t.Drop(k, fmt.Sprintf("holds the YAML anchor &%s; what it holds is reported where it is used (<<: *%s)", doc.get(k).n.Anchor, doc.get(k).n.Anchor))
 		case k == "plugins":
 			t.Warn(k, "", "plugins change what the Framework deploys ("+doc.get(k).text()+"); check each for behaviour the conversion misses")
 		case known && why == "":
