@@ -172,6 +172,11 @@ func TestInputErrors(t *testing.T) {
 			line:  4, field: "Resources.Fn.Type", msg: "aws lambda get-function",
 		},
 		{
+			name:  "functions from a file",
+			files: []source.File{{Path: "serverless.yml", Data: []byte("service: s\nprovider: {name: aws}\nfunctions: ${file(./functions.yml)}\n")}},
+			line:  3, field: "functions", msg: "serverless print",
+		},
+		{
 			name:  "not a Lambda input",
 			files: []source.File{{Path: "compose.yaml", Data: []byte("services:\n  web:\n    image: nginx\n")}},
 			msg:   "not a Lambda input",

@@ -201,7 +201,7 @@ func (r *sls) term(t string, depth int) scalar {
 		if key = strings.TrimPrefix(key, ":"); key != "" {
 			what = key + " from the file " + f
 		}
-		return scalar{reason: "the Serverless Framework reads " + what + " when deploying", sensitive: strings.Contains(strings.ToLower(f), "secret")}
+		return scalar{reason: "the Serverless Framework reads " + what + " when deploying (serverless print shows the resolved configuration)", sensitive: strings.Contains(strings.ToLower(f), "secret")}
 	}
 	src, addr, found := strings.Cut(t, ":")
 	if !found {
@@ -485,6 +485,12 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 	}
 	funcs := doc.get("functions")
 	if !funcs.isMap() {
+		if s, ok := funcs.raw(); ok && strings.Contains(s, "${") {
+			// functions: ${file(./functions.yml)}: only the Framework
+			// reads it, and without the functions there is nothing to
+			// convert; its resolved configuration has them.
+			return nil, funcs.errf("the functions are %s, which the Serverless Framework resolves when deploying: convert the resolved configuration instead (serverless print --stage <stage> > serverless.resolved.yml)", s)
+		}
 		return nil, funcs.errf("functions must be an object of function definitions, got %s", funcs.describe())
 	}
 	var fns []*function
