@@ -52,6 +52,9 @@ func (Importer) Detect(f source.File) bool {
 			data = y
 		}
 	}
+	if r := respellKeys(data); r != nil {
+		data = r
+	}
 	if len(data) > 0 && data[0] == '[' {
 		return containerList(data)
 	}
@@ -315,6 +318,9 @@ func (in *inputs) add(f source.File) error {
 			}
 			return &source.InputError{File: f.Path, Line: 1, Err: errUnknownFile}
 		}
+	}
+	if r := respellKeys(data); r != nil && yamlSrc == nil {
+		data = r
 	}
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' {
 		return in.addContainerList(f.Path, data, yamlSrc)

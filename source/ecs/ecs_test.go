@@ -175,6 +175,9 @@ func leafPaths(t *testing.T, f source.File) []string {
 	} else if y := yamlAsJSON(data); y != nil {
 		data = y // YAML, as the importer reads it
 	}
+	if r := respellKeys(data); r != nil {
+		data = r // keys in ECS's spelling, as the importer reads them
+	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
 	}

@@ -466,3 +466,22 @@ func TestQuoteTemplates(t *testing.T) {
 		}
 	}
 }
+
+func TestRespellKeys(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"Family": "x", "ContainerDefinitions": [{"Name": "a", "entrypoint": ["b"]}]}`,
+			`{"family": "x", "containerDefinitions": [{"name": "a", "entryPoint": ["b"]}]}`},
+		// The user's own keys stay as written.
+		{`[{"name": "a", "LogConfiguration": {"Options": {"Name": "cloudwatch", "Region": "x"}}, "dockerLabels": {"Image": "y"}}]`,
+			`[{"name": "a", "logConfiguration": {"options": {"Name": "cloudwatch", "Region": "x"}}, "dockerLabels": {"Image": "y"}}]`},
+		// Elastic Load Balancing spells its own fields in PascalCase.
+		{`{"TargetGroups": [{"healthcheckpath": "/", "targetgrouparn": "arn"}]}`, `{"TargetGroups": [{"HealthCheckPath": "/", "TargetGroupArn": "arn"}]}`},
+		// Values are never touched; nothing to do gives nil.
+		{`{"family": "Image"}`, ``},
+	}
+	for _, c := range cases {
+		if got := string(respellKeys([]byte(c.in))); got != c.want {
+			t.Errorf("respellKeys(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
