@@ -302,6 +302,15 @@ func (cv *conv) argvWords(e *entry, c *command) []string {
 		// Kubernetes $(VAR) stays one argument. A known value with
 		// spaces is inlined, word by word.
 		if m := wholeVarRe.FindStringSubmatch(w); m != nil {
+			if v, ok := cv.env[m[1]]; ok && strings.TrimSpace(v) == "" {
+				// systemd splits an empty $VAR into no word at all;
+				// Kubernetes would pass one empty argument.
+				if len(cv.missingEnvFiles) == 0 {
+					cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", fmt.Sprintf("$%s is empty, so systemd passed no argument for it: left out of the command (Kubernetes would pass an empty one); a change of %s needs a new conversion", m[1], m[1]))
+					continue
+				}
+				cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", fmt.Sprintf("$%s is empty here but may be set by %s, which was not found: systemd splits it into words (none when empty), Kubernetes passes $(%s) as one argument; once you know its value, write its words into the command", m[1], strings.Join(cv.missingEnvFiles, " or "), m[1]))
+			}
 			if v, ok := cv.env[m[1]]; ok && strings.ContainsAny(v, " \t") {
 				if words, err := splitWords(v); err == nil {
 					for _, x := range words {
