@@ -262,6 +262,9 @@ func (fn *function) addEnv(name string, v val) {
 		case strings.HasPrefix(s.text, "arn:") && strings.Contains(s.text, ":secretsmanager:"),
 			strings.HasPrefix(s.text, "arn:") && strings.Contains(s.text, ":ssm:") && strings.Contains(s.text, ":parameter/"):
 			v.t.Warn(v.field, "ConfigMap key "+name, "the function fetches this secret itself: the value stays the ARN, and the IRSA role needs secretsmanager:GetSecretValue / ssm:GetParameter (and kms:Decrypt) on it")
+		case name == "AWS_LAMBDA_EXEC_WRAPPER" && s.text == "/opt/bootstrap":
+			// Lambda Web Adapter: the code is an ordinary web server.
+			v.t.Warn(v.field, "ConfigMap key "+name, fmt.Sprintf("the Lambda Web Adapter runs the code as an HTTP server (on PORT, 8080 unless set) and turns invocations into requests: serve drives it like any function if the image holds the adapter's layer in /opt, and PORT must not be %d, where serve itself listens; the server could also run on its own in a Deployment, without serve and the adapter", Port))
 		default:
 			v.t.Mapped(v.field, "ConfigMap key "+name)
 		}

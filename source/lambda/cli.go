@@ -210,6 +210,7 @@ func readCLIFunction(fn *function, top val) error {
 	fn.readTracing(cfg.get("TracingConfig").get("Mode"))
 	fn.readLayers(cfg.get("Layers"), "Arn")
 	fn.readSnapStart(cfg.get("SnapStart"), "ApplyOn")
+	fn.readCapacityProvider(cfg.get("CapacityProviderConfig"))
 	fn.readLogging(cfg.get("LoggingConfig"))
 	for _, k := range cfg.keys() {
 		if why, ok := statusFields[k]; ok {
@@ -418,6 +419,26 @@ func (fn *function) readSnapStart(v val, key string) {
 		return
 	}
 	v.t.Drop(v.field, "SnapStart has no counterpart: a pod starts once and serves many invocations, so start-up is paid per pod, not per cold start; keep minReplicas above zero where start-up is slow")
+}
+
+// readCapacityProvider reports Lambda Managed Instances: the function ran
+// on EC2 capacity, several requests at once in one execution environment,
+// where serve gives a replica one at a time.
+func (fn *function) readCapacityProvider(v val) {
+	if v.absent() {
+		return
+	}
+	per := ""
+	for _, p := range []val{v, v.get("LambdaManagedInstancesCapacityProviderConfig")} {
+		if s, ok := p.get("PerExecutionEnvironmentMaxConcurrency").raw(); ok {
+			per = s
+		}
+	}
+	msg := "Lambda Managed Instances ran the function on EC2 capacity, several requests at once per execution environment"
+	if per != "" {
+		msg = "Lambda Managed Instances ran the function on EC2 capacity, up to " + per + " requests at once per execution environment"
+	}
+	v.t.Warn(v.field, "", msg+"; a replica of serve runs one at a time, so the same load needs that many times the replicas: raise maxReplicas (and the requests' memory is per replica), or keep the function on Lambda Managed Instances")
 }
 
 func (fn *function) readLogging(v val) {

@@ -130,6 +130,8 @@ func resourceWhy(typ string) string {
 		return typ + ": IAM stays on AWS; attach what the function needs to its IRSA role"
 	case strings.HasPrefix(typ, "AWS::Lambda::Permission"):
 		return typ + ": who may invoke the function; on Kubernetes, NetworkPolicy and the Gateway decide who reaches it"
+	case typ == "AWS::Serverless::CapacityProvider", typ == "AWS::Lambda::CapacityProvider":
+		return typ + ": the EC2 capacity Lambda Managed Instances ran the functions on; the cluster's nodes take its place (size them for the functions' memory and CPU)"
 	case typ == "AWS::Lambda::Function":
 		return typ + ": a plain Lambda function beside the SAM ones, which cutover does not read: convert it from its deployed form (aws lambda get-function --function-name <its name>)"
 	case strings.HasPrefix(typ, "AWS::Lambda::EventSourceMapping"):
@@ -331,6 +333,7 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 		return err
 	}
 	fn.readSnapStart(props.get("SnapStart"), "ApplyOn")
+	fn.readCapacityProvider(props.get("CapacityProviderConfig"))
 	fn.readLogging(props.get("LoggingConfig"))
 	if v := props.get("DeploymentPreference"); !v.absent() {
 		v.t.Warn(v.field, "", "CodeDeploy traffic shifting between versions: cutover shift does the canary between the old and new platforms, and Argo Rollouts or the chart's rollout strategy between releases")
