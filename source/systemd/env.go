@@ -144,6 +144,14 @@ func (cv *conv) environmentFiles() {
 			name := "envFile-" + service.SanitizeName(filepath.Base(p))
 			reason := fmt.Sprintf("EnvironmentFile %s is on the VM and was not given: put its variables in this service's config (secrets in Secrets Manager)", p)
 			r := cv.svc.AddValue(name, "", reason)
+			for i := range cv.svc.Values {
+				// /etc/default/x and /etc/sysconfig/x (Debian's and
+				// Red Hat's place, one of which exists) share a value.
+				v := &cv.svc.Values[i]
+				if v.Name == r && !strings.Contains(v.Reason, p+" ") {
+					v.Reason = strings.Replace(v.Reason, " is on the VM", " or "+p+" is on the VM", 1)
+				}
+			}
 			cv.c.EnvFromConfig = true
 			msg := fmt.Sprintf("%s was not found beside the unit: copy it next to %s and convert again, or fill its variables", p, filepath.Base(cv.u.Main.Path))
 			if optional {
