@@ -147,6 +147,14 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 	for _, dr := range containerDrops {
 		m.dropIf(t, dr.field, dr.why)
 	}
+	if c.role != roleDropped {
+		m.dropIf(t, "firelensConfiguration", "FireLens configured this container as the task's log router, but it is the one carried over: on Kubernetes a node-level log agent collects the containers' stdout, and these options become its configuration")
+	}
+	for _, k := range m.childKeys(t) {
+		if !containerKeys[k] {
+			t.Drop(k, "not a field of an ECS container definition: ECS never read it (the AWS CLI refuses it, Terraform ignores it); check for a misplaced or misspelt field")
+		}
+	}
 	return nil
 }
 
@@ -267,6 +275,7 @@ func (m *mapper) envFiles(c *cinfo) error {
 		f := fmt.Sprintf("environmentFiles[%d]", i)
 		v := strings.TrimSpace(ef.Value)
 		if v == "" {
+			m.dropIf(c.t, f, "an environment file with no S3 object (an empty entry, as the CLI skeleton prints it)")
 			continue
 		}
 		if typ := strings.ToLower(strings.TrimSpace(ef.Type)); typ != "" && typ != "s3" {
@@ -671,6 +680,9 @@ func (m *mapper) linux(c *cinfo) error {
 		if !ok || v < 0 {
 			return inputErr(t, "sharedMemorySize", "want a size in MiB, found %s", lp.SharedMemorySize.raw)
 		}
+		if v == 0 {
+			t.Drop("sharedMemorySize", "0 MiB: the container runtime's default /dev/shm applies")
+		}
 		if v > 0 {
 			name := m.addVolume("shm-"+c.name, service.Volume{Kind: service.VolumeEmptyDir, Medium: "Memory", Size: memQty(v)})
 			c.out.VolumeMounts = append(c.out.VolumeMounts, service.VolumeMount{Name: name, MountPath: "/dev/shm"})
@@ -755,6 +767,7 @@ func (m *mapper) mounts(c *cinfo) error {
 	for i, vf := range c.def.VolumesFrom {
 		f := fmt.Sprintf("volumesFrom[%d]", i)
 		if vf.SourceContainer == "" {
+			m.dropIf(c.t, f, "names no container to share volumes with (an empty entry, as the CLI skeleton prints it)")
 			continue
 		}
 		var src *cinfo

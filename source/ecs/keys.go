@@ -145,3 +145,18 @@ func respellKeys(data []byte) []byte {
 	}
 	return out
 }
+
+// containerKeys are the fields of an ECS container definition.
+var containerKeys = func() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeOf(containerDef{})
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		out[name] = true
+	}
+	for _, d := range containerDrops {
+		name, _, _ := strings.Cut(d.field, ".")
+		out[name] = true
+	}
+	return out
+}()

@@ -189,6 +189,20 @@ func (m *mapper) dropIf(t *source.Tracker, field, why string) {
 	}
 }
 
+// childKeys returns the keys directly under t's path that hold a value,
+// sorted.
+func (m *mapper) childKeys(t *source.Tracker) []string {
+	prefix := t.Prefix + "."
+	var out []string
+	for p := range m.present[t.Pos] {
+		if rest, ok := strings.CutPrefix(p, prefix); ok && !strings.ContainsAny(rest, ".[") {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // has reports whether the input gave field (under t) a non-null,
 // non-empty value, or any such value below it. It answers what
 // Tracker.Has answers, from an index built once per file: Tracker.Has

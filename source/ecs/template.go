@@ -174,6 +174,11 @@ func (m *mapper) skeletonEntries() error {
 			s.ServiceRegistries[j] = registry{}
 		}
 	}
+	for j, vc := range s.VolumeConfigurations {
+		if f := fmt.Sprintf("volumeConfigurations[%d]", j); strings.TrimSpace(vc.Name) == "" && m.has(t, f) {
+			t.Drop(f, "configures no volume: it names none (an empty entry, as the CLI skeleton prints it)")
+		}
+	}
 	for j := range s.CapacityProviderStrategy {
 		if f := fmt.Sprintf("capacityProviderStrategy[%d]", j); blank(f) {
 			t.Drop(f, why)
