@@ -1,6 +1,7 @@
 // Package lambda imports AWS Lambda functions: the AWS CLI's JSON
 // (get-function, get-function-configuration, list-functions,
-// list-event-source-mappings, get-function-url-config), AWS SAM templates
+// list-event-source-mappings, get-function-url-config, and
+// create-event-source-mapping input), AWS SAM templates
 // and Serverless Framework serverless.yml files. Each function becomes one
 // service.Service that runs the function's own code, unmodified, under
 // `cutover lambda serve`, which serves it the Lambda Runtime API and feeds
