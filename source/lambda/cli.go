@@ -62,6 +62,12 @@ func readCLIFunction(fn *function, top val) error {
 			if !ok {
 				why = err.Error()
 			}
+			if ok && isRegion(a.Region) {
+				// Only the account is redacted: the region holds.
+				fn.region = a.Region
+				arnV.t.Warn(arnV.field, "AWS_REGION "+a.Region, why+"; the function is named by FunctionName")
+				break
+			}
 			arnV.t.Warn(arnV.field, "", why+"; the function is named by FunctionName, and AWS_REGION is not set from the ARN: set it in values if the code needs it")
 		case err != nil:
 			return arnV.errf("%v", err)
