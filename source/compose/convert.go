@@ -568,6 +568,16 @@ func (pr *project) projectFindings(svc *service.Service, inits map[string][]stri
 				continue
 			}
 			p := kind + "." + it.key.Value
+			if nw, ok := pr.p.Networks[it.key.Value]; ok && kind == "networks" && used[p] && bool(nw.External) {
+				// Services of other compose projects (a shared proxy)
+				// reached these services through it.
+				name := nw.Name
+				if name == "" {
+					name = it.key.Value
+				}
+				t.in(it.file).Warn(p, "NetworkPolicy", fmt.Sprintf("external network %s, shared with containers outside this file: on Kubernetes they reach these services through their Services (from another namespace, <service>.<namespace>.svc); allow them in the NetworkPolicies", name))
+				continue
+			}
 			if used[p] {
 				t.in(it.file).Use(p)
 				continue

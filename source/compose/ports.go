@@ -124,6 +124,11 @@ func (cv *conv) ports(t *ftrack, c *service.Container, cref string, sc types.Ser
 		}
 	}
 	cv.traefik(t, sc)
+	if e := cv.svc.Expose; e != nil && e.Port > 0 && len(c.Ports) == 0 {
+		// Traefik's loadbalancer.server.port: the port the proxy sends
+		// the routed traffic to, so the container listens there.
+		add(service.Port{ContainerPort: e.Port})
+	}
 	if len(c.Ports) == 0 {
 		if st, ok := stateful[imageRepo(sc.Image)]; ok && sc.Image != "" {
 			add(service.Port{ContainerPort: st.port})
