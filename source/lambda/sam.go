@@ -345,7 +345,8 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 		tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: catchAll}}, at: v}
 		fn.addRoute(service.Route{Path: "/"})
 		fn.urlOptions(v, "AuthType", "Cors", "InvokeMode")
-		v.t.Use(v.field)
+		// Not v itself: a setting urlOptions does not read must be
+		// reported, not covered.
 		fn.addTrigger(tr)
 	}
 	for _, k := range props.keys() {
@@ -411,6 +412,9 @@ func (fn *function) samEvent(name string, ev val) error {
 	if isQueue(tr.Kind) {
 		if err := fn.mappingCommon(tr, p, nil); err != nil {
 			return err
+		}
+		if v := p.get("KmsKeyArn"); !v.absent() {
+			v.t.Drop(v.field, mappingStatus["KMSKeyArn"])
 		}
 	}
 	fn.addTrigger(tr)

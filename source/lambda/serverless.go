@@ -748,9 +748,12 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 			tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: "url", Enabled: true, EventShape: "apigw-v2", Route: &service.Route{Path: catchAll}}, at: v}
 			fn.addRoute(service.Route{Path: "/"})
 			if v.isMap() {
+				// Each setting is reported by urlOptions; one it does
+				// not read must not be covered by the whole.
 				fn.urlOptions(v, "authorizer", "cors", "invokeMode")
+			} else {
+				v.t.Use(v.field)
 			}
-			v.t.Use(v.field)
 			fn.addTrigger(tr)
 		} else {
 			v.t.Use(v.field)
