@@ -870,6 +870,10 @@ func (fn *function) slsRole(f, prov val) error {
 			switch k {
 			case "statements", "managedPolicies":
 				v.t.Warn(v.field, "", "permissions of the role the Framework generated: attach them to the IRSA role ("+v.text()+")")
+			case "permissionsBoundary":
+				v.t.Warn(v.field, "", "the boundary of the role the Framework generated ("+v.text()+"): give the IRSA role the same boundary")
+			case "path", "tags":
+				v.t.Drop(v.field, "the "+k+" of the role the Framework generated: give the IRSA role the same if your conventions need it")
 			default:
 				v.t.Use(v.field)
 			}
