@@ -269,6 +269,11 @@ func (cv *conv) argv(e *entry, c *command) []string {
 	return out
 }
 
+// socketFlagRe is a command-line flag that tells a program to use the
+// socket systemd activation passed (node_exporter --web.systemd-socket,
+// dockerd -H fd://).
+var socketFlagRe = regexp.MustCompile(`(?i)^(--?[a-z.-]*systemd-socket[a-z-]*(=.*)?|(-H|--host)?=?fd://.*|--?socket-activation(=.*)?|--?systemd-activation(=.*)?)$`)
+
 // instanceMark stands for an uninstantiated template's %i in a command
 // word until the word is escaped; no unit text holds a NUL.
 const instanceMark = "\x00INSTANCE\x00"
@@ -447,6 +452,12 @@ func (cv *conv) execStart() error {
 			continue
 		}
 		cv.c.Command = argv
+		for _, w := range argv {
+			if socketFlagRe.MatchString(w) {
+				cv.warn(e, "containers["+cv.c.Name+"].command", fmt.Sprintf("%s makes the program take its listening socket from systemd (LISTEN_FDS), which no pod passes: replace it with the program's own listen flag for the port", w))
+				break
+			}
+		}
 		var notes []string
 		notes = append(notes, c.Binary+" must exist in the image")
 		if c.Argv0 {
