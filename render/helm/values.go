@@ -147,6 +147,7 @@ func (b *builder) build() ymap {
 	m.set("sidecars", optSeq(b.containerList(s.Sidecars, "sidecar", ports)...))
 
 	b.defaultsFindings()
+	b.lowPorts(m)
 
 	b.serviceAndRoutes(m, ports)
 
@@ -1531,4 +1532,54 @@ func withoutShadowed(matches []*yaml.Node) []*yaml.Node {
 		out = append(out, m)
 	}
 	return out
+}
+
+// lowPorts lets a pod whose containers run as a user other than root bind
+// the ports below 1024 they listen on (nginx on 80, a TLS listener on 443):
+// the chart runs them as 10001 unless the input named a user, and a
+// non-root process cannot bind such a port where the container runtime
+// keeps the kernel's default (containerd before 2.0, EKS's included). The
+// safe sysctl net.ipv4.ip_unprivileged_port_start, which the Pod Security
+// restricted level allows, opens the ports from the lowest one used
+// instead of adding NET_BIND_SERVICE, which a non-root process does not
+// get from the pod spec.
+func (b *builder) lowPorts(m ymap) {
+	lowest, names := int32(0), []string{}
+	for _, list := range [][]service.Container{b.svc.Containers, b.svc.Sidecars} {
+		for i := range list {
+			c := &list[i]
+			if c.RunAsUser != nil && *c.RunAsUser == 0 {
+				continue
+			}
+			for _, p := range c.Ports {
+				if p.ContainerPort <= 0 || p.ContainerPort >= 1024 {
+					continue
+				}
+				if lowest == 0 || p.ContainerPort < lowest {
+					lowest = p.ContainerPort
+				}
+				names = append(names, fmt.Sprintf("%s:%d", c.Name, p.ContainerPort))
+			}
+		}
+	}
+	if lowest == 0 {
+		return
+	}
+	sysctl := newMap().set("name", str("net.ipv4.ip_unprivileged_port_start")).set("value", str(strconv.Itoa(int(lowest))))
+	m.set("podSecurityContext", newMap().set("sysctls", seq(sysctl.node())).node())
+	b.warn("containers.ports", b.target("podSecurityContext.sysctls"), "%s %s below 1024 as a user other than root: the pod sets net.ipv4.ip_unprivileged_port_start=%d (a safe sysctl the Pod Security restricted level allows) so that it can bind %s; or move the application to a port above 1023 and remove the sysctl", strings.Join(names, ", "), listenVerb(len(names)), lowest, portWord(len(names)))
+}
+
+func listenVerb(n int) string {
+	if n == 1 {
+		return "listens on a port"
+	}
+	return "listen on ports"
+}
+
+func portWord(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
