@@ -213,6 +213,9 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 		o.Interpolate.LookupValue = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	})
 	if err != nil {
+		// The error may be in an included or extended file: track them
+		// so it names that file and line.
+		pr.addAuxFiles()
 		return nil, pr.loadError(err)
 	}
 	pr.p = p

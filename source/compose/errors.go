@@ -47,7 +47,7 @@ func (pr *project) loadError(err error) error {
 		return err
 	}
 	msg := err.Error()
-	f := pr.files[0]
+	f := pr.files[pr.main]
 	for _, rf := range pr.files {
 		if abs, e := absPath(rf.Path); e == nil && strings.Contains(msg, abs) {
 			f = rf
@@ -100,10 +100,11 @@ func (pr *project) loadError(err error) error {
 			}
 		}
 	}
-	if field != "" && f.pos.Line(field) == 0 {
-		// A field that only an included or extended file has.
+	if field != "" && f.node(field) == nil {
+		// A field that only an included or extended file has (Line
+		// would answer with an ancestor's line in any file).
 		for _, rf := range pr.files {
-			if rf.pos.Line(field) > 0 {
+			if rf.node(field) != nil {
 				f = rf
 				break
 			}
