@@ -193,7 +193,7 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 	if err != nil {
 		return nil, &source.InputError{File: files[0].Path, Err: err}
 	}
-	p, err := loader.LoadWithContext(ctx, types.ConfigDetails{
+	p, err := load(ctx, types.ConfigDetails{
 		WorkingDir:  absDir,
 		ConfigFiles: configFiles,
 		// Empty on purpose: interpolation is done (interpolate.go), and an
@@ -231,6 +231,18 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 	return pr.convert()
 }
 
+// load runs compose-go's loader, turning a panic of it (it asserts types
+// its schema check has not always checked: `extends: {file: 0}`) into an
+// error: a file must never crash the conversion.
+func load(ctx context.Context, d types.ConfigDetails, opts ...func(*loader.Options)) (p *types.Project, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("compose cannot load the file: %v", r)
+		}
+	}()
+	return loader.LoadWithContext(ctx, d, opts...)
+}
+
 // checkShape rejects what the importer's own walk cannot take, before
 // compose-go runs: services that are not mappings.
 func checkShape(file string, pos *source.Positions, root *yaml.Node) error {
@@ -249,6 +261,9 @@ func checkShape(file string, pos *source.Positions, root *yaml.Node) error {
 			sk, sv := v.Content[j], v.Content[j+1]
 			if sv.Kind != yaml.MappingNode && sv.Kind != yaml.AliasNode && sv.Tag != "!!null" {
 				return &source.InputError{File: file, Line: sk.Line, Field: "services." + sk.Value, Err: errors.New("a service must be a mapping")}
+			}
+			if err := checkExtends(file, "services."+sk.Value, sv); err != nil {
+				return err
 			}
 		}
 	}
@@ -356,4 +371,31 @@ func expandedSize(n *yaml.Node, memo map[*yaml.Node]int, depth int) int {
 	}
 	memo[n] = total
 	return total
+}
+
+// checkExtends requires extends' file and service to be strings, as the
+// compose specification does (compose-go would panic on `file: 0`).
+func checkExtends(file, path string, svc *yaml.Node) error {
+	if svc.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(svc.Content); i += 2 {
+		if svc.Content[i].Value != "extends" {
+			continue
+		}
+		ext := svc.Content[i+1]
+		if ext.Kind == yaml.ScalarNode && ext.Tag != "!!str" {
+			return &source.InputError{File: file, Line: ext.Line, Field: path + ".extends", Err: errors.New("extends must name a service (a string) or be a mapping with file and service")}
+		}
+		if ext.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(ext.Content); j += 2 {
+			k, v := ext.Content[j], ext.Content[j+1]
+			if (k.Value == "file" || k.Value == "service") && (v.Kind != yaml.ScalarNode || v.Tag != "!!str") {
+				return &source.InputError{File: file, Line: v.Line, Field: path + ".extends." + k.Value, Err: fmt.Errorf("extends.%s must be a string", k.Value)}
+			}
+		}
+	}
+	return nil
 }

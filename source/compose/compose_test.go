@@ -130,6 +130,7 @@ func TestErrors(t *testing.T) {
 		{"wrong type", "services:\n  web:\n    image: nginx:1.27\n    deploy:\n      replicas: many\n", 5, "services.web.deploy.replicas", ""},
 		{"empty file", "# nothing\n", 1, "", "mapping"},
 		{"alias bomb", bomb(), 0, "", "too many"},
+		{"extends file not a string", "services:\n  a:\n    image: nginx:1.27\n  b:\n    extends:\n      file: 0\n      service: a\n", 6, "services.b.extends.file", "string"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
