@@ -101,8 +101,11 @@ type Service struct {
 	Checkpoints []Checkpoint `json:",omitempty"`
 
 	// Schedule is the cron schedule of a KindCron workload, in the
-	// five-field Kubernetes form, UTC.
+	// five-field Kubernetes form, in ScheduleTimeZone.
 	Schedule string
+	// ScheduleTimeZone is the IANA time zone of Schedule (the CronJob's
+	// timeZone); "" means UTC.
+	ScheduleTimeZone string `json:",omitempty"`
 
 	// TimeoutSeconds bounds one run of a KindJob or KindCron workload
 	// (activeDeadlineSeconds). Zero means no bound.
@@ -435,6 +438,9 @@ type Trigger struct {
 	Schedule string
 	// Input is the fixed event a schedule delivers; "" means the default.
 	Input string
+	// TimeZone is the IANA time zone a schedule trigger's hours are in
+	// (EventBridge Scheduler's ScheduleExpressionTimezone); "" means UTC.
+	TimeZone string `json:",omitempty"`
 	// Route is the HTTP route of an HTTP trigger.
 	Route *Route
 	// EventShape is the Lambda event shape an HTTP trigger produces:

@@ -583,6 +583,9 @@ func (b *builder) schedule(m ymap) {
 	switch b.kind() {
 	case service.KindCron:
 		m.set("schedule", str(s.Schedule))
+		if s.ScheduleTimeZone != "" {
+			m.set("timeZone", str(s.ScheduleTimeZone))
+		}
 		if n := len(strings.Fields(s.Schedule)); n != 5 {
 			b.warn("schedule", b.target("schedule"), "%q has %d fields; a CronJob needs five (minute hour day month weekday)", s.Schedule, n)
 		}
@@ -599,7 +602,7 @@ func (b *builder) schedule(m ymap) {
 			if t.Schedule != "" && t.Schedule != s.Schedule {
 				b.drop(fmt.Sprintf("triggers[%d]", i), "a second schedule %q: a CronJob has one; convert it as its own service", t.Schedule)
 			}
-			if t.Input != "" {
+			if t.Input != "" && !b.passesInput(t.Input) {
 				b.warn(fmt.Sprintf("triggers[%d].input", i), "", "the fixed event the schedule delivered is not passed to the job; give it as args or env")
 			}
 		}
@@ -1582,4 +1585,21 @@ func portWord(n int) string {
 		return "it"
 	}
 	return "them"
+}
+
+// passesInput reports whether the main container's command already hands
+// a schedule's fixed event to the function (`cutover lambda serve --input
+// EVENT`, which the Lambda importer writes).
+func (b *builder) passesInput(input string) bool {
+	c := b.svc.Main()
+	if c == nil {
+		return false
+	}
+	args := append(append([]string{}, c.Command...), c.Args...)
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--input" && args[i+1] == input {
+			return true
+		}
+	}
+	return false
 }

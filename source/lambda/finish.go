@@ -65,7 +65,7 @@ func (fn *function) finishKind() {
 			warnOnly(tr.at, "not served",
 				fmt.Sprintf("the function also has %s triggers, so it becomes a %s; this schedule is not run by it: convert the schedule separately as a CronJob (every replica firing it would run it many times)", kindWord(svc.Kind), svc.Kind))
 		case first && tr.Enabled:
-			svc.Schedule = tr.Schedule
+			svc.Schedule, svc.ScheduleTimeZone = tr.Schedule, tr.TimeZone
 			first = false
 		case tr.Enabled:
 			warnOnly(tr.at, "trigger "+tr.Name,
@@ -76,7 +76,7 @@ func (fn *function) finishKind() {
 		// Every schedule was disabled: keep the first, suspended in spirit.
 		for _, tr := range fn.triggers {
 			if tr.Kind == service.TriggerSchedule {
-				svc.Schedule = tr.Schedule
+				svc.Schedule, svc.ScheduleTimeZone = tr.Schedule, tr.TimeZone
 				break
 			}
 		}

@@ -530,7 +530,7 @@ func (fn *function) samSchedule(tr *trigger, typ string, p val) error {
 		}
 	}
 	if v := p.get("ScheduleExpressionTimezone"); !v.absent() {
-		v.t.Warn(v.field, "CronJob schedule", fmt.Sprintf("EventBridge Scheduler evaluated the expression in %s; cutover writes schedules in UTC, so the hours above are %s hours: set the CronJob's timeZone to %s in values or shift them", v.text(), v.text(), v.text()))
+		fn.scheduleTimeZone(tr, v)
 	}
 	for _, k := range []string{"Name", "Description", "GroupName"} {
 		if v := p.get(k); !v.absent() {

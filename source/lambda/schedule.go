@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+	_ "time/tzdata" // zone names are checked the same on any machine
 )
 
 // convertSchedule turns an EventBridge schedule expression into a
@@ -280,4 +282,26 @@ func (fd cronField) emit(v int) string {
 		v--
 	}
 	return strconv.Itoa(v)
+}
+
+// scheduleTimeZone reads EventBridge Scheduler's time zone of a schedule
+// (SAM ScheduleExpressionTimezone, serverless.yml timezone): the CronJob
+// keeps the expression's hours and runs them in that zone (its timeZone),
+// as the Scheduler did. A name that is not an IANA zone stays a warning:
+// the schedule then runs in UTC.
+func (fn *function) scheduleTimeZone(tr *trigger, v val) {
+	name, note, ok := fn.word(v)
+	if !ok {
+		return
+	}
+	if _, err := time.LoadLocation(name); err != nil || name == "" || name == "Local" {
+		v.t.Warn(v.field, "CronJob schedule", fmt.Sprintf("%q is not an IANA time zone: the CronJob runs the expression's hours in UTC; set timeZone in values", name))
+		return
+	}
+	tr.TimeZone = name
+	if note != "" {
+		v.t.Warn(v.field, "CronJob timeZone "+name, note)
+		return
+	}
+	v.t.Mapped(v.field, "CronJob timeZone "+name)
 }

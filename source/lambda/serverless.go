@@ -1160,7 +1160,7 @@ func (fn *function) slsSchedule(tr *trigger, p val) error {
 			}
 		}
 		if v := p.get("timezone"); !v.absent() {
-			v.t.Warn(v.field, "CronJob schedule", fmt.Sprintf("EventBridge Scheduler evaluated the expression in %s; cutover writes schedules in UTC: set the CronJob's timeZone to %s in values or shift the hours", v.text(), v.text()))
+			fn.scheduleTimeZone(tr, v)
 		}
 		for _, k := range []string{"name", "description", "method"} {
 			if v := p.get(k); !v.absent() {
