@@ -122,8 +122,9 @@ func secretVersion(v string) string {
 }
 
 // placeholderRE matches what CI pipelines leave in place of a value:
-// <IMAGE1_NAME>, ${IMAGE}, #{Image}. The chart rejects the same forms.
-var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\})$`)
+// <IMAGE1_NAME>, ${IMAGE}, #{Image}, {{image}}, __IMAGE__, $IMAGE, %IMAGE%.
+// The chart rejects the same forms.
+var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\}|\{\{[^}]*\}\}|__[A-Za-z0-9_]+__|\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%)$`)
 
 func isPlaceholder(s string) bool { return placeholderRE.MatchString(s) }
 

@@ -549,7 +549,7 @@ func TestFillRejectsPlaceholders(t *testing.T) {
 	_, _, tree := renderCase(t, "testdata/fill")
 	p := ServiceValuesFile("notifier")
 	base := tree[p]
-	for _, v := range []string{"", "<IMAGE1_NAME>", "${IMAGE}", "#{Image}"} {
+	for _, v := range []string{"", "<IMAGE1_NAME>", "${IMAGE}", "#{Image}", "{{image}}", "__IMAGE__", "$IMAGE", "%IMAGE%"} {
 		tree[p] = fillValues(t, base, map[string]string{"image": v, "metrics-image": "m:1", "smtp-host": "smtp"})
 		_, err := TemplateTree(context.Background(), tree, "notifier", "prod")
 		var ie *source.InputError
@@ -557,7 +557,7 @@ func TestFillRejectsPlaceholders(t *testing.T) {
 			t.Errorf("fill.image %q: want an InputError naming fill.image in %s, got %v", v, p, err)
 		}
 	}
-	for _, v := range []string{"registry/notifier:1", "<b>bold</b>:1", "x${Y}"} {
+	for _, v := range []string{"registry/notifier:1", "<b>bold</b>:1", "x${Y}", "registry/__x__:1", "$5"} {
 		tree[p] = fillValues(t, base, map[string]string{"image": v, "metrics-image": "m:1", "smtp-host": "smtp"})
 		if _, err := TemplateTree(context.Background(), tree, "notifier", "prod"); err != nil {
 			t.Errorf("fill.image %q: %v", v, err)

@@ -125,7 +125,7 @@ func ServiceAccountName(svc *service.Service) string {
 
 // placeholderRE matches what CI pipelines leave in place of a value
 // (<ROLE_ARN>, ${ROLE}, #{Role}); render/helm treats them alike.
-var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\})$`)
+var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\}|\{\{[^}]*\}\}|__[A-Za-z0-9_]+__|\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%)$`)
 
 // Identities returns the role of svc in every environment of opts, in
 // promotion order: in production the input's role (or the value that will

@@ -114,7 +114,7 @@ Call it with (list $ "name").
 {{- $v := index ($root.Values.fill | default dict) $name | default "" | toString -}}
 {{- $msg := printf "fill.%s: not filled; set it in values/services/%s.yaml (see the # FILL comment above it)" $name $root.Release.Name -}}
 {{- $v = required $msg $v -}}
-{{- if regexMatch "^(<[^>]*>|\\$\\{[^}]*\\}|#\\{[^}]*\\})$" $v -}}
+{{- if regexMatch "^(<[^>]*>|\\$\\{[^}]*\\}|#\\{[^}]*\\}|\\{\\{[^}]*\\}\\}|__[A-Za-z0-9_]+__|\\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%)$" $v -}}
 {{- fail (printf "fill.%s: still the placeholder %s; set it in values/services/%s.yaml (see the # FILL comment above it)" $name $v $root.Release.Name) -}}
 {{- end -}}
 {{- $v -}}
