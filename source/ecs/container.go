@@ -285,8 +285,10 @@ func (m *mapper) envFiles(c *cinfo) error {
 			return inputErr(c.t, f+".value", "malformed S3 object ARN %q: want arn:aws:s3:::<bucket>/<key>", v)
 		}
 		n++
-		vn := m.svc.AddValue(valueName("env_file", c.name, strconv.Itoa(n)), v,
-			fmt.Sprintf("container %s read variables from %s", c.name, v))
+		// Empty, not the ARN: a value prefilled with the ARN passes lint,
+		// and the app would start without the file's variables.
+		vn := m.svc.AddValue(valueName("env_file", c.name, strconv.Itoa(n)), "",
+			fmt.Sprintf("container %s read variables from the S3 env file %s: turn each of its variables into a ConfigMap key (secrets into Secret keys), then fill this value with that file's name to record it is done", c.name, v))
 		c.t.Fill(f, "values fill."+vn, fmt.Sprintf("cutover does not read S3: copy the variables of %s into the service's config (secrets into Secrets Manager)", v))
 	}
 	if n > 0 {
