@@ -377,21 +377,40 @@ func (fn *function) setArchitectures(v val, archs []string) error {
 
 // setTags maps tags to labels; AWS-managed tags stay behind.
 func (fn *function) setTags(v val) {
+	if v.isSeq() {
+		// CloudFormation's list of {Key, Value}.
+		for _, it := range v.items() {
+			k, ok := it.get("Key").raw()
+			if !ok || k == "" {
+				it.t.Drop(it.field, "a tag without a Key")
+				continue
+			}
+			it.t.Use(it.get("Key").field)
+			fn.setTag(k, it.get("Value"))
+		}
+		return
+	}
 	for _, k := range v.keys() {
-		tv := v.get(k)
+		fn.setTag(k, v.get(k))
+	}
+}
+
+// setTag maps one tag to a label.
+func (fn *function) setTag(k string, tv val) {
+	{
 		if strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, "lambda:") {
 			tv.t.Drop(tv.field, "AWS sets this tag itself; it has no meaning on Kubernetes")
-			continue
+			return
 		}
 		s := fn.res.resolve(tv)
 		if !s.ok {
 			tv.t.Drop(tv.field, "the tag's value is not known until CloudFormation or Serverless deploys it ("+s.def+"): set it as a label in values")
-			continue
+			return
 		}
 		lk, ok := labelKey(k)
 		if !ok {
 			tv.t.Drop(tv.field, "the tag key has nothing usable as a label key")
-			continue
+			return
 		}
 		lv := labelValue(s.text)
 		if fn.svc.Labels == nil {

@@ -166,10 +166,16 @@ func TestInputErrors(t *testing.T) {
 			line:  -1,
 		},
 		{
-			// CDK's synthesized templates: told what to give instead.
+			// CDK's synthesized templates convert; their errors name
+			// the property.
 			name:  "plain CloudFormation function",
-			files: []source.File{{Path: "stack.template.json", Data: []byte("{\n \"Resources\": {\n  \"Fn\": {\n   \"Type\": \"AWS::Lambda::Function\",\n   \"Properties\": {\"Handler\": \"a.b\"}}}}\n")}},
-			line:  4, field: "Resources.Fn.Type", msg: "aws lambda get-function",
+			files: []source.File{{Path: "stack.template.json", Data: []byte("{\n \"Resources\": {\n  \"Fn\": {\n   \"Type\": \"AWS::Lambda::Function\",\n   \"Properties\": {\"Handler\": \"a.b\",\n    \"PackageType\": \"Tarball\"}}}}\n")}},
+			line:  6, field: "Resources.Fn.Properties.PackageType", msg: "not Zip or Image",
+		},
+		{
+			name:  "plain CloudFormation schedule",
+			files: []source.File{{Path: "template.yaml", Data: []byte("Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties: {Handler: a.b, Runtime: python3.12, Code: {ZipFile: x}}\n  Tick:\n    Type: AWS::Events::Rule\n    Properties:\n      ScheduleExpression: every day\n      Targets: [{Id: t, Arn: !GetAtt Fn.Arn}]\n")}},
+			line:  8, field: "Resources.Tick.Properties.ScheduleExpression",
 		},
 		{
 			name:  "functions from a file",

@@ -68,8 +68,7 @@ const (
 	docSAM                // SAM template
 	docServerless         // serverless.yml
 	// docCloudFormation is a plain CloudFormation template with
-	// AWS::Lambda::Function resources, which cutover does not convert
-	// but recognises to say what to give instead.
+	// AWS::Lambda::Function resources: hand-written, or cdk synth's.
 	docCloudFormation
 )
 
@@ -176,17 +175,8 @@ func (Importer) Import(ctx context.Context, files []source.File, opts source.Opt
 			return nil, err
 		}
 		p := &part{file: f, root: root, pos: pos, kind: classify(root)}
-		if p.kind == docCloudFormation {
-			// Detected so that the user learns what to give instead.
-			res := p.docVal().get("Resources")
-			for _, id := range res.keys() {
-				if typ, _ := res.get(id).get("Type").raw(); typ == "AWS::Lambda::Function" {
-					return nil, res.get(id).get("Type").errf("a plain CloudFormation AWS::Lambda::Function (a hand-written template or CDK's synthesized one), which cutover does not read: give the deployed function instead (aws lambda get-function --function-name <its name>, and aws lambda list-event-source-mappings --function-name <its name> for its triggers), or a SAM template")
-				}
-			}
-		}
-		if p.kind == docUnknown || p.kind == docCloudFormation {
-			return nil, &source.InputError{File: f.Path, Err: fmt.Errorf("not a Lambda input: want get-function, get-function-configuration, list-functions, list-event-source-mappings or get-function-url-config JSON, a SAM template or a serverless.yml")}
+		if p.kind == docUnknown {
+			return nil, &source.InputError{File: f.Path, Err: fmt.Errorf("not a Lambda input: want get-function, get-function-configuration, list-functions, list-event-source-mappings or get-function-url-config JSON, a SAM or CloudFormation template (cdk synth output) or a serverless.yml")}
 		}
 		parts = append(parts, p)
 	}
@@ -212,6 +202,8 @@ func (Importer) Import(ctx context.Context, files []source.File, opts source.Opt
 			}
 		case docSAM:
 			got, err = readSAM(p)
+		case docCloudFormation:
+			got, err = readCFN(p)
 		case docServerless:
 			got, err = readServerless(p, opts)
 		}

@@ -61,7 +61,7 @@ func readSAM(p *part) ([]*function, error) {
 			gv := fn.rooted(globals)
 			g = &gv
 		}
-		if err := readSAMFunction(fn, id, rv, g); err != nil {
+		if err := readSAMFunction(fn, id, rv, g, false); err != nil {
 			return nil, err
 		}
 		fns = append(fns, fn)
@@ -69,13 +69,18 @@ func readSAM(p *part) ([]*function, error) {
 	if len(fns) == 0 {
 		return nil, res.errf("the template defines no AWS::Serverless::Function")
 	}
-	samTemplateReport(fns[0], p, r, types)
+	skip := map[string]bool{}
+	for id, typ := range types {
+		skip[id] = typ == "AWS::Serverless::Function"
+	}
+	samTemplateReport(fns[0], p, r, types, skip)
 	return fns, nil
 }
 
 // samTemplateReport reports the template around the functions once, in
-// the first function's report.
-func samTemplateReport(fn *function, p *part, r *cfn, types map[string]string) {
+// the first function's report. skip holds the resources read into a
+// function's report (the functions, the triggers of plain templates).
+func samTemplateReport(fn *function, p *part, r *cfn, types map[string]string, skip map[string]bool) {
 	t := fn.tracker(p.file.Path, p.pos, "")
 	doc := val{n: p.root, t: t}
 	for _, k := range doc.keys() {
@@ -105,7 +110,7 @@ func samTemplateReport(fn *function, p *part, r *cfn, types map[string]string) {
 		case "Resources":
 			for _, id := range v.keys() {
 				typ := types[id]
-				if typ == "AWS::Serverless::Function" {
+				if skip[id] {
 					continue
 				}
 				t.Drop(k+"."+id, resourceWhy(typ))
@@ -132,6 +137,8 @@ func resourceWhy(typ string) string {
 		return typ + ": who may invoke the function; on Kubernetes, NetworkPolicy and the Gateway decide who reaches it"
 	case typ == "AWS::Serverless::CapacityProvider", typ == "AWS::Lambda::CapacityProvider":
 		return typ + ": the EC2 capacity Lambda Managed Instances ran the functions on; the cluster's nodes take its place (size them for the functions' memory and CPU)"
+	case typ == "AWS::CDK::Metadata":
+		return typ + ": CDK's record of the construct library versions, for AWS's usage statistics"
 	case typ == "AWS::Lambda::Function":
 		return typ + ": a plain Lambda function beside the SAM ones, which cutover does not read: convert it from its deployed form (aws lambda get-function --function-name <its name>)"
 	case strings.HasPrefix(typ, "AWS::Lambda::EventSourceMapping"):
@@ -140,12 +147,19 @@ func resourceWhy(typ string) string {
 	return typ + ": stays on AWS; cutover moves compute only (manage it with CloudFormation, Terraform, Crossplane or ACK as today)"
 }
 
-func readSAMFunction(fn *function, id string, rv val, globals *val) error {
+// readSAMFunction reads an AWS::Serverless::Function, or with plain an
+// AWS::Lambda::Function of a plain CloudFormation template: they share
+// most property names, and plain ones differ in Code, DeadLetterConfig,
+// TracingConfig and the CDK metadata.
+func readSAMFunction(fn *function, id string, rv val, globals *val, plain bool) error {
 	rv.t.Use("Type")
 	props := rv.get("Properties")
 	props.over = globals
 	fn.root = props
 	fn.svc.Name = kebab(id)
+	if plain {
+		fn.svc.Name = cdkName(rv, id)
+	}
 	fn.eventsAt = props.get("Events")
 	fn.memoryAt, fn.timeoutAt, fn.reservedAt = props.get("MemorySize"), props.get("Timeout"), props.get("ReservedConcurrentExecutions")
 	for _, k := range rv.keys() {
@@ -163,6 +177,11 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 		} else {
 			fn.name = lit
 			report(v, "AWS_LAMBDA_FUNCTION_NAME", note)
+			if plain && service.SanitizeName(lit) != "" {
+				// Plain templates' logical ids are CDK's hashes; the
+				// deployed name is the one people know.
+				fn.svc.Name = service.SanitizeName(lit)
+			}
 		}
 	} else {
 		fn.nameValue = fn.fill(props.get("FunctionName"), "functionName", "",
@@ -196,7 +215,11 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 			report(v, "_HANDLER and the entrypoint's argument", note)
 		}
 	}
-	if fn.packageImage {
+	if plain {
+		if err := fn.readCode(rv, props); err != nil {
+			return err
+		}
+	} else if fn.packageImage {
 		if v := props.get("ImageUri"); !v.absent() {
 			fn.setImage(v, "")
 			if md := rv.get("Metadata"); !md.absent() {
@@ -304,8 +327,11 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 		}
 	} else {
 		fn.svc.ServiceAccount = &service.ServiceAccount{FormerPrincipal: "lambda.amazonaws.com"}
-		fn.svc.ServiceAccount.RoleValue = fn.fill(props.get("Role"), "roleArn", "",
-			"the IAM role for the pod: SAM generated one for the function ("+id+"Role) from its Policies; create an IRSA role with the same permissions")
+		why := "the IAM role for the pod: SAM generated one for the function (" + id + "Role) from its Policies; create an IRSA role with the same permissions"
+		if plain {
+			why = "the IAM role for the pod: the template names none (CloudFormation requires Role); name the role the function ran as"
+		}
+		fn.svc.ServiceAccount.RoleValue = fn.fill(props.get("Role"), "roleArn", "", why)
 	}
 	if v := props.get("Policies"); !v.absent() {
 		v.t.Warn(v.field, "", "SAM policies and policy templates: attach the same permissions to the IRSA role ("+v.text()+")")
@@ -323,11 +349,16 @@ func readSAMFunction(fn *function, id string, rv val, globals *val) error {
 	fn.setTags(props.get("Tags"))
 	fn.readVPC(props.get("VpcConfig"))
 	fn.readLayers(props.get("Layers"), "")
-	if v := props.get("DeadLetterQueue"); !v.absent() {
-		fn.readDLQ(v)
-	}
-	if v := props.get("Tracing"); !v.absent() {
-		fn.readTracing(v)
+	if plain {
+		fn.readDLQ(props.get("DeadLetterConfig").get("TargetArn"))
+		fn.readTracing(props.get("TracingConfig").get("Mode"))
+	} else {
+		if v := props.get("DeadLetterQueue"); !v.absent() {
+			fn.readDLQ(v)
+		}
+		if v := props.get("Tracing"); !v.absent() {
+			fn.readTracing(v)
+		}
 	}
 	if err := fn.readFileSystems(props.get("FileSystemConfigs"), "Arn", "LocalMountPath"); err != nil {
 		return err

@@ -1,0 +1,388 @@
+package lambda
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cutoverhq/cutover/service"
+)
+
+// readCFN reads the AWS::Lambda::Function resources of a plain
+// CloudFormation template (hand-written, or what cdk synth writes into
+// cdk.out), with the mappings, schedules and function URLs in the same
+// template that target them. Intrinsics resolve as in SAM templates.
+func readCFN(p *part) ([]*function, error) {
+	doc := p.docVal()
+	res := doc.get("Resources")
+	if !res.isMap() {
+		return nil, res.errf("a CloudFormation template needs a Resources object")
+	}
+	types := map[string]string{}
+	for _, id := range res.keys() {
+		typ, _ := res.get(id).get("Type").raw()
+		types[id] = typ
+	}
+	r := &cfn{params: doc.get("Parameters"), resources: types, used: map[string]bool{}}
+	var fns []*function
+	byID := map[string]*function{}
+	for _, id := range res.keys() {
+		if types[id] != "AWS::Lambda::Function" {
+			continue
+		}
+		fn := newFunction(r, p.file.Path)
+		if err := readSAMFunction(fn, id, fn.rooted(res.get(id)), nil, true); err != nil {
+			return nil, err
+		}
+		fns = append(fns, fn)
+		byID[id] = fn
+	}
+	if len(fns) == 0 {
+		return nil, res.errf("the template defines no AWS::Lambda::Function")
+	}
+	consumed := map[string]bool{}
+	for id := range byID {
+		consumed[id] = true
+	}
+	for _, id := range res.keys() {
+		ok, err := cfnTrigger(r, res, id, types[id], fns, byID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			consumed[id] = true
+		}
+	}
+	samTemplateReport(fns[0], p, r, types, consumed)
+	return fns, nil
+}
+
+// cfnTarget finds the function a reference names: !Ref Fn, !GetAtt Fn.Arn,
+// or a literal name or ARN of a function in the template.
+func cfnTarget(v val, fns []*function, byID map[string]*function) *function {
+	if name, arg, ok := intrinsic(v); ok {
+		var id string
+		switch name {
+		case "Ref":
+			id, _ = arg.raw()
+		case "Fn::GetAtt":
+			if items := arg.items(); len(items) > 0 {
+				id, _ = items[0].raw()
+			} else {
+				s, _ := arg.raw()
+				id, _, _ = strings.Cut(s, ".")
+			}
+		}
+		return byID[id]
+	}
+	s, ok := v.raw()
+	if !ok || s == "" {
+		return nil
+	}
+	if a, err := parseFunctionARN(s); err == nil {
+		s = a.Name
+	}
+	for _, fn := range fns {
+		if fn.name != "" && fn.name == s {
+			return fn
+		}
+	}
+	return nil
+}
+
+// cfnTrigger reads one resource that triggers a function of the template,
+// into that function's report. ok reports whether it did.
+func cfnTrigger(r *cfn, res val, id, typ string, fns []*function, byID map[string]*function) (bool, error) {
+	rv := res.get(id)
+	props := rv.get("Properties")
+	switch typ {
+	case "AWS::Lambda::EventSourceMapping":
+		fn := cfnTarget(props.get("FunctionName"), fns, byID)
+		if fn == nil {
+			return false, nil
+		}
+		m := fn.rooted(rv)
+		resourceAttrs(m)
+		return true, fn.cfnMapping(id, m.get("Properties"), r, res)
+	case "AWS::Lambda::Url":
+		fn := cfnTarget(props.get("TargetFunctionArn"), fns, byID)
+		if fn == nil {
+			return false, nil
+		}
+		u := fn.rooted(rv)
+		resourceAttrs(u)
+		up := u.get("Properties")
+		up.t.Use(up.get("TargetFunctionArn").field)
+		if v := up.get("Qualifier"); !v.absent() {
+			v.t.Warn(v.field, "", "the URL invoked an alias or version; the pods run the one image the chart names")
+		}
+		fn.addFunctionURL(up)
+		return true, nil
+	case "AWS::Events::Rule":
+		sched := props.get("ScheduleExpression")
+		if sched.absent() {
+			return false, nil
+		}
+		for i, tg := range props.get("Targets").items() {
+			fn := cfnTarget(tg.get("Arn"), fns, byID)
+			if fn == nil {
+				continue
+			}
+			ev := fn.rooted(rv)
+			resourceAttrs(ev)
+			p := ev.get("Properties")
+			t := p.get("Targets").items()[i]
+			t.t.Use(t.get("Arn").field)
+			t.t.Use(t.get("Id").field)
+			tr := &trigger{Trigger: service.Trigger{Name: kebab(id), Enabled: true}, at: ev}
+			if err := fn.cfnSchedule(tr, p, p.get("ScheduleExpression"), t.get("Input")); err != nil {
+				return false, err
+			}
+			for j, o := range p.get("Targets").items() {
+				if j != i {
+					o.t.Drop(o.field, "another target of the rule, which stays on AWS")
+				}
+			}
+			fn.addTrigger(tr)
+			return true, nil
+		}
+	case "AWS::Scheduler::Schedule":
+		fn := cfnTarget(props.get("Target").get("Arn"), fns, byID)
+		if fn == nil {
+			return false, nil
+		}
+		ev := fn.rooted(rv)
+		resourceAttrs(ev)
+		p := ev.get("Properties")
+		t := p.get("Target")
+		t.t.Use(t.get("Arn").field)
+		tr := &trigger{Trigger: service.Trigger{Name: kebab(id), Enabled: true}, at: ev}
+		if err := fn.cfnSchedule(tr, p, p.get("ScheduleExpression"), t.get("Input")); err != nil {
+			return false, err
+		}
+		for _, k := range []string{"RoleArn", "RetryPolicy", "DeadLetterConfig"} {
+			if v := t.get(k); !v.absent() {
+				v.t.Warn(v.field, "", fmt.Sprintf("EventBridge Scheduler %s has no CronJob counterpart (backoffLimit and startingDeadlineSeconds come closest)", k))
+			}
+		}
+		fn.addTrigger(tr)
+		return true, nil
+	}
+	return false, nil
+}
+
+// cfnSchedule reads an EventBridge rule's or schedule's expression,
+// state, time zone and input, through the SAM schedule reader's names.
+func (fn *function) cfnSchedule(tr *trigger, p, expr, input val) error {
+	tr.Kind = service.TriggerSchedule
+	s, note, ok := fn.word(expr)
+	if !ok {
+		return expr.errf("the schedule expression cannot be resolved, and a CronJob needs one")
+	}
+	if err := fn.setSchedule(tr, expr, s, note); err != nil {
+		return err
+	}
+	if !input.absent() {
+		if s := fn.res.resolve(input); s.ok {
+			tr.Input = s.text
+			report(input, "serve --input", s.note)
+		} else {
+			input.t.Warn(input.field, "", "the schedule's input cannot be resolved ("+s.reason+"): the function receives the default scheduled event; pass --input in values")
+		}
+	}
+	if v := p.get("State"); !v.absent() {
+		if s, _, ok := fn.word(v); ok && strings.EqualFold(s, "DISABLED") {
+			tr.Enabled = false
+			v.t.Warn(v.field, "", "the schedule was disabled: suspend the CronJob in values")
+		} else {
+			v.t.Use(v.field)
+		}
+	}
+	if v := p.get("ScheduleExpressionTimezone"); !v.absent() {
+		fn.scheduleTimeZone(tr, v)
+	}
+	for _, k := range []string{"Name", "Description", "GroupName", "EventBusName"} {
+		if v := p.get(k); !v.absent() {
+			v.t.Drop(v.field, "the EventBridge rule's "+strings.ToLower(k))
+		}
+	}
+	for _, k := range []string{"FlexibleTimeWindow", "StartDate", "EndDate", "KmsKeyArn", "RoleArn"} {
+		if v := p.get(k); !v.absent() {
+			v.t.Warn(v.field, "", fmt.Sprintf("EventBridge %s has no CronJob counterpart (backoffLimit and startingDeadlineSeconds come closest)", k))
+		}
+	}
+	return nil
+}
+
+// cfnMapping reads an AWS::Lambda::EventSourceMapping resource, whose
+// properties are the Lambda API's: the source's kind comes from the
+// ARN, or from the type of the resource !GetAtt names in the template.
+func (fn *function) cfnMapping(id string, m val, r *cfn, res val) error {
+	m.t.Use(m.get("FunctionName").field)
+	tr := &trigger{Trigger: service.Trigger{Name: kebab(id), Enabled: true}, at: m}
+	src := m.get("EventSourceArn")
+	kind := ""
+	if name, arg, ok := intrinsic(src); ok && name == "Fn::GetAtt" {
+		target := arg.text()
+		if items := arg.items(); len(items) > 0 {
+			target, _ = items[0].raw()
+		}
+		rid, _, _ := strings.Cut(target, ".")
+		// Named after the source, as mappings from the Lambda API are,
+		// not after CDK's long logical id of the mapping.
+		switch r.resources[rid] {
+		case "AWS::SQS::Queue":
+			kind = "sqs"
+		case "AWS::Kinesis::Stream":
+			kind = "kinesis"
+		case "AWS::DynamoDB::Table":
+			kind = "dynamodb"
+		}
+		tr.Name = kind + "-" + cdkName(res.get(rid), rid)
+	} else if s := fn.res.resolve(src); s.ok {
+		if a, err := parseARN(s.text); err == nil || isPlaceholder(err) {
+			kind = a.Service
+			tr.Name = a.Service + "-" + lastSegment(a.Resource)
+		}
+	}
+	switch kind {
+	case "sqs":
+		tr.Kind = service.TriggerSQS
+		if err := fn.queueSource(tr, src); err != nil {
+			return err
+		}
+	case "kinesis", "dynamodb":
+		tr.Kind = service.TriggerKinesis
+		if kind == "dynamodb" {
+			tr.Kind = service.TriggerDynamoDB
+		}
+		if err := fn.streamSource(tr, src); err != nil {
+			return err
+		}
+	default:
+		m.t.Drop(m.field, "an event source mapping whose source cutover cannot tell from the template ("+src.text()+"): give its deployed form (aws lambda list-event-source-mappings --function-name <deployed name>) to convert it")
+		return nil
+	}
+	if err := fn.mappingCommon(tr, m, nil); err != nil {
+		return err
+	}
+	for _, k := range m.keys() {
+		if why, ok := mappingStatus[k]; ok {
+			if v := m.get(k); !v.absent() {
+				v.t.Drop(v.field, why)
+			}
+		}
+	}
+	fn.addTrigger(tr)
+	return nil
+}
+
+func isPlaceholder(err error) bool {
+	_, ok := placeholderARN(err)
+	return ok
+}
+
+// cdkName names the service of a plain template's function whose
+// FunctionName the template does not set: CDK's construct id from
+// aws:cdk:path (Stack/Orders/Resource: orders) rather than its logical
+// id (Orders1A2B3C4D), else the logical id.
+func cdkName(rv val, id string) string {
+	path, ok := rv.get("Metadata").get("aws:cdk:path").raw()
+	if !ok || path == "" {
+		return kebab(id)
+	}
+	parts := strings.Split(path, "/")
+	for i := len(parts) - 1; i > 0; i-- {
+		if parts[i] != "Resource" && parts[i] != "" {
+			if n := kebab(parts[i]); n != "" {
+				return n
+			}
+		}
+	}
+	return kebab(id)
+}
+
+// readCode reads an AWS::Lambda::Function's Code and the CDK asset
+// metadata beside it.
+func (fn *function) readCode(rv val, props val) error {
+	md := rv.get("Metadata")
+	asset, _ := md.get("aws:asset:path").raw()
+	for _, k := range md.keys() {
+		v := md.get(k)
+		switch {
+		case k == "aws:cdk:path":
+			v.t.Mapped(v.field, "service name (the construct id) unless FunctionName is set")
+		case strings.HasPrefix(k, "aws:asset:"):
+			v.t.Use(v.field)
+		default:
+			v.t.Drop(v.field, "resource metadata")
+		}
+	}
+	code := props.get("Code")
+	img := code.get("ImageUri")
+	if !img.absent() {
+		fn.packageImage = true
+		s := fn.res.resolve(img)
+		cdkAsset := strings.Contains(img.text(), "container-assets") || strings.Contains(img.text(), "AssetParameters") || asset != ""
+		if !s.ok && cdkAsset {
+			from := ""
+			if asset != "" {
+				from = " from cdk.out/" + asset
+			}
+			fn.imageAt = img
+			fn.imageValue = fn.fill(img, "image", "", "the function's container image: a CDK asset that cdk deploy builds"+from+" and pushes to the bootstrap ECR repository (cdk-…-container-assets-<account>-<region>:<hash>); build and push it in CI the same way and name it here")
+		} else {
+			fn.setImage(img, "")
+		}
+	} else {
+		switch {
+		case !code.get("ZipFile").absent():
+			zf := code.get("ZipFile")
+			fn.imageAt = zf
+			fn.codeHint = "the template's inline Code.ZipFile"
+			zf.t.Warn(zf.field, "", "inline code in the template: save it as a file of the image the value image names")
+		case !code.get("S3Bucket").absent() || !code.get("S3Key").absent():
+			fn.imageAt = code
+			if asset != "" {
+				fn.codeHint = "the CDK asset cdk.out/" + asset
+			} else {
+				fn.codeHint = "the zip at s3://" + resolvedOr(fn, code.get("S3Bucket")) + "/" + resolvedOr(fn, code.get("S3Key"))
+			}
+			for _, k := range []string{"S3Bucket", "S3Key", "S3ObjectVersion", "SourceKMSKeyArn"} {
+				code.t.Use(code.get(k).field)
+			}
+		default:
+			// No Code (CloudFormation requires it; a trimmed template):
+			// the image is a value to fill all the same.
+			fn.imageAt = code
+		}
+	}
+	return fn.readImageConfig(props.get("ImageConfig"), "EntryPoint", "Command", "WorkingDirectory")
+}
+
+// resolvedOr returns v's text, or the expression when the template alone
+// cannot resolve it.
+func resolvedOr(fn *function, v val) string {
+	if s := fn.res.resolve(v); s.ok {
+		return s.text
+	}
+	return v.text()
+}
+
+// resourceAttrs reads what a trigger resource has beside its Properties:
+// its type, CDK's construct path, and the attributes SAM functions share.
+func resourceAttrs(rv val) {
+	rv.t.Use("Type")
+	md := rv.get("Metadata")
+	for _, k := range md.keys() {
+		if v := md.get(k); k == "aws:cdk:path" {
+			v.t.Use(v.field)
+		} else {
+			v.t.Drop(v.field, "resource metadata")
+		}
+	}
+	for _, k := range rv.keys() {
+		if why, ok := samResourceDrops[k]; ok {
+			rv.get(k).t.Drop(rv.get(k).field, why)
+		}
+	}
+}
