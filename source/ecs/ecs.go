@@ -65,6 +65,9 @@ func (Importer) Detect(f source.File) bool {
 	if json.Unmarshal(data, &top) != nil {
 		return false
 	}
+	if isTemplate(top) {
+		return true
+	}
 	_, err := classify(top)
 	return err == nil
 }
@@ -224,6 +227,12 @@ type doc struct {
 	// yaml is set when the file is YAML and data the JSON it stands for:
 	// offsets in data are no lines of the file, positions are.
 	yaml bool
+	// unresolved are the fields of a CloudFormation resource taken out
+	// because an intrinsic stood where no string fits.
+	unresolved []cfnNote
+	// root is, for a CloudFormation resource, the path of its properties:
+	// the only part of the template the resource's trackers report on.
+	root string
 }
 
 // positions indexes the lines of a file's fields: from the YAML itself
@@ -319,6 +328,10 @@ func (in *inputs) add(f source.File) error {
 			return &source.InputError{File: f.Path, Line: 1, Err: errUnknownFile}
 		}
 	}
+	orig := data
+	if yamlSrc != nil {
+		orig = yamlSrc
+	}
 	if r := respellKeys(data); r != nil && yamlSrc == nil {
 		data = r
 	}
@@ -331,6 +344,9 @@ func (in *inputs) add(f source.File) error {
 	}
 	if top == nil {
 		return &source.InputError{File: f.Path, Line: 1, Err: errors.New("the file holds null, not a JSON object")}
+	}
+	if isTemplate(top) {
+		return in.addTemplate(f.Path, orig)
 	}
 	kind, err := classify(top)
 	if err != nil {

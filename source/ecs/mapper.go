@@ -85,10 +85,17 @@ type cinfo struct {
 func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 	svc := &service.Service{Origin: service.Origin{Format: "ecs"}}
 	m := &mapper{td: td, sd: sd, svc: svc, vols: map[string]string{}, present: in.present, blank: in.blank}
-	m.root = source.NewTracker(td.path, td.pos, &svc.Report)
-	m.t = m.root.At(td.prefix)
+	base := source.NewTracker(td.path, td.pos, &svc.Report)
+	m.root = base.At(td.root)
+	m.t = base.At(td.prefix)
 	if sd != nil {
 		m.st = source.NewTracker(sd.path, sd.pos, &svc.Report).At(sd.prefix)
+		for _, n := range sd.unresolved {
+			m.st.Drop(n.field, n.msg)
+		}
+	}
+	for _, n := range td.unresolved {
+		m.t.Drop(n.field, n.msg)
 	}
 	return m
 }
