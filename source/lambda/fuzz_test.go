@@ -89,6 +89,20 @@ func FuzzImportSAM(f *testing.F) {
 	})
 }
 
+// FuzzImportCFN fuzzes plain CloudFormation templates: cdk synth's JSON
+// and hand-written YAML without the SAM transform.
+func FuzzImportCFN(f *testing.F) {
+	for _, b := range seeds(f, "*.template.json") {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"Resources":{"F":{"Type":"AWS::Lambda::Function","Properties":{"Code":{"ImageUri":{"Fn::Sub":"${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}:abc"}},"PackageType":"Image","Role":{"Fn::GetAtt":["R","Arn"]}},"Metadata":{"aws:cdk:path":"S/F/Resource"}},"R":{"Type":"AWS::IAM::Role"},"M":{"Type":"AWS::Lambda::EventSourceMapping","Properties":{"FunctionName":{"Ref":"F"},"EventSourceArn":{"Fn::GetAtt":["Q","Arn"]}}},"Q":{"Type":"AWS::SQS::Queue"}}}`))
+	f.Add([]byte(`{"Parameters":{"AssetParametersabcS3Bucket":{"Type":"String"}},"Resources":{"F":{"Type":"AWS::Lambda::Function","Properties":{"Runtime":"nodejs20.x","Handler":"index.handler","Code":{"S3Bucket":{"Ref":"AssetParametersabcS3Bucket"},"S3Key":{"Fn::Join":["",[{"Fn::Select":[0,{"Fn::Split":["||",{"Ref":"X"}]}]}]]}}},"Metadata":{"aws:asset:path":"asset.abc"}},"U":{"Type":"AWS::Lambda::Url","Properties":{"TargetFunctionArn":{"Fn::GetAtt":"F.Arn"},"AuthType":"AWS_IAM"}}}}`))
+	f.Add([]byte("Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties: {FunctionName: f, Code: {ZipFile: x}, Runtime: python3.12, Handler: a.b, Role: arn:aws:iam::1:role/r, Tags: [{Key: a}, 1]}\n  S:\n    Type: AWS::Scheduler::Schedule\n    Properties: {ScheduleExpression: !Ref P, Target: {Arn: f, Input: {a: 1}}, State: DISABLED}\n  E:\n    Type: AWS::Events::Rule\n    Properties: {ScheduleExpression: rate(5 minutes), Targets: [{Arn: !Ref F}, {Arn: !GetAtt F.Arn}]}\n  M:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties: {FunctionName: arn:aws:lambda:eu-west-1:1:function:f, EventSourceArn: arn:aws:kinesis:eu-west-1:123456789012:stream/s}\n"))
+	f.Fuzz(func(t *testing.T, tpl []byte) {
+		importNeverPanics(t, source.File{Path: "stack.template.json", Data: tpl})
+	})
+}
+
 // FuzzImportServerless fuzzes serverless.yml files.
 func FuzzImportServerless(f *testing.F) {
 	for _, b := range seeds(f, "serverless.yml") {
