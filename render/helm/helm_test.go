@@ -507,23 +507,24 @@ func TestRenderCompletesTheModelOnce(t *testing.T) {
 	for _, v := range s.Values {
 		names = append(names, v.Name)
 	}
-	// One role per environment: production's, and one of each other
-	// environment's own account.
-	if strings.Join(names, " ") != "role-arn role-arn-dev role-arn-staging" {
+	// The key of a secret the input left unrendered, and one role per
+	// environment: production's, and one of each other environment's own
+	// account.
+	if strings.Join(names, " ") != "secret-signing-key role-arn role-arn-dev role-arn-staging" {
 		t.Fatalf("Values after Render: %+v", s.Values)
 	}
 	if sa := s.ServiceAccount; sa == nil || sa.RoleValue != "role-arn" {
 		t.Errorf("the service reads secrets but has no ServiceAccount with the role to fill: %+v", sa)
 	}
-	if s.Report.Count(service.Fill) != 3 {
-		t.Errorf("the report has %d fills, want 3", s.Report.Count(service.Fill))
+	if s.Report.Count(service.Fill) != 4 {
+		t.Errorf("the report has %d fills, want 4", s.Report.Count(service.Fill))
 	}
 	n := len(s.Report.Findings)
 	again := render.Tree{}
 	if err := Render(svcs, render.Options{Region: "eu-west-1"}, again); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Values) != 3 || len(s.Report.Findings) != n {
+	if len(s.Values) != 4 || len(s.Report.Findings) != n {
 		t.Errorf("a second Render changed the model: %d values, %d findings (was %d)", len(s.Values), len(s.Report.Findings), n)
 	}
 	if !equalTrees(first, again) {

@@ -2,6 +2,7 @@ package helm
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -1405,10 +1406,24 @@ func (b *builder) secrets() *yaml.Node {
 			continue
 		}
 		m.set("region", optStr(region))
+		if s.Source != service.SecretFile && secretKeyPlaceholderRE.MatchString(s.Key) {
+			store := "Secrets Manager"
+			if s.Source == service.ParameterStore {
+				store = "Parameter Store"
+			}
+			name := b.addFill(dnsLabel("secret-"+strings.ToLower(s.Name)), "",
+				fmt.Sprintf("the %s name or ARN of secret %s: the input gave the unrendered %q", store, s.Name, s.Key), field)
+			m.set("keyFill", str(name))
+		}
 		out = append(out, m.node())
 	}
 	return optSeq(out...)
 }
+
+// secretKeyPlaceholderRE finds what a pipeline left in a secret's name or
+// ARN (${ssm_parameter_arn}, #{SecretArn}, <SECRET_ARN>, {{ .arn }}):
+// characters no Secrets Manager name, Parameter Store name or ARN holds.
+var secretKeyPlaceholderRE = regexp.MustCompile(`[${}<>#%]`)
 
 func (b *builder) volumeValues() *yaml.Node {
 	var out []*yaml.Node
