@@ -28,6 +28,8 @@ const (
 	cfnService      = "AWS::ECS::Service"
 	cfnTargetGroup  = "AWS::ElasticLoadBalancingV2::TargetGroup"
 	cfnTemplateName = "Resources"
+	cfnTarget       = "AWS::ApplicationAutoScaling::ScalableTarget"
+	cfnPolicy       = "AWS::ApplicationAutoScaling::ScalingPolicy"
 )
 
 // cfnResource is one entry of a template's Resources; encoding/json
@@ -187,6 +189,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		r.types[id] = c.Type
 	}
 	sort.Strings(ids)
+	svcs := map[string]*svcDoc{}
 	// A task definition's name first, as services refer to it.
 	for _, id := range ids {
 		if c := res[id]; c.Type == cfnTaskDef {
@@ -262,7 +265,78 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		d.kind = kindServiceInput
 		var s ecsService
 		_ = json.Unmarshal(body, &s)
-		in.addService(&svcDoc{doc: d, prefix: prefix, s: &s})
+		sd := &svcDoc{doc: d, prefix: prefix, s: &s}
+		in.addService(sd)
+		svcs[id] = sd
+	}
+	return in.addTemplateScaling(file, pos, ids, res, tpl, r, svcs)
+}
+
+// addTemplateScaling reads the template's Application Auto Scaling
+// resources. Their ResourceId is a Join of the cluster's and the service's
+// attributes, which only the stack knows; the service they belong to is
+// the one whose logical id they name, and they take its
+// service/<cluster>/<name>, as describe-scalable-targets prints it.
+func (in *inputs) addTemplateScaling(file string, pos *source.Positions, ids []string, res map[string]cfnResource, tpl cfnTemplate, r *cfnResolver, svcs map[string]*svcDoc) error {
+	targets := map[string]map[string]any{}
+	for _, kind := range []string{cfnTarget, cfnPolicy} {
+		for _, id := range ids {
+			c := res[id]
+			if c.Type != kind {
+				continue
+			}
+			prefix := cfnTemplateName + "." + id + "." + propertiesKey(tpl.Resources[id])
+			var props map[string]any
+			if json.Unmarshal(c.Properties, &props) != nil || props == nil {
+				continue
+			}
+			resolved, _ := r.resolve(props).(map[string]any)
+			if kind == cfnTarget {
+				rid, _ := json.Marshal(props["ResourceId"])
+				for sid, sd := range svcs {
+					if regexp.MustCompile(`(^|[^A-Za-z0-9])` + regexp.QuoteMeta(sid) + `([^A-Za-z0-9]|$)`).Match(rid) {
+						resolved["ResourceId"] = "service/" + sd.cluster + "/" + sd.s.ServiceName
+					}
+				}
+				targets[id] = resolved
+			} else if ref := cfnRefName(props["ScalingTargetId"]); ref != "" {
+				if t, ok := targets[ref]; ok {
+					for _, k := range []string{"ResourceId", "ScalableDimension", "ServiceNamespace"} {
+						if _, set := resolved[k]; !set {
+							resolved[k] = t[k]
+						}
+					}
+				}
+			}
+			body, _ := json.Marshal(resolved)
+			whole, _ := json.Marshal(map[string]any{cfnTemplateName: map[string]any{id: map[string]any{propertiesKey(tpl.Resources[id]): resolved}}})
+			d := &doc{path: file, data: whole, pos: pos, yaml: true, root: prefix}
+			in.addPresence(pos, whole)
+			typeErr := func(err error) error {
+				var te *json.UnmarshalTypeError
+				field := prefix
+				if errors.As(err, &te) && te.Field != "" {
+					field = source.JoinPath(prefix, te.Field)
+				}
+				return &source.InputError{File: file, Line: pos.Line(field), Field: field, Err: fmt.Errorf("not %s properties: %w", kind, err)}
+			}
+			if kind == cfnTarget {
+				var t scalableTarget
+				if err := json.Unmarshal(body, &t); err != nil {
+					return typeErr(err)
+				}
+				d.kind = kindScalableTargets
+				in.targets = append(in.targets, &targetDoc{doc: d, prefix: prefix, t: &t})
+			} else {
+				var p scalingPolicy
+				if err := json.Unmarshal(body, &p); err != nil {
+					return typeErr(err)
+				}
+				d.kind = kindScalingPolicies
+				in.policies = append(in.policies, &policyDoc{doc: d, prefix: prefix, p: &p})
+			}
+			in.aux = append(in.aux, d)
+		}
 	}
 	return nil
 }
@@ -637,4 +711,19 @@ func (in *inputs) addPresence(pos *source.Positions, whole []byte) {
 	for k := range blanks(whole) {
 		in.blank[pos][k] = true
 	}
+}
+
+// cfnRefName returns the logical id a Ref names, in either form.
+func cfnRefName(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		if s, ok := x["Ref"].(string); ok {
+			return s
+		}
+	case string:
+		if m := yamlIntrinsicRE.FindStringSubmatch(x); m != nil && m[1] == "Ref" {
+			return strings.TrimSpace(m[2])
+		}
+	}
+	return ""
 }

@@ -406,6 +406,16 @@ func TestErrors(t *testing.T) {
 			files: map[string]string{"td.json": strings.Replace(td, `"memory": 512`, "\"memory\": 512,\n      \"environmentFiles\": [{\"value\": \"s3://bucket/app.env\", \"type\": \"s3\"}]", 1)},
 			file:  "td.json", line: 9, field: "containerDefinitions[0].environmentFiles[0].value", msg: "malformed S3 object ARN",
 		},
+		{
+			name:  "template: a container's Memory that is no number",
+			files: map[string]string{"stack.yaml": "Resources:\n  TD:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions:\n        - Name: app\n          Image: nginx\n          Memory: [512]\n"},
+			file:  "stack.yaml", line: 8, field: "Resources.TD.Properties.containerDefinitions[0].memory", msg: "want",
+		},
+		{
+			name:  "template: a resource without properties",
+			files: map[string]string{"stack.json": "{\n  \"Resources\": {\n    \"TD\": {\n      \"Type\": \"AWS::ECS::TaskDefinition\"\n    }\n  }\n}"},
+			file:  "stack.json", line: 3, field: "Resources.TD.Properties", msg: "no Properties",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -79,6 +79,10 @@ func (m *mapper) scaling() error {
 		byFam(t)
 		t.Use("PolicyARN")
 		t.Use("PolicyName")
+		if t.Has("ScalingTargetId") {
+			// A template's policy names its scalable target by Ref.
+			t.Mapped("ScalingTargetId", "joins its scalable target")
+		}
 		p := pd.p
 		m.dropIf(t, "Alarms", "the CloudWatch alarms Application Auto Scaling kept for this policy; the autoscaler reads the metric itself")
 		m.dropIf(t, "CreationTime", "Application Auto Scaling's own bookkeeping")

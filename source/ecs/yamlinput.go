@@ -55,11 +55,7 @@ func yamlValue(n *yaml.Node, depth int) (any, bool) {
 		// the stack resolves, which cutover cannot.
 		text := n.Value
 		if n.Kind != yaml.ScalarNode {
-			var parts []string
-			for _, c := range n.Content {
-				parts = append(parts, c.Value)
-			}
-			text = strings.Join(parts, " ")
+			text = strings.Join(yamlWords(n, nil, 0), " ")
 		}
 		return fmt.Sprintf("${%s %s}", n.Tag, strings.TrimSpace(text)), true
 	}
@@ -120,4 +116,25 @@ func yamlValue(n *yaml.Node, depth int) (any, bool) {
 		return n.Value, true
 	}
 	return nil, false
+}
+
+// yamlWords returns the scalars under a tagged node, nested short forms
+// with their tags (!Join ["/", [service, !GetAtt Service.Name]] gives
+// "/ service !GetAtt Service.Name"), so the placeholder names every
+// resource the value comes from.
+func yamlWords(n *yaml.Node, out []string, depth int) []string {
+	if depth > 20 {
+		return out
+	}
+	for _, c := range n.Content {
+		if c.Tag != "" && !strings.HasPrefix(c.Tag, "!!") {
+			out = append(out, c.Tag)
+		}
+		if c.Kind == yaml.ScalarNode {
+			out = append(out, c.Value)
+		} else {
+			out = yamlWords(c, out, depth+1)
+		}
+	}
+	return out
 }
