@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,24 @@ type cfnTemplate struct {
 		Default json.RawMessage `json:"Default"`
 	} `json:"Parameters"`
 	Resources map[string]json.RawMessage `json:"Resources"`
+}
+
+// detectTemplate reports whether Detect should give the file to ecs: a
+// template with a task definition and no SAM function. A SAM template
+// went to the lambda importer before templates came here, and still does;
+// its task definitions convert with --from ecs.
+func detectTemplate(top map[string]json.RawMessage) bool {
+	if !isTemplate(top) {
+		return false
+	}
+	var res map[string]cfnResource
+	_ = json.Unmarshal(top[cfnTemplateName], &res)
+	for _, v := range res {
+		if strings.HasPrefix(v.Type, "AWS::Serverless::") {
+			return false
+		}
+	}
+	return !bytes.Contains(top["Transform"], []byte("AWS::Serverless"))
 }
 
 // isTemplate reports whether top is a CloudFormation template with an ECS
@@ -190,6 +209,9 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 	}
 	sort.Strings(ids)
 	svcs := map[string]*svcDoc{}
+	// others are the resources another importer converts; each service
+	// of the template reports them.
+	var others []cfnNote
 	// A task definition's name first, as services refer to it.
 	for _, id := range ids {
 		if c := res[id]; c.Type == cfnTaskDef {
@@ -206,6 +228,9 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 			}
 			r.names[id] = name
 			r.svcNames[name] = kebab(name)
+		} else if c.Type == "AWS::Lambda::Function" || c.Type == "AWS::Serverless::Function" {
+			others = append(others, cfnNote{field: cfnTemplateName + "." + id, msg: fmt.Sprintf(
+				"%s is a function, not part of the ECS service: one CDK adds for itself (log retention, custom resources) has no place on Kubernetes; an application function converts with --from lambda (SAM functions convert, a plain AWS::Lambda::Function is recognised, not converted)", c.Type)})
 		} else if c.Type == cfnTargetGroup {
 			r.names[id] = "arn:aws:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/" + id
 		}
@@ -251,7 +276,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		// The document as the trackers see it: the resolved properties
 		// at their place in the template, so every path is the file's.
 		whole, _ := json.Marshal(map[string]any{cfnTemplateName: map[string]any{id: map[string]any{propertiesKey(tpl.Resources[id]): resolved}}})
-		d := &doc{path: file, data: whole, pos: pos, yaml: true, unresolved: notes, root: prefix}
+		d := &doc{path: file, data: whole, pos: pos, yaml: true, unresolved: notes, root: prefix, others: others}
 		in.addPresence(pos, whole)
 		if c.Type == cfnTaskDef {
 			d.kind = kindTaskDefInput

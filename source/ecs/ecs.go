@@ -66,7 +66,7 @@ func (Importer) Detect(f source.File) bool {
 		return false
 	}
 	if isTemplate(top) {
-		return true
+		return detectTemplate(top)
 	}
 	_, err := classify(top)
 	return err == nil
@@ -233,6 +233,9 @@ type doc struct {
 	// root is, for a CloudFormation resource, the path of its properties:
 	// the only part of the template the resource's trackers report on.
 	root string
+	// others are a template's resources that another importer converts,
+	// with their whole path: every service of the template reports them.
+	others []cfnNote
 }
 
 // positions indexes the lines of a file's fields: from the YAML itself

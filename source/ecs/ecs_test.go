@@ -242,6 +242,11 @@ func TestDetect(t *testing.T) {
 		{"terraform template", "[{\"name\": \"app\", \"image\": \"${image}\", \"cpu\": ${cpu}}]", true},
 		{"go template", `{"family": "x", "containerDefinitions": [{"name": "a", "memory": {{ .Memory }}}]}`, true},
 		{"with BOM", "\xef\xbb\xbf{\"taskDefinition\": {\"family\": \"x\"}}", true},
+		{"cloudformation yaml", "Resources:\n  TD:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: !Ref Name\n", true},
+		{"cdk synth json", `{"Resources": {"TD": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [{"Name": "a", "Image": {"Fn::Sub": "x"}}]}}}}`, true},
+		{"cloudformation with a function and a task definition", "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n  TD:\n    Type: AWS::ECS::TaskDefinition\n", true},
+		{"sam template with a task definition", "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n  TD:\n    Type: AWS::ECS::TaskDefinition\n", false},
+		{"cloudformation without ecs", "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

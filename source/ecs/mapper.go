@@ -94,6 +94,9 @@ func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 			m.st.Drop(n.field, n.msg)
 		}
 	}
+	for _, n := range td.others {
+		base.Drop(n.field, n.msg)
+	}
 	for _, n := range td.unresolved {
 		m.t.Drop(n.field, n.msg)
 	}
