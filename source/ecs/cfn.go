@@ -251,7 +251,12 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		if err := json.Unmarshal(c.Properties, &props); err != nil || props == nil {
 			return &source.InputError{File: file, Line: pos.Line(prefix), Field: prefix, Err: fmt.Errorf("%s %s has no Properties mapping", c.Type, id)}
 		}
-		resolved := r.resolve(props).(map[string]any)
+		resolved, ok := r.resolve(props).(map[string]any)
+		if !ok {
+			// Properties: !If [...] or a Ref: the whole resource is the
+			// stack's to decide.
+			return &source.InputError{File: file, Line: pos.Line(prefix), Field: prefix, Err: fmt.Errorf("%s %s takes its whole Properties from an intrinsic function, which cutover cannot resolve: write them out", c.Type, id)}
+		}
 		switch c.Type {
 		case cfnTaskDef:
 			if s, _ := resolved["family"].(string); s == "" || hasPlaceholder(s) {
@@ -315,7 +320,10 @@ func (in *inputs) addTemplateScaling(file string, pos *source.Positions, ids []s
 			if json.Unmarshal(c.Properties, &props) != nil || props == nil {
 				continue
 			}
-			resolved, _ := r.resolve(props).(map[string]any)
+			resolved, ok := r.resolve(props).(map[string]any)
+			if !ok {
+				continue
+			}
 			if kind == cfnTarget {
 				rid, _ := json.Marshal(props["ResourceId"])
 				for sid, sd := range svcs {
@@ -695,7 +703,10 @@ func (in *inputs) addTemplateTargetGroup(file string, pos *source.Positions, id 
 	if json.Unmarshal(c.Properties, &props) != nil || props == nil {
 		return nil // a target group nobody can use; a service naming it says so
 	}
-	resolved, _ := r.resolve(props).(map[string]any)
+	resolved, ok := r.resolve(props).(map[string]any)
+	if !ok {
+		return nil
+	}
 	var tg targetGroup
 	body, _ := json.Marshal(resolved)
 	if err := json.Unmarshal(body, &tg); err != nil {

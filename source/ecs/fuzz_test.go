@@ -41,6 +41,9 @@ func FuzzImport(f *testing.F) {
 	// A task definition and a service that joins it, as one seed.
 	f.Add([]byte(`{"family":"web","containerDefinitions":[{"name":"app","image":"nginx","portMappings":[{"containerPort":80}]}]}` +
 		"\x00" + `{"serviceName":"web","taskDefinition":"web","desiredCount":1,"loadBalancers":[{"containerName":"app","containerPort":80,"targetGroupArn":"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"}]}`))
+	// Templates whose properties, or parts of them, are intrinsics.
+	f.Add([]byte(`{"Resources": {"T": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Fn::If": ["c", {}, {}]}}}}`))
+	f.Add([]byte("Resources:\n  S:\n    Type: AWS::ApplicationAutoScaling::ScalableTarget\n    Properties: !Ref X\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions: !If [c, [], []]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var files []source.File
 		for i, part := range splitNUL(data) {
