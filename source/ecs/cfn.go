@@ -223,7 +223,10 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 			if s, ok := r.resolve(p.Family).(string); ok && !hasPlaceholder(s) {
 				name = s
 			}
-			if name == "" {
+			if name == "" || cdkGenerated(name, c.Metadata.CDKPath) {
+				// CDK names the family after the construct path and a
+				// hash (WorkerStackApiTaskDefF1E2D3C4): the construct id
+				// is the name the user chose.
 				name = kebab(cdkConstructID(c.Metadata.CDKPath, id))
 			}
 			r.names[id] = name
@@ -259,14 +262,15 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		}
 		switch c.Type {
 		case cfnTaskDef:
-			if s, _ := resolved["family"].(string); s == "" || hasPlaceholder(s) {
+			if s, _ := resolved["family"].(string); s != r.names[id] {
+				// None, a placeholder, or CDK's generated one.
 				resolved["family"] = r.names[id]
 			}
 		case cfnService:
 			if s, _ := resolved["serviceName"].(string); s == "" || hasPlaceholder(s) {
 				name := kebab(cdkConstructID(c.Metadata.CDKPath, id))
-				if td, _ := resolved["taskDefinition"].(string); td != "" && !hasPlaceholder(td) {
-					name = kebab(td)
+				if td, _ := resolved["taskDefinition"].(string); r.svcNames[td] != "" {
+					name = r.svcNames[td]
 				}
 				resolved["serviceName"] = name
 			}
@@ -386,16 +390,34 @@ func propertiesKey(raw json.RawMessage) string {
 	return "Properties"
 }
 
-// cdkConstructID returns the construct id in a CDK path
-// (Stack/Web/TaskDef/Resource gives TaskDef), or id.
+// cdkConstructID returns the id of the construct a CDK path names below
+// its stack (Stack/Api/TaskDef/Resource gives Api, the construct the user
+// wrote, whose children CDK's patterns name TaskDef or Service), or id.
 func cdkConstructID(path, id string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	for i := len(parts) - 1; i >= 1; i-- {
-		if p := parts[i]; p != "" && p != "Resource" && p != "Default" {
-			return p
-		}
+	if len(parts) >= 2 && parts[1] != "" && parts[1] != "Resource" && parts[1] != "Default" {
+		return parts[1]
 	}
 	return id
+}
+
+var cdkHashRE = regexp.MustCompile(`^[A-Za-z0-9]+[0-9A-F]{8}$`)
+
+// cdkGenerated reports whether family is the name CDK generates from a
+// construct path (the path's ids run together, then an 8-digit hash)
+// rather than one the user set.
+func cdkGenerated(family, path string) bool {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if path == "" || len(parts) < 2 || !cdkHashRE.MatchString(family) {
+		return false
+	}
+	stack := strings.Map(func(r rune) rune {
+		if r < '0' || r > '9' && r < 'A' || r > 'Z' && r < 'a' || r > 'z' {
+			return -1
+		}
+		return r
+	}, parts[0])
+	return stack != "" && strings.HasPrefix(family, stack)
 }
 
 // kebab turns WebTaskDef or web_task into web-task-def, web-task: the
@@ -503,7 +525,7 @@ func (r *cfnResolver) resolveDepth(v any, depth int) any {
 // the bootstrap repository, into a placeholder that says so.
 func (r *cfnResolver) asset(s string) string {
 	if m := cdkAssetRE.FindStringSubmatch(s); m != nil {
-		return placeholder("CDK asset image", m[1]+" built and pushed by cdk deploy: push it to a registry the cluster pulls from")
+		return "${CDK asset image " + m[1] + " built and pushed by cdk deploy: push it to a registry the cluster pulls from}"
 	}
 	return s
 }
