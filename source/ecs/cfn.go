@@ -254,6 +254,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		if err := json.Unmarshal(c.Properties, &props); err != nil || props == nil {
 			return &source.InputError{File: file, Line: pos.Line(prefix), Field: prefix, Err: fmt.Errorf("%s %s has no Properties mapping", c.Type, id)}
 		}
+		var named *cfnNote
 		resolved, ok := r.resolve(props).(map[string]any)
 		if !ok {
 			// Properties: !If [...] or a Ref: the whole resource is the
@@ -265,6 +266,11 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 			if s, _ := resolved["family"].(string); s != r.names[id] {
 				// None, a placeholder, or CDK's generated one.
 				resolved["family"] = r.names[id]
+				why := "the template sets no Family"
+				if s != "" {
+					why = fmt.Sprintf("the Family %s is not a name to keep", s)
+				}
+				named = &cfnNote{field: cfnTemplateName + "." + id, msg: fmt.Sprintf("named %s after %s: %s", r.names[id], nameSource(c.Metadata.CDKPath, id), why)}
 			}
 		case cfnService:
 			if s, _ := resolved["serviceName"].(string); s == "" || hasPlaceholder(s) {
@@ -273,6 +279,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 					name = r.svcNames[td]
 				}
 				resolved["serviceName"] = name
+				named = &cfnNote{field: cfnTemplateName + "." + id, msg: fmt.Sprintf("named %s after its task definition: the template sets no ServiceName", name)}
 			}
 			if _, ok := resolved["desiredCount"]; !ok {
 				resolved["desiredCount"] = 1 // CloudFormation's default
@@ -285,7 +292,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		// The document as the trackers see it: the resolved properties
 		// at their place in the template, so every path is the file's.
 		whole, _ := json.Marshal(map[string]any{cfnTemplateName: map[string]any{id: map[string]any{propertiesKey(tpl.Resources[id]): resolved}}})
-		d := &doc{path: file, data: whole, pos: pos, yaml: true, unresolved: notes, root: prefix, others: others}
+		d := &doc{path: file, data: whole, pos: pos, yaml: true, unresolved: notes, root: prefix, others: others, named: named}
 		in.addPresence(pos, whole)
 		if c.Type == cfnTaskDef {
 			d.kind = kindTaskDefInput
@@ -784,4 +791,12 @@ func cfnRefName(v any) string {
 		}
 	}
 	return ""
+}
+
+// nameSource says where a resource's name came from.
+func nameSource(cdkPath, id string) string {
+	if c := cdkConstructID(cdkPath, ""); c != "" {
+		return "its CDK construct " + c
+	}
+	return "its logical id " + id
 }

@@ -236,6 +236,9 @@ type doc struct {
 	// others are a template's resources that another importer converts,
 	// with their whole path: every service of the template reports them.
 	others []cfnNote
+	// named says, for a CloudFormation resource that names no service,
+	// where its name came from.
+	named *cfnNote
 }
 
 // positions indexes the lines of a file's fields: from the YAML itself

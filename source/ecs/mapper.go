@@ -97,6 +97,13 @@ func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 	for _, n := range td.others {
 		base.Drop(n.field, n.msg)
 	}
+	named := td.named
+	if sd != nil {
+		named = sd.named
+	}
+	if named != nil {
+		base.Warn(named.field, "metadata.name", named.msg)
+	}
 	for _, n := range td.unresolved {
 		m.t.Drop(n.field, n.msg)
 	}
