@@ -7,6 +7,9 @@
 // policies and scalable targets. Files that describe one service are
 // joined: a service names its task definition, a load balancer names its
 // target group, and scaling resources name "service/<cluster>/<service>".
+// CloudFormation templates (cdk synth output, hand-written JSON or YAML)
+// are read too: their task definitions, services, target groups and
+// scaling resources, joined by Ref, go through the same mapping (cfn.go).
 //
 // Every field of every file ends in the report: mapped, mapped with a
 // warning, dropped with the reason, or left as a value for the user to
@@ -113,7 +116,8 @@ func containerList(data []byte) bool {
 
 var errUnknownFile = errors.New("not an ECS task definition, ECS service, target group or Application Auto Scaling file: " +
 	"expected describe-task-definition or describe-services output, register-task-definition or create-service input, " +
-	"elbv2 describe-target-groups, or describe-scaling-policies / describe-scalable-targets output")
+	"elbv2 describe-target-groups, describe-scaling-policies / describe-scalable-targets output, " +
+	"or a CloudFormation template with an AWS::ECS::TaskDefinition")
 
 // classify names a file's kind from its top-level keys.
 func classify(top map[string]json.RawMessage) (fileKind, error) {
