@@ -52,6 +52,18 @@ func readCFN(p *part) ([]*function, error) {
 			consumed[id] = true
 		}
 	}
+	for _, id := range res.keys() {
+		if types[id] != "AWS::ApiGatewayV2::Route" {
+			continue
+		}
+		ok, err := cfnRoute(res, id, types, fns, byID, consumed)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			consumed[id] = true
+		}
+	}
 	samTemplateReport(fns[0], p, r, types, consumed)
 	return fns, nil
 }
@@ -385,4 +397,129 @@ func resourceAttrs(rv val) {
 			rv.get(k).t.Drop(rv.get(k).field, why)
 		}
 	}
+}
+
+// subRef returns the logical id an expression refers to: !Ref X, !GetAtt
+// X.Arn, the first ${X} or ${X.Arn} of an Fn::Sub, or the first Ref in an
+// Fn::Join.
+func subRef(v val, types map[string]string, want string) string {
+	name, arg, ok := intrinsic(v)
+	if !ok {
+		return ""
+	}
+	switch name {
+	case "Ref":
+		id, _ := arg.raw()
+		return id
+	case "Fn::GetAtt":
+		if items := arg.items(); len(items) > 0 {
+			id, _ := items[0].raw()
+			return id
+		}
+		s, _ := arg.raw()
+		id, _, _ := strings.Cut(s, ".")
+		return id
+	case "Fn::Sub":
+		tmpl, ok := arg.raw()
+		if !ok {
+			if items := arg.items(); len(items) > 0 {
+				tmpl, _ = items[0].raw()
+			}
+		}
+		for _, m := range subVarRE.FindAllStringSubmatch(tmpl, -1) {
+			id, _, _ := strings.Cut(m[1], ".")
+			if types[id] == want {
+				return id
+			}
+		}
+	case "Fn::Join":
+		if items := arg.items(); len(items) == 2 {
+			for _, it := range items[1].items() {
+				if id := subRef(it, types, want); types[id] == want {
+					return id
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// cfnRoute reads an HTTP API route whose integration (AWS_PROXY to a
+// function of the template) is in the template too: CDK's
+// HttpLambdaIntegration, or the same written by hand.
+func cfnRoute(res val, id string, types map[string]string, fns []*function, byID map[string]*function, consumed map[string]bool) (bool, error) {
+	iid := subRef(res.get(id).get("Properties").get("Target"), types, "AWS::ApiGatewayV2::Integration")
+	if iid == "" {
+		return false, nil
+	}
+	fid := subRef(res.get(iid).get("Properties").get("IntegrationUri"), types, "AWS::Lambda::Function")
+	fn := byID[fid]
+	if fn == nil {
+		return false, nil
+	}
+	rv := fn.rooted(res.get(id))
+	resourceAttrs(rv)
+	p := rv.get("Properties")
+	tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: cdkName(res.get(id), id), Enabled: true, EventShape: "apigw-v2"}, at: rv}
+	if !consumed[iid] {
+		consumed[iid] = true
+		iv := fn.rooted(res.get(iid))
+		resourceAttrs(iv)
+		ip := iv.get("Properties")
+		for _, k := range []string{"IntegrationType", "IntegrationUri", "IntegrationMethod", "ApiId"} {
+			ip.t.Use(ip.get(k).field)
+		}
+		if v := ip.get("PayloadFormatVersion"); !v.absent() {
+			v.t.Mapped(v.field, "serve --route event shape")
+		}
+		for _, k := range ip.keys() {
+			if v := ip.get(k); !v.absent() && k != "PayloadFormatVersion" && k != "IntegrationType" && k != "IntegrationUri" && k != "IntegrationMethod" && k != "ApiId" {
+				v.t.Drop(v.field, "an API Gateway integration setting ("+k+") with no counterpart in the HTTPRoute")
+			}
+		}
+	}
+	if s, _, ok := fn.word(res.get(iid).get("Properties").get("PayloadFormatVersion")); ok && s == "1.0" {
+		tr.EventShape = "apigw-v1"
+	}
+	kv := p.get("RouteKey")
+	key, note, ok := fn.word(kv)
+	if !ok {
+		return false, kv.errf("the route key cannot be resolved, and the HTTPRoute needs it")
+	}
+	path, method := catchAll, ""
+	if key != "$default" {
+		m, pth, found := strings.Cut(key, " ")
+		if !found || !strings.HasPrefix(pth, "/") {
+			return false, kv.errf("route key %q is not \"METHOD /path\" or $default", key)
+		}
+		path, method = pth, strings.ToUpper(m)
+		if method == "ANY" {
+			method = ""
+		}
+	}
+	report(kv, "HTTPRoute path and serve --route", note)
+	tr.Route = &service.Route{Path: path, Method: method}
+	fn.addRoute(service.Route{Path: routePrefix(path), Method: method})
+	p.t.Use(p.get("Target").field)
+	if v := p.get("ApiId"); !v.absent() {
+		v.t.Warn(v.field, "Gateway API HTTPRoute", "the API's stage, custom domain, throttling and usage plans stay with API Gateway; the chart's HTTPRoute takes the traffic once cutover shift moves it")
+	}
+	if v := p.get("AuthorizationType"); !v.absent() {
+		if s, _, _ := fn.word(v); s == "NONE" {
+			v.t.Use(v.field)
+		} else {
+			v.t.Warn(v.field, "", "API Gateway authorized these requests ("+v.text()+"); nothing checks them in front of the pod: enforce the same at the Gateway (JWT/OIDC filter, external auth) before exposing the route")
+		}
+	}
+	for _, k := range p.keys() {
+		switch k {
+		case "RouteKey", "Target", "ApiId", "AuthorizationType":
+		default:
+			if v := p.get(k); !v.absent() {
+				v.t.Drop(v.field, "an API Gateway route setting ("+k+") with no counterpart in the HTTPRoute; enforce it in the code or the Gateway")
+			}
+		}
+	}
+	fn.addTrigger(tr)
+	return true, nil
 }
