@@ -397,31 +397,29 @@ func (fn *function) setTags(v val) {
 
 // setTag maps one tag to a label.
 func (fn *function) setTag(k string, tv val) {
-	{
-		if strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, "lambda:") {
-			tv.t.Drop(tv.field, "AWS sets this tag itself; it has no meaning on Kubernetes")
-			return
-		}
-		s := fn.res.resolve(tv)
-		if !s.ok {
-			tv.t.Drop(tv.field, "the tag's value is not known until CloudFormation or Serverless deploys it ("+s.def+"): set it as a label in values")
-			return
-		}
-		lk, ok := labelKey(k)
-		if !ok {
-			tv.t.Drop(tv.field, "the tag key has nothing usable as a label key")
-			return
-		}
-		lv := labelValue(s.text)
-		if fn.svc.Labels == nil {
-			fn.svc.Labels = map[string]string{}
-		}
-		fn.svc.Labels[lk] = lv
-		if lk != k || lv != s.text {
-			tv.t.Warn(tv.field, "label "+lk, fmt.Sprintf("rewritten to label syntax as %s=%q", lk, lv))
-		} else {
-			tv.t.Mapped(tv.field, "label "+lk)
-		}
+	if strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, "lambda:") {
+		tv.t.Drop(tv.field, "AWS sets this tag itself; it has no meaning on Kubernetes")
+		return
+	}
+	s := fn.res.resolve(tv)
+	if !s.ok {
+		tv.t.Drop(tv.field, "the tag's value is not known until CloudFormation or Serverless deploys it ("+s.def+"): set it as a label in values")
+		return
+	}
+	lk, ok := labelKey(k)
+	if !ok {
+		tv.t.Drop(tv.field, "the tag key has nothing usable as a label key")
+		return
+	}
+	lv := labelValue(s.text)
+	if fn.svc.Labels == nil {
+		fn.svc.Labels = map[string]string{}
+	}
+	fn.svc.Labels[lk] = lv
+	if lk != k || lv != s.text {
+		tv.t.Warn(tv.field, "label "+lk, fmt.Sprintf("rewritten to label syntax as %s=%q", lk, lv))
+	} else {
+		tv.t.Mapped(tv.field, "label "+lk)
 	}
 }
 

@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
@@ -296,8 +297,15 @@ func isPlaceholder(err error) bool {
 // cdkName names the service of a plain template's function whose
 // FunctionName the template does not set: CDK's construct id from
 // aws:cdk:path (Stack/Orders/Resource: orders) rather than its logical
-// id (Orders1A2B3C4D), else the logical id.
+// id (Orders1A2B3C4D), else the logical id without CDK's hash.
+// cdkHashRE matches a CDK logical id: the construct path's ids, then 8
+// hex digits of its hash.
+var cdkHashRE = regexp.MustCompile(`^([A-Za-z0-9]*[a-z0-9])([0-9A-F]{8})$`)
+
 func cdkName(rv val, id string) string {
+	if m := cdkHashRE.FindStringSubmatch(id); m != nil && strings.ContainsAny(m[2], "0123456789") {
+		id = m[1]
+	}
 	path, ok := rv.get("Metadata").get("aws:cdk:path").raw()
 	if !ok || path == "" {
 		return kebab(id)
