@@ -233,7 +233,7 @@ func (fn *function) cfnMapping(id string, m val, r *cfn, res val) error {
 	m.t.Use(m.get("FunctionName").field)
 	tr := &trigger{Trigger: service.Trigger{Name: kebab(id), Enabled: true}, at: m}
 	src := m.get("EventSourceArn")
-	kind := ""
+	kind, queueID := "", ""
 	if name, arg, ok := intrinsic(src); ok && name == "Fn::GetAtt" {
 		target := arg.text()
 		if items := arg.items(); len(items) > 0 {
@@ -244,7 +244,7 @@ func (fn *function) cfnMapping(id string, m val, r *cfn, res val) error {
 		// not after CDK's long logical id of the mapping.
 		switch r.resources[rid] {
 		case "AWS::SQS::Queue":
-			kind = "sqs"
+			kind, queueID = "sqs", rid
 		case "AWS::Kinesis::Stream":
 			kind = "kinesis"
 		case "AWS::DynamoDB::Table":
@@ -260,7 +260,9 @@ func (fn *function) cfnMapping(id string, m val, r *cfn, res val) error {
 	switch kind {
 	case "sqs":
 		tr.Kind = service.TriggerSQS
-		if err := fn.queueSource(tr, src); err != nil {
+		if queueID != "" {
+			tr.SourceValue = fn.fill(src, valueName(tr.Name, "queueUrl"), "", "the URL of the SQS queue the function consumed: "+templateQueue(fn, res.get(queueID), queueID))
+		} else if err := fn.queueSource(tr, src); err != nil {
 			return err
 		}
 	case "kinesis", "dynamodb":
@@ -530,4 +532,13 @@ func cfnRoute(res val, id string, types map[string]string, fns []*function, byID
 	}
 	fn.addTrigger(tr)
 	return true, nil
+}
+
+// templateQueue says what the template tells of a queue it creates: its
+// name when QueueName sets it, else how CloudFormation names it.
+func templateQueue(fn *function, q val, id string) string {
+	if s := fn.res.resolve(q.get("Properties").get("QueueName")); s.ok && s.text != "" {
+		return fmt.Sprintf("the queue %s the template creates (%s): https://sqs.<region>.amazonaws.com/<account>/%s (aws sqs get-queue-url --queue-name %s)", s.text, id, s.text, s.text)
+	}
+	return fmt.Sprintf("the queue %s the template creates, which CloudFormation named <stack>-%s-<random> (aws cloudformation describe-stack-resource --logical-resource-id %s gives its URL)", id, id, id)
 }
