@@ -46,9 +46,11 @@ func newConvertCmd(e *env) *cobra.Command {
 
 Inputs (the format of each file is detected unless --from names it):
   ecs      task definitions (describe-task-definition output or register input),
-           services, target groups and Application Auto Scaling policies
+           services, target groups and Application Auto Scaling policies;
+           CloudFormation templates (cdk synth output) with task definitions
   lambda   get-function(-configuration) and list-event-source-mappings JSON,
-           AWS SAM templates, Serverless Framework serverless.yml
+           AWS SAM templates, Serverless Framework serverless.yml, plain
+           CloudFormation templates (cdk synth output) with functions
   compose  docker-compose files (the Compose specification)
   systemd  .service units from a VM (the image comes from --image)
 
@@ -62,7 +64,7 @@ Output (written atomically: a failed run leaves the previous DIR whole):
   DIR/values/services/<s>.yaml what is special to one service, and fill: values
   DIR/argocd/                  AppProjects and ApplicationSets
   DIR/platform/<env>/          Namespace, ResourceQuota, LimitRange, RBAC
-  DIR/iam/                     IRSA trust policies, one per role
+  DIR/iam/                     IRSA trust policies, one per role and environment
   DIR/MIGRATION.md             every input field and what became of it
 
 Exit status: 0 done; 1 done, but --strict and the report has warnings,
