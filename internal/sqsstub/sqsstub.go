@@ -776,16 +776,42 @@ type batchError struct {
 }
 
 func (s *Server) sendMessageBatch(body []byte) (any, *apiError) {
+	type ok struct {
+		ID                     string `json:"Id"`
+		MessageID              string `json:"MessageId"`
+		MD5OfMessageBody       string `json:"MD5OfMessageBody"`
+		MD5OfMessageAttributes string `json:"MD5OfMessageAttributes,omitempty"`
+		SequenceNumber         string `json:"SequenceNumber,omitempty"`
+	}
+	return runBatch(s, body, func(en sendEntry) string { return en.ID }, func(q *queue, en sendEntry) (ok, *apiError) {
+		m, e := s.send(q, en)
+		if e != nil {
+			return ok{}, e
+		}
+		return ok{ID: en.ID, MessageID: m.id, MD5OfMessageBody: m.md5Body, MD5OfMessageAttributes: m.md5Attrs, SequenceNumber: m.seqNum}, nil
+	})
+}
+
+// batchOK is a Successful entry of the batches that answer only its id.
+type batchOK struct {
+	ID string `json:"Id"`
+}
+
+// runBatch is what every batch action shares: it decodes the request,
+// checks the entries' ids, looks the queue up and applies each entry under
+// mu; an entry whose apply fails becomes a Failed item, the others
+// Successful ones.
+func runBatch[E, R any](s *Server, body []byte, id func(E) string, apply func(*queue, E) (R, *apiError)) (any, *apiError) {
 	var in struct {
-		QueueURL string      `json:"QueueUrl"`
-		Entries  []sendEntry `json:"Entries"`
+		QueueURL string `json:"QueueUrl"`
+		Entries  []E    `json:"Entries"`
 	}
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
 	ids := make([]string, len(in.Entries))
 	for i, en := range in.Entries {
-		ids[i] = en.ID
+		ids[i] = id(en)
 	}
 	if e := checkBatch(ids); e != nil {
 		return nil, e
@@ -796,21 +822,14 @@ func (s *Server) sendMessageBatch(body []byte) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	type ok struct {
-		ID                     string `json:"Id"`
-		MessageID              string `json:"MessageId"`
-		MD5OfMessageBody       string `json:"MD5OfMessageBody"`
-		MD5OfMessageAttributes string `json:"MD5OfMessageAttributes,omitempty"`
-		SequenceNumber         string `json:"SequenceNumber,omitempty"`
-	}
-	succeeded, failed := []ok{}, []batchError{}
-	for _, en := range in.Entries {
-		m, e := s.send(q, en)
+	succeeded, failed := []R{}, []batchError{}
+	for i, en := range in.Entries {
+		r, e := apply(q, en)
 		if e != nil {
-			failed = append(failed, batchError{ID: en.ID, SenderFault: true, Code: e.query, Message: e.msg})
+			failed = append(failed, batchError{ID: ids[i], SenderFault: true, Code: e.query, Message: e.msg})
 			continue
 		}
-		succeeded = append(succeeded, ok{ID: en.ID, MessageID: m.id, MD5OfMessageBody: m.md5Body, MD5OfMessageAttributes: m.md5Attrs, SequenceNumber: m.seqNum})
+		succeeded = append(succeeded, r)
 	}
 	return map[string]any{"Successful": succeeded, "Failed": failed}, nil
 }
@@ -1067,43 +1086,19 @@ type handleEntry struct {
 	VisibilityTimeout *int   `json:"VisibilityTimeout"`
 }
 
+func (en handleEntry) id() string { return en.ID }
+
 func (s *Server) deleteMessageBatch(body []byte) (any, *apiError) {
-	var in struct {
-		QueueURL string        `json:"QueueUrl"`
-		Entries  []handleEntry `json:"Entries"`
-	}
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	ids := make([]string, len(in.Entries))
-	for i, en := range in.Entries {
-		ids[i] = en.ID
-	}
-	if e := checkBatch(ids); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, e := s.lookup(in.QueueURL)
-	if e != nil {
-		return nil, e
-	}
-	type ok struct {
-		ID string `json:"Id"`
-	}
-	succeeded, failed := []ok{}, []batchError{}
-	for _, en := range in.Entries {
+	return runBatch(s, body, handleEntry.id, func(q *queue, en handleEntry) (batchOK, *apiError) {
 		m, e := s.resolve(q, en.ReceiptHandle, false)
 		if e != nil {
-			failed = append(failed, batchError{ID: en.ID, SenderFault: true, Code: e.query, Message: e.msg})
-			continue
+			return batchOK{}, e
 		}
 		if m != nil {
 			m.deleted = true
 		}
-		succeeded = append(succeeded, ok{ID: en.ID})
-	}
-	return map[string]any{"Successful": succeeded, "Failed": failed}, nil
+		return batchOK{ID: en.ID}, nil
+	})
 }
 
 // setVisibility changes one in-flight message's visibility; the caller
@@ -1152,38 +1147,12 @@ func (s *Server) changeVisibility(body []byte) (any, *apiError) {
 }
 
 func (s *Server) changeVisibilityBatch(body []byte) (any, *apiError) {
-	var in struct {
-		QueueURL string        `json:"QueueUrl"`
-		Entries  []handleEntry `json:"Entries"`
-	}
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	ids := make([]string, len(in.Entries))
-	for i, en := range in.Entries {
-		ids[i] = en.ID
-	}
-	if e := checkBatch(ids); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, e := s.lookup(in.QueueURL)
-	if e != nil {
-		return nil, e
-	}
-	type ok struct {
-		ID string `json:"Id"`
-	}
-	succeeded, failed := []ok{}, []batchError{}
-	for _, en := range in.Entries {
+	return runBatch(s, body, handleEntry.id, func(q *queue, en handleEntry) (batchOK, *apiError) {
 		if e := s.setVisibility(q, en.ReceiptHandle, en.VisibilityTimeout); e != nil {
-			failed = append(failed, batchError{ID: en.ID, SenderFault: true, Code: e.query, Message: e.msg})
-			continue
+			return batchOK{}, e
 		}
-		succeeded = append(succeeded, ok{ID: en.ID})
-	}
-	return map[string]any{"Successful": succeeded, "Failed": failed}, nil
+		return batchOK{ID: en.ID}, nil
+	})
 }
 
 // ---- queues ----
