@@ -14,10 +14,8 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,37 +23,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cutoverhq/cutover/lambda"
-)
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	lambdatest.Cleanup()
 	os.Exit(code)
 }
 
 func kafkaFunction(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "cutover-kafkafn")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), "github.com/cutoverhq/cutover/lambda/kafka/internal/kafkafn")
-		cmd.Stderr = os.Stderr
-		buildErr = cmd.Run()
-	})
-	if buildErr != nil {
-		t.Fatalf("cannot build the test function: %v", buildErr)
-	}
-	return filepath.Join(buildDir, "bootstrap")
+	return lambdatest.Build(t, "github.com/cutoverhq/cutover/lambda/kafka/internal/kafkafn")
 }
 
 // A real function (aws-lambda-go, events.KafkaEvent) under the real

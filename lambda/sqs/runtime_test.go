@@ -3,32 +3,23 @@ package sqs
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 // Protocol tests with a real function: lambda/sqs/internal/sqsfn, built on
 // aws-lambda-go, runs as a child process under the real runtime, which
 // the source invokes; SQS is internal/sqsstub through the real AWS SDK.
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	lambdatest.Cleanup()
 	os.Exit(code)
 }
 
@@ -36,19 +27,7 @@ func TestMain(m *testing.M) {
 // provided.al2023 function is built.
 func sqsFunction(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "cutover-sqsfn")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(buildDir, "bootstrap"), "github.com/cutoverhq/cutover/lambda/sqs/internal/sqsfn")
-		cmd.Stderr = os.Stderr
-		buildErr = cmd.Run()
-	})
-	if buildErr != nil {
-		t.Fatalf("cannot build the test function: %v", buildErr)
-	}
-	return filepath.Join(buildDir, "bootstrap")
+	return lambdatest.Build(t, "github.com/cutoverhq/cutover/lambda/sqs/internal/sqsfn")
 }
 
 // underRuntime starts the runtime with the function and returns it and

@@ -1,6 +1,7 @@
 // Package lambdatest builds the real Lambda functions the lambda packages'
 // tests run under the runtime: the aws-lambda-go function in
-// lambda/internal/testfn and its shell bootstrap.
+// lambda/internal/testfn, each source's own function and the shell
+// bootstrap.
 package lambdatest
 
 import (
@@ -13,31 +14,56 @@ import (
 )
 
 var (
-	once  sync.Once
-	built string
-	err   error
-	dir   string
+	mu     sync.Mutex
+	dir    string
+	builds = map[string]*build{}
 )
 
-// GoFunction builds lambda/internal/testfn once per test binary (as a
-// provided.al2023 function is built: -tags lambda.norpc) and returns the
-// binary's path. The handler is its first argument or _HANDLER.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// GoFunction builds lambda/internal/testfn once per test binary and
+// returns the binary's path. The handler is its first argument or
+// _HANDLER.
 func GoFunction(t testing.TB) string {
 	t.Helper()
-	once.Do(func() {
-		dir, err = os.MkdirTemp("", "cutover-testfn")
-		if err != nil {
+	return Build(t, "github.com/cutoverhq/cutover/lambda/internal/testfn")
+}
+
+// Build builds the function in the package pkg (an import path) once per
+// test binary, as a provided.al2023 function is built (-tags lambda.norpc),
+// and returns the binary's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	mu.Lock()
+	b := builds[pkg]
+	if b == nil {
+		b = &build{}
+		builds[pkg] = b
+	}
+	mu.Unlock()
+	b.once.Do(func() {
+		mu.Lock()
+		if dir == "" {
+			dir, b.err = os.MkdirTemp("", "cutover-testfn")
+		}
+		d := dir
+		mu.Unlock()
+		if b.err != nil {
 			return
 		}
-		built = filepath.Join(dir, "testfn")
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", built, "github.com/cutoverhq/cutover/lambda/internal/testfn")
+		b.path = filepath.Join(d, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", b.path, pkg)
 		cmd.Stderr = os.Stderr
-		err = cmd.Run()
+		b.err = cmd.Run()
 	})
-	if err != nil {
-		t.Fatalf("cannot build the test function: %v", err)
+	if b.err != nil {
+		t.Fatalf("cannot build the test function: %v", b.err)
 	}
-	return built
+	return b.path
 }
 
 // Bootstrap is the path of the shell bootstrap (bash and curl, as AWS's
@@ -53,8 +79,10 @@ func Bootstrap(t testing.TB) string {
 	return p
 }
 
-// Cleanup removes the built function; call it from TestMain after m.Run.
+// Cleanup removes the built functions; call it from TestMain after m.Run.
 func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
 	if dir != "" {
 		_ = os.RemoveAll(dir)
 	}
