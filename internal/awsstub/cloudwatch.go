@@ -194,20 +194,12 @@ func (s *Server) serveCloudWatch(w http.ResponseWriter, r *http.Request, body []
 		writeCWError(w, errf("InvalidRequest", "missing header Smithy-Protocol: rpc-v2-cbor"))
 		return
 	}
-	if err := signedFor(r, "monitoring"); err != nil {
-		writeCWError(w, &apiError{status: http.StatusForbidden, code: "IncompleteSignature", message: err.Error()})
+	_, e, ok := s.gate(r, "monitoring", op)
+	if !ok {
 		return
 	}
-	lat, throttle, _ := s.admit("monitoring", op)
-	if lat > 0 {
-		select {
-		case <-timeAfter(lat):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if throttle {
-		writeCWError(w, errf("Throttling", "Rate exceeded"))
+	if e != nil {
+		writeCWError(w, e)
 		return
 	}
 	if op != "GetMetricData" {

@@ -770,20 +770,12 @@ func (s *Server) serveELB(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeELBError(w, errf("InvalidAction", "unknown or missing Version %q", form.Get("Version")))
 		return
 	}
-	if err := signedFor(r, "elasticloadbalancing"); err != nil {
-		writeELBError(w, &apiError{status: http.StatusForbidden, code: "IncompleteSignature", message: err.Error()})
+	n, e, ok := s.gate(r, "elasticloadbalancing", action)
+	if !ok {
 		return
 	}
-	lat, throttle, n := s.admit("elasticloadbalancing", action)
-	if lat > 0 {
-		select {
-		case <-timeAfter(lat):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if throttle {
-		writeELBError(w, errf("Throttling", "Rate exceeded"))
+	if e != nil {
+		writeELBError(w, e)
 		return
 	}
 	q := parseQuery(form)

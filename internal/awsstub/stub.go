@@ -186,6 +186,29 @@ func (s *Server) admit(service, action string) (time.Duration, bool, int) {
 	return lat, throttle, n
 }
 
+// gate is what both APIs do before an action: check the signature's
+// scope, count the call, wait out injected latency and refuse an injected
+// throttle. It returns the action's call number and the error to answer
+// with; ok is false when the client went away during the wait and nothing
+// is to be answered.
+func (s *Server) gate(r *http.Request, service, action string) (n int, e *apiError, ok bool) {
+	if err := signedFor(r, service); err != nil {
+		return 0, &apiError{status: http.StatusForbidden, code: "IncompleteSignature", message: err.Error()}, true
+	}
+	lat, throttle, n := s.admit(service, action)
+	if lat > 0 {
+		select {
+		case <-timeAfter(lat):
+		case <-r.Context().Done():
+			return n, nil, false
+		}
+	}
+	if throttle {
+		return n, errf("Throttling", "Rate exceeded"), true
+	}
+	return n, nil, true
+}
+
 func (s *Server) noteError(code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
