@@ -121,13 +121,6 @@ func secretVersion(v string) string {
 	return v
 }
 
-// placeholderRE matches what CI pipelines leave in place of a value:
-// <IMAGE1_NAME>, ${IMAGE}, #{Image}, {{image}}, __IMAGE__, $IMAGE, %IMAGE%.
-// The chart rejects the same forms.
-var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\}|\{\{[^}]*\}\}|__[A-Za-z0-9_]+__|\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%)$`)
-
-func isPlaceholder(s string) bool { return placeholderRE.MatchString(s) }
-
 var ecrHost = regexp.MustCompile(`^[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com`)
 
 // inferRegion returns the AWS region the services' inputs name most often

@@ -439,7 +439,7 @@ func (b *builder) kedaTriggers() []*yaml.Node {
 			switch {
 			case t.SourceValue != "":
 				fills.set(key, str(t.SourceValue))
-			case t.Source == "" || isPlaceholder(t.Source):
+			case t.Source == "" || render.IsPlaceholder(t.Source):
 				name := b.addFill(label+"-source", t.Source, fmt.Sprintf("the %s of the %s trigger %s, which the input does not name", key, t.Kind, label), field+".source")
 				fills.set(key, str(name))
 			default:
@@ -1452,7 +1452,7 @@ func (b *builder) volumeValues() *yaml.Node {
 			switch {
 			case efs.FileSystemIDValue != "":
 				e.set("fileSystemIdFill", str(efs.FileSystemIDValue))
-			case efs.FileSystemID != "" && !isPlaceholder(efs.FileSystemID):
+			case efs.FileSystemID != "" && !render.IsPlaceholder(efs.FileSystemID):
 				e.set("fileSystemId", str(efs.FileSystemID))
 			default:
 				name := b.addFill("efs-"+b.volumes[v.Name]+"-file-system-id", efs.FileSystemID, "the EFS file system (fs-...) of volume "+v.Name, field+".efs.fileSystemId")

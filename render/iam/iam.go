@@ -24,7 +24,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -123,10 +122,6 @@ func ServiceAccountName(svc *service.Service) string {
 	return svc.Name
 }
 
-// placeholderRE matches what CI pipelines leave in place of a value
-// (<ROLE_ARN>, ${ROLE}, #{Role}); render/helm treats them alike.
-var placeholderRE = regexp.MustCompile(`^(<[^>]*>|\$\{[^}]*\}|#\{[^}]*\}|\{\{[^}]*\}\}|__[A-Za-z0-9_]+__|\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_][A-Za-z0-9_]*%)$`)
-
 // Identities returns the role of svc in every environment of opts, in
 // promotion order: in production the input's role (or the value that will
 // hold it), elsewhere a role of that environment's own. Nil when the
@@ -141,7 +136,7 @@ func Identities(svc *service.Service, opts render.Options) []Identity {
 	saName := ServiceAccountName(svc)
 	prod := Identity{Prod: true, Name: EnvRoleName(svc.Name, prodEnvs[0])}
 	switch {
-	case sa.RoleARN != "" && !placeholderRE.MatchString(sa.RoleARN):
+	case sa.RoleARN != "" && !render.IsPlaceholder(sa.RoleARN):
 		prod.ARN = sa.RoleARN
 		if _, _, n, err := ParseRoleARN(sa.RoleARN); err == nil {
 			prod.Name = n
