@@ -277,18 +277,7 @@ func (fn *function) cfnMapping(id string, m val, r *cfn, res val) error {
 		m.t.Drop(m.field, "an event source mapping whose source cutover cannot tell from the template ("+src.text()+"): give its deployed form (aws lambda list-event-source-mappings --function-name <deployed name>) to convert it")
 		return nil
 	}
-	if err := fn.mappingCommon(tr, m, nil); err != nil {
-		return err
-	}
-	for _, k := range m.keys() {
-		if why, ok := mappingStatus[k]; ok {
-			if v := m.get(k); !v.absent() {
-				v.t.Drop(v.field, why)
-			}
-		}
-	}
-	fn.addTrigger(tr)
-	return nil
+	return fn.addMappingTrigger(tr, m)
 }
 
 func isPlaceholder(err error) bool {

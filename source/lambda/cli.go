@@ -573,18 +573,7 @@ func (fn *function) addMapping(m val) error {
 	} else if !m.get("Topics").absent() {
 		return m.get("Topics").errf("topics belong to Kafka sources only")
 	}
-	if err := fn.mappingCommon(tr, m, nil); err != nil {
-		return err
-	}
-	for _, k := range m.keys() {
-		if why, ok := mappingStatus[k]; ok {
-			if v := m.get(k); !v.absent() {
-				v.t.Drop(v.field, why)
-			}
-		}
-	}
-	fn.addTrigger(tr)
-	return nil
+	return fn.addMappingTrigger(tr, m)
 }
 
 func streamName(a arn) string {
@@ -642,6 +631,24 @@ func (fn *function) kafkaAuth(tr *trigger, v val) {
 			sac.t.Drop(sac.field, "cutover does not know this access configuration type")
 		}
 	}
+}
+
+// addMappingTrigger reads the fields an API mapping (list-event-source-
+// mappings, or an AWS::Lambda::EventSourceMapping) shares with every kind
+// of source, drops its read-only status fields and adds tr to fn.
+func (fn *function) addMappingTrigger(tr *trigger, m val) error {
+	if err := fn.mappingCommon(tr, m, nil); err != nil {
+		return err
+	}
+	for _, k := range m.keys() {
+		if why, ok := mappingStatus[k]; ok {
+			if v := m.get(k); !v.absent() {
+				v.t.Drop(v.field, why)
+			}
+		}
+	}
+	fn.addTrigger(tr)
+	return nil
 }
 
 // mappingCommon reads the batching, position, state and error handling
