@@ -18,12 +18,8 @@ func readCFN(p *part) ([]*function, error) {
 	if !res.isMap() {
 		return nil, res.errf("a CloudFormation template needs a Resources object")
 	}
-	types := map[string]string{}
-	for _, id := range res.keys() {
-		typ, _ := res.get(id).get("Type").raw()
-		types[id] = typ
-	}
-	r := &cfn{params: doc.get("Parameters"), resources: types, used: map[string]bool{}}
+	r := newCFN(doc)
+	types := r.resources
 	var fns []*function
 	byID := map[string]*function{}
 	for _, id := range res.keys() {

@@ -143,6 +143,18 @@ type cfn struct {
 	region, regionNote string
 }
 
+// newCFN returns the resolver of a template's intrinsics: its Parameters
+// and the Type of each of its Resources.
+func newCFN(doc val) *cfn {
+	res := doc.get("Resources")
+	types := map[string]string{}
+	for _, id := range res.keys() {
+		typ, _ := res.get(id).get("Type").raw()
+		types[id] = typ
+	}
+	return &cfn{params: doc.get("Parameters"), resources: types, used: map[string]bool{}}
+}
+
 // intrinsic returns the function name and argument of a CloudFormation
 // intrinsic in short (!Ref x) or long ({"Ref": x}) form.
 func intrinsic(v val) (string, val, bool) {

@@ -42,12 +42,8 @@ func readSAM(p *part) ([]*function, error) {
 	if !res.isMap() {
 		return nil, res.errf("a SAM template needs a Resources object")
 	}
-	types := map[string]string{}
-	for _, id := range res.keys() {
-		typ, _ := res.get(id).get("Type").raw()
-		types[id] = typ
-	}
-	r := &cfn{params: doc.get("Parameters"), resources: types, used: map[string]bool{}}
+	r := newCFN(doc)
+	types := r.resources
 	globals := doc.get("Globals").get("Function")
 	var fns []*function
 	for _, id := range res.keys() {
