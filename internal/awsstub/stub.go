@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -96,6 +97,21 @@ func Start(t testing.TB) *Server {
 	s.http = httptest.NewServer(s.Handler())
 	t.Cleanup(s.http.Close)
 	return s
+}
+
+// FakeEnv gives the AWS SDK static fake credentials for the test and keeps
+// it away from the machine's AWS files and the instance metadata service.
+func FakeEnv(t testing.TB) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUBSTUBSTUBSTUB")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret-not-a-real-one")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 // URL is the endpoint to give the SDK (BaseEndpoint).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,19 +15,6 @@ import (
 	"github.com/cutoverhq/cutover/router"
 	"github.com/cutoverhq/cutover/router/alb"
 )
-
-func fakeAWSEnv(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUBSTUBSTUBSTUB")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret-not-a-real-one")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
 
 const (
 	lbARN     = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/pay/50dc6c495c0c9188"
@@ -98,7 +84,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 // TestProtocolNumbersFromDatapoints reads five minutes of both sides
 // through the SDK's GetMetricData against the stub.
 func TestProtocolNumbersFromDatapoints(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	p := newProvider(t, stub, "")
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -142,7 +128,7 @@ func TestProtocolNumbersFromDatapoints(t *testing.T) {
 // TestProtocolNoDataIsNaN: an empty window is inconclusive, never a pass
 // with zero errors.
 func TestProtocolNoDataIsNaN(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	p := newProvider(t, stub, "")
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -162,7 +148,7 @@ func TestProtocolNoDataIsNaN(t *testing.T) {
 // TestProtocolWindowNeverReachesBack: a period that began before the
 // window (the previous step's failures) is not held against it.
 func TestProtocolWindowNeverReachesBack(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	p := newProvider(t, stub, "")
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -183,7 +169,7 @@ func TestProtocolWindowNeverReachesBack(t *testing.T) {
 // TestProtocolHighResolutionPeriods: with period 10s, a 20 s window is not
 // a CloudWatch period, so it is read as two periods and combined.
 func TestProtocolHighResolutionPeriods(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	stub.SetMetricPageSize(3) // and the answer comes in pages
 	p := newProvider(t, stub, "period: 10s\nnamespace: Payments/ALB\n")
@@ -198,7 +184,7 @@ func TestProtocolHighResolutionPeriods(t *testing.T) {
 }
 
 func TestProtocolThrottlingIsRetried(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	p := newProvider(t, stub, "")
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -215,7 +201,7 @@ func TestProtocolThrottlingIsRetried(t *testing.T) {
 }
 
 func TestProtocolCheck(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	p := newProvider(t, stub, "")
 	ctx := context.Background()
@@ -232,7 +218,7 @@ func TestProtocolCheck(t *testing.T) {
 // TestProtocolTargetsFromTheALBRouter: with the alb router, the provider
 // needs no dimensions of its own.
 func TestProtocolTargetsFromTheALBRouter(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	lb := stub.AddLoadBalancer("pay", "vpc-1")
 	legacy := stub.AddTargetGroup("pay-ec2", "instance", "vpc-1")
@@ -263,7 +249,7 @@ func TestProtocolTargetsFromTheALBRouter(t *testing.T) {
 }
 
 func TestSettingsRefused(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	cases := []struct{ settings, want string }{
 		{"region: eu-west-1\n", "set loadBalancer, legacyTargetGroup, newTargetGroup (or use the alb router"},
 		{"region: eu-west-1\nloadBalancer: pay\nlegacyTargetGroup: " + legacyARN + "\nnewTargetGroup: " + newARN + "\n", `loadBalancer "pay" is neither an ARN nor a dimension value such as app/<name>/<id>`},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,21 +14,6 @@ import (
 	"github.com/cutoverhq/cutover/router"
 	"github.com/cutoverhq/cutover/router/routertest"
 )
-
-// fakeAWSEnv gives the SDK static fake credentials and keeps it away from
-// the machine's AWS files and the instance metadata service.
-func fakeAWSEnv(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUBSTUBSTUBSTUB")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret-not-a-real-one")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
 
 // fixture is one ALB in the stub: a load balancer with a listener whose
 // default action and one rule forward to the legacy target group.
@@ -97,7 +81,7 @@ func mustBuild(t *testing.T, f *fixture, extra string) *Router {
 // stub, on a listener rule and on a listener's default action. The stub
 // has no data plane, so the suite cannot send traffic through it.
 func TestProtocolConformance(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	t.Run("Rule", func(t *testing.T) {
 		routertest.Run(t, routertest.Harness{New: func(t *testing.T) router.Router {
@@ -114,7 +98,7 @@ func TestProtocolConformance(t *testing.T) {
 }
 
 func TestProtocolWeightsMapExactly(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "")
@@ -144,7 +128,7 @@ func TestProtocolWeightsMapExactly(t *testing.T) {
 // ModifyRule and that setting the weights the rule already has writes
 // nothing.
 func TestProtocolSetIsOneWriteAndIdempotent(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "")
@@ -160,7 +144,7 @@ func TestProtocolSetIsOneWriteAndIdempotent(t *testing.T) {
 }
 
 func TestProtocolReadsForeignScaleAndSimpleForward(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	ctx := context.Background()
 
@@ -189,7 +173,7 @@ func TestProtocolReadsForeignScaleAndSimpleForward(t *testing.T) {
 }
 
 func TestProtocolKeepsOtherActionsAndStickiness(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	ctx := context.Background()
 	oidc := awsstub.Action{Type: "authenticate-oidc", Order: 1, OIDC: &awsstub.OIDC{
@@ -235,7 +219,7 @@ func TestProtocolKeepsOtherActionsAndStickiness(t *testing.T) {
 // TestProtocolThrottlingIsRetried: AWS throttles control-plane calls per
 // account; a shift must ride it out with backoff, not fail the step.
 func TestProtocolThrottlingIsRetried(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "")
@@ -254,7 +238,7 @@ func TestProtocolThrottlingIsRetried(t *testing.T) {
 }
 
 func TestProtocolThrottlingPastMaxAttemptsFailsAndChangesNothing(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "maxAttempts: 3\n")
@@ -282,7 +266,7 @@ func TestProtocolThrottlingPastMaxAttemptsFailsAndChangesNothing(t *testing.T) {
 // the answer, every attempt. The step failed; the rollback to 0 % must go
 // through and read back 0 %, not be blocked by the lost call.
 func TestProtocolModifyRuleAppliedButAnswerLostThenRollback(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "maxAttempts: 2\n")
@@ -310,7 +294,7 @@ func TestProtocolModifyRuleAppliedButAnswerLostThenRollback(t *testing.T) {
 // answered 500 after applying; the SDK retries the same absolute change,
 // which is harmless.
 func TestProtocolModifyRuleInternalFailureAfterApplyIsRetriedSafely(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "")
@@ -332,7 +316,7 @@ func TestProtocolModifyRuleInternalFailureAfterApplyIsRetriedSafely(t *testing.T
 }
 
 func TestProtocolSlowCallTimesOut(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "timeout: 200ms\nmaxAttempts: 2\n")
@@ -347,7 +331,7 @@ func TestProtocolSlowCallTimesOut(t *testing.T) {
 }
 
 func TestProtocolThirdTargetGroupIsRefused(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	other := stub.AddTargetGroup("batch", "ip", f.vpc)
@@ -380,7 +364,7 @@ func TestProtocolThirdTargetGroupIsRefused(t *testing.T) {
 }
 
 func TestProtocolCheck(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	ctx := context.Background()
 	otherLB := stub.AddLoadBalancer("other", "vpc-0a1b2c3d")
@@ -450,7 +434,7 @@ func TestProtocolCheck(t *testing.T) {
 }
 
 func TestProtocolCheckPagesThroughRules(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	var last string
@@ -550,7 +534,7 @@ func FuzzResolve(f *testing.F) {
 // TestProtocolAdaptiveRetryMode: the SDK's adaptive mode rides out
 // throttling too, only slower.
 func TestProtocolAdaptiveRetryMode(t *testing.T) {
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
 	f := newFixture(t, stub, nil)
 	r := mustBuild(t, f, "retryMode: adaptive\n")

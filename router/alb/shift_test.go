@@ -111,7 +111,7 @@ func TestProtocolShiftSurvivesKillBetweenModifyRuleAndReadBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cutover and runs two shifts, each killed once (about 40 s)")
 	}
-	fakeAWSEnv(t)
+	awsstub.FakeEnv(t)
 	bin := filepath.Join(t.TempDir(), "cutover")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cutoverhq/cutover/cmd/cutover").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
