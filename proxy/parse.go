@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"strconv"
 )
 
@@ -63,10 +62,6 @@ type errHead struct {
 func (e *errHead) Error() string { return e.msg }
 
 func headErr(status int, msg string) error { return &errHead{status: status, msg: msg} }
-
-var (
-	errNeedMore = errors.New("incomplete head")
-)
 
 // common holds what request and response heads share.
 type common struct {
