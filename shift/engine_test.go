@@ -117,7 +117,7 @@ func TestHappyPathRunsEveryStepToCompletion(t *testing.T) {
 		d.verdict(judge.Pass)
 		d.want(Holding, w) // hold not over
 		d.advance(31 * time.Second)
-		acts = d.tick(Input{})
+		d.tick(Input{})
 		d.want(Setting, w)
 		d.confirm()
 	}
