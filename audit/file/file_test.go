@@ -251,9 +251,7 @@ func TestReadOnlyNeedsTheFile(t *testing.T) {
 
 func TestLongAndGarbledLines(t *testing.T) {
 	var in bytes.Buffer
-	recs := []audit.Record{}
-	loc := newLoc(t)
-	recs = audittest.Fill(t, loc, 2, audit.Options{})
+	recs := audittest.Fill(t, newLoc(t), 2, audit.Options{})
 	in.Write(audit.Encode(&recs[0]))
 	in.WriteString("\n")
 	in.WriteString(strings.Repeat("x", audit.MaxRecordBytes+10) + "\n")
@@ -261,7 +259,9 @@ func TestLongAndGarbledLines(t *testing.T) {
 	in.Write(audit.Encode(&recs[1]))
 	in.WriteString("\n")
 	var es []audit.Entry
-	file.ScanReader(context.Background(), &in, func(e audit.Entry) error { es = append(es, e); return nil })
+	if err := file.ScanReader(context.Background(), &in, func(e audit.Entry) error { es = append(es, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(es) != 4 || es[0].Err != nil || es[1].Err == nil || es[2].Err == nil || es[3].Err != nil || es[3].Line != 4 {
 		t.Fatalf("entries: %+v", es)
 	}
