@@ -15,6 +15,7 @@
 package cloudwatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -99,8 +100,8 @@ func dims(s Settings, rt any) (region, lb, legacy, newer string, err error) {
 	region, lb, legacy, newer = s.Region, s.LoadBalancer, s.LegacyTargetGroup, s.NewTargetGroup
 	if t, ok := rt.(Targets); ok {
 		rr, rl, rlegacy, rnew := t.Targets()
-		region = firstOf(region, rr)
-		lb, legacy, newer = firstOf(lb, rl), firstOf(legacy, rlegacy), firstOf(newer, rnew)
+		region = cmp.Or(region, rr)
+		lb, legacy, newer = cmp.Or(lb, rl), cmp.Or(legacy, rlegacy), cmp.Or(newer, rnew)
 	}
 	var missing []string
 	for _, m := range []struct{ name, v string }{{"loadBalancer", lb}, {"legacyTargetGroup", legacy}, {"newTargetGroup", newer}} {
@@ -144,13 +145,6 @@ func dimension(v, strip, want, field string) (string, error) {
 	return v, nil
 }
 
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // validPeriod reports whether CloudWatch takes p as a period.
 func validPeriod(p time.Duration) bool {
 	s := int64(p / time.Second)
@@ -167,7 +161,7 @@ func New(ctx context.Context, env metrics.Env, decode func(v any) error) (metric
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{region: region, namespace: firstOf(s.Namespace, Namespace), period: time.Minute, lb: lb,
+	p := &Provider{region: region, namespace: cmp.Or(s.Namespace, Namespace), period: time.Minute, lb: lb,
 		tg: map[metrics.Side]string{metrics.Legacy: legacy, metrics.New: newer}}
 	if s.Period != "" {
 		if p.period, err = time.ParseDuration(s.Period); err != nil || !validPeriod(p.period) {
