@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -687,15 +686,5 @@ func toAny(m map[string]string) map[string]any {
 	for k, v := range m {
 		out[k] = v
 	}
-	return out
-}
-
-// kinds lists the objects of a render, for assertions on what was rendered.
-func kinds(objs []object) []string {
-	var out []string
-	for _, o := range objs {
-		out = append(out, o.String())
-	}
-	sort.Strings(out)
 	return out
 }

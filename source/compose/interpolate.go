@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/template"
@@ -406,16 +405,6 @@ func copyNode(n *yaml.Node, budget *int, depth int) (*yaml.Node, error) {
 		cp.Content[i] = cc
 	}
 	return &cp, nil
-}
-
-// unsetNames returns the unset variables, sorted.
-func (ip *interpolator) unsetNames() []string {
-	out := make([]string, 0, len(ip.unset))
-	for n := range ip.unset {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // emptyAfterInterpolation marks handled the fields under prefix that

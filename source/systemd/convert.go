@@ -625,11 +625,10 @@ func (cv *conv) unitSection() {
 		case "Description", "Documentation":
 			cv.drop(e, "kept in the report only; add it as an annotation by hand")
 		case "After", "Before", "Wants", "Requires", "BindsTo", "PartOf", "Requisite", "Upholds":
-			var units, targets []string
+			// Targets order nothing in a pod.
+			var units []string
 			for _, w := range strings.Fields(e.Value) {
-				if strings.HasSuffix(w, ".target") {
-					targets = append(targets, w)
-				} else {
+				if !strings.HasSuffix(w, ".target") {
 					units = append(units, w)
 				}
 			}
