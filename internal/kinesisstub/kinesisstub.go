@@ -30,8 +30,9 @@
 // DescribeStream, GetShardIterator, GetRecords; table changes are written
 // with WriteItem, as DynamoDB itself would record them. Not implemented:
 // enhanced fan-out (SubscribeToShard), ListShards' ShardFilter, stream
-// creation through the API, encryption, tags, resharding limits. Requests
-// must carry a SigV4 Authorization header; the signature is not checked.
+// creation and encryption through the API (EncryptStream marks a stream's
+// later records as KMS-encrypted), tags, resharding limits. Requests must
+// carry a SigV4 Authorization header; the signature is not checked.
 package kinesisstub
 
 import (

@@ -208,7 +208,7 @@ func TestProtocolKinesisRetention(t *testing.T) {
 	_, old, _ := s.Put("payments", "a", []byte("old"))
 	s.Advance(Retention + time.Minute)
 	_, fresh, _ := s.Put("payments", "a", []byte("fresh"))
-	// AFTER a trimmed sequence number reads on from the trim horizon.
+	// AT a trimmed sequence number reads on from the trim horizon.
 	it := iter(t, k, arn, "shardId-000000000000", ktypes.ShardIteratorTypeAtSequenceNumber, old)
 	out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: &it})
 	if err != nil || len(out.Records) != 1 || *out.Records[0].SequenceNumber != fresh {
