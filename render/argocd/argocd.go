@@ -31,8 +31,6 @@ func ProdLike(env string) bool {
 	return false
 }
 
-type obj = map[string]any
-
 // Render adds argocd/project.yaml, argocd/applicationset.yaml,
 // argocd/platform-applicationset.yaml and platform/<env>/namespace.yaml.
 func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
