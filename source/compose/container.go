@@ -221,9 +221,7 @@ func (cv *conv) command(t *ftrack, c *service.Container, field, target string, c
 	var vars []string
 	for i, a := range cmd {
 		a = strings.ReplaceAll(a, "$(", "$$(")
-		for _, v := range sentinelVars(a) {
-			vars = append(vars, v)
-		}
+		vars = append(vars, sentinelVars(a)...)
 		out[i] = replaceVars(a, func(name string) string { return "$(" + name + ")" })
 	}
 	if len(vars) > 0 {

@@ -587,7 +587,7 @@ func (m *mapper) healthCheck(c *cinfo) error {
 	case "CMD", "CMD-SHELL":
 		t.Mapped("command", tg+" exec")
 	default:
-		t.Warn("command", tg+" exec", fmt.Sprintf("no CMD or CMD-SHELL first: run through /bin/sh -c as Docker does"))
+		t.Warn("command", tg+" exec", "no CMD or CMD-SHELL first: run through /bin/sh -c as Docker does")
 	}
 	if live {
 		for _, f := range []struct{ in, out string }{{"interval", "periodSeconds"}, {"timeout", "timeoutSeconds"}, {"retries", "failureThreshold"}} {
