@@ -184,31 +184,6 @@ func newRouter(t *testing.T, b router.Backends, s Settings) *Router {
 	return r.(*Router)
 }
 
-// send sends n requests through HAProxy's frontend, without the
-// stickiness cookie, and counts the answers of each side.
-func send(t *testing.T, front string, n int) (legacy, newer int) {
-	t.Helper()
-	c := &http.Client{Transport: &http.Transport{}}
-	defer c.CloseIdleConnections()
-	for i := 0; i < n; i++ {
-		resp, err := c.Get(front + "/" + fmt.Sprint(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch string(b) {
-		case "legacy":
-			legacy++
-		case "new":
-			newer++
-		default:
-			t.Fatalf("request %d: %s %q", i, resp.Status, b)
-		}
-	}
-	return legacy, newer
-}
-
 var fronts sync.Map // *Router → frontend URL
 
 // TestConformance runs the router suite against a real HAProxy over its
@@ -223,7 +198,7 @@ func TestConformance(t *testing.T) {
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
 			f, _ := fronts.Load(r)
-			return send(t, f.(string), n)
+			return routertest.Send(t, f.(string), n)
 		},
 	})
 }
@@ -255,7 +230,7 @@ func TestStaticAlgorithmOnlyAllOrNothing(t *testing.T) {
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
 			f, _ := fronts.Load(r)
-			return send(t, f.(string), n)
+			return routertest.Send(t, f.(string), n)
 		},
 	})
 }

@@ -215,29 +215,6 @@ func (e *env) router(t *testing.T, over Settings) *Router {
 	return r.(*Router)
 }
 
-func send(t *testing.T, front string, n int) (legacy, newer int) {
-	t.Helper()
-	c := &http.Client{Transport: &http.Transport{}}
-	defer c.CloseIdleConnections()
-	for i := 0; i < n; i++ {
-		resp, err := c.Get(front + "/" + fmt.Sprint(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch string(b) {
-		case "legacy":
-			legacy++
-		case "new":
-			newer++
-		default:
-			t.Fatalf("request %d: %s %q", i, resp.Status, b)
-		}
-	}
-	return legacy, newer
-}
-
 var fronts sync.Map // *Router → frontend URL
 
 // TestConformance runs the router suite against a real NGINX reloaded by
@@ -252,7 +229,7 @@ func TestConformance(t *testing.T) {
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
 			f, _ := fronts.Load(r)
-			return send(t, f.(string), n)
+			return routertest.Send(t, f.(string), n)
 		},
 	})
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -40,7 +39,7 @@ func TestConformanceInProcess(t *testing.T) {
 			return r
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
-			return send(t, "http://"+r.(*Router).Addr(), n)
+			return routertest.Send(t, "http://"+r.(*Router).Addr(), n)
 		},
 	})
 }
@@ -66,30 +65,11 @@ func TestConformanceRemote(t *testing.T) {
 			traffic[r] = "http://" + ln.Addr().String()
 			return r
 		},
-		Send: func(t *testing.T, r router.Router, n int) (int, int) { return send(t, traffic[r], n) },
+		Send: func(t *testing.T, r router.Router, n int) (int, int) { return routertest.Send(t, traffic[r], n) },
 	})
 }
 
 var traffic = map[router.Router]string{}
-
-func send(t *testing.T, url string, n int) (legacy, newer int) {
-	t.Helper()
-	for i := 0; i < n; i++ {
-		resp, err := http.Get(url + "/" + fmt.Sprint(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch string(b) {
-		case "legacy":
-			legacy++
-		case "new":
-			newer++
-		}
-	}
-	return legacy, newer
-}
 
 func TestSettingsRefusedClearly(t *testing.T) {
 	for _, s := range []Settings{{}, {Listen: "127.0.0.1:0", Admin: "http://x"}} {

@@ -11,7 +11,10 @@ package routertest
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"testing"
 	"time"
 
@@ -141,4 +144,30 @@ func contains(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// Send is a Harness.Send for data planes whose servers answer with their
+// side's name, "legacy" or "new": it sends n GETs to url, each to its own
+// path, on a client of its own, and fails the test on any other answer.
+func Send(t *testing.T, url string, n int) (legacy, newer int) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	for i := 0; i < n; i++ {
+		resp, err := c.Get(url + "/" + fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch string(b) {
+		case "legacy":
+			legacy++
+		case "new":
+			newer++
+		default:
+			t.Fatalf("request %d: %s %q", i, resp.Status, b)
+		}
+	}
+	return legacy, newer
 }
