@@ -1,15 +1,13 @@
 package sqs
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/flagval"
 )
 
 func init() { lambda.RegisterSource("sqs", fromArgs) }
@@ -33,8 +31,8 @@ func ParseFlags(args []string) (Config, error) {
 	fs.StringVar(&cfg.Region, "region", "", "")
 	fs.StringVar(&cfg.EndpointURL, "endpoint-url", "", "")
 	fs.IntVar(&cfg.BatchSize, "batch-size", 0, "")
-	fs.Var((*seconds)(&cfg.BatchWindow), "batch-window", "")
-	fs.Var((*seconds)(&cfg.VisibilityTimeout), "visibility-timeout", "")
+	fs.Var((*flagval.Seconds)(&cfg.BatchWindow), "batch-window", "")
+	fs.Var((*flagval.Seconds)(&cfg.VisibilityTimeout), "visibility-timeout", "")
 	fs.BoolVar(&cfg.ReportBatchItemFailures, "report-batch-item-failures", false, "")
 	if err := fs.Parse(args); err != nil {
 		if strings.Contains(err.Error(), "flag provided but not defined") {
@@ -66,23 +64,4 @@ func fromArgs(args []string, opt lambda.SourceOptions) (lambda.Source, error) {
 		s.cfg.Region = opt.Function.Region
 	}
 	return s, nil
-}
-
-// seconds is a duration flag that also takes a bare number of seconds,
-// as Lambda's settings are written.
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-
-func (s *seconds) Set(v string) error {
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		*s = seconds(time.Duration(n * float64(time.Second)))
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("not a duration (5s, 1m) or a number of seconds")
-	}
-	*s = seconds(d)
-	return nil
 }

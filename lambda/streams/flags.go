@@ -5,13 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/flagval"
 )
 
 func init() {
@@ -64,21 +63,21 @@ func ParseFlags(kind string, args []string, getenv func(string) string) (Config,
 	fs.StringVar(&cfg.Region, "region", "", "")
 	fs.StringVar(&cfg.EndpointURL, "endpoint-url", "", "")
 	fs.StringVar(&cfg.StartingPosition, "starting-position", "", "")
-	fs.Var((*timestamp)(&cfg.StartingTimestamp), "starting-timestamp", "")
+	fs.Var((*flagval.Timestamp)(&cfg.StartingTimestamp), "starting-timestamp", "")
 	fs.IntVar(&cfg.BatchSize, "batch-size", 0, "")
-	fs.Var((*seconds)(&cfg.BatchWindow), "batch-window", "")
+	fs.Var((*flagval.Seconds)(&cfg.BatchWindow), "batch-window", "")
 	retries := -1
 	fs.IntVar(&retries, "max-retries", -1, "")
 	age := time.Duration(-1)
-	fs.Var((*seconds)(&age), "max-record-age", "")
+	fs.Var((*flagval.Seconds)(&age), "max-record-age", "")
 	fs.BoolVar(&cfg.BisectOnError, "bisect-on-error", false, "")
 	fs.BoolVar(&cfg.ReportBatchItemFailures, "report-batch-item-failures", false, "")
 	fs.StringVar(&cfg.CheckpointFile, "checkpoint-file", "", "")
 	fs.StringVar(&cfg.CheckpointConfigMap, "checkpoint-configmap", "", "")
 	fs.StringVar(&cfg.CheckpointNamespace, "checkpoint-namespace", "", "")
-	fs.Var((*seconds)(&cfg.LeaseDuration), "lease-duration", "")
-	fs.Var((*seconds)(&cfg.RenewDeadline), "lease-renew-deadline", "")
-	fs.Var((*seconds)(&cfg.RetryPeriod), "lease-retry-period", "")
+	fs.Var((*flagval.Seconds)(&cfg.LeaseDuration), "lease-duration", "")
+	fs.Var((*flagval.Seconds)(&cfg.RenewDeadline), "lease-renew-deadline", "")
+	fs.Var((*flagval.Seconds)(&cfg.RetryPeriod), "lease-retry-period", "")
 	identity := ""
 	if kind == Kinesis {
 		fs.StringVar(&identity, "invoke-identity-arn", "", "")
@@ -167,47 +166,4 @@ func fromArgs(kind string, args []string, opt lambda.SourceOptions, getenv func(
 	cfg.Log = opt.Log
 	cfg.Registerer = opt.Registerer
 	return New(cfg)
-}
-
-// seconds is a duration flag that also takes a bare number of seconds,
-// as Lambda's settings are written.
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-
-func (s *seconds) Set(v string) error {
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1e9 {
-			return errors.New("not a duration")
-		}
-		*s = seconds(time.Duration(n * float64(time.Second)))
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("not a duration (5s, 1m) or a number of seconds")
-	}
-	*s = seconds(d)
-	return nil
-}
-
-// timestamp takes RFC 3339 or seconds since the epoch, the two forms the
-// AWS CLI prints StartingPositionTimestamp in.
-type timestamp time.Time
-
-func (t *timestamp) String() string { return time.Time(*t).String() }
-
-func (t *timestamp) Set(v string) error {
-	if n, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) && math.Abs(n) < 1e11 {
-		sec, frac := math.Modf(n)
-		*t = timestamp(time.Unix(int64(sec), int64(frac*1e9)).UTC())
-		return nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700"} {
-		if x, err := time.Parse(layout, v); err == nil {
-			*t = timestamp(x)
-			return nil
-		}
-	}
-	return errors.New("not an RFC 3339 time or seconds since the epoch")
 }
