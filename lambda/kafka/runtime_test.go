@@ -88,7 +88,7 @@ func TestKafkaRealFunction(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, rt) }()
 	for p := range int32(2) {
-		waitFor(t, "committed", 30*time.Second, func() bool { return committed(t, c, "ledger-projector", p) == 25 })
+		lambdatest.WaitFor(t, "committed", 30*time.Second, func() bool { return committed(t, c, "ledger-projector", p) == 25 })
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -129,7 +129,7 @@ func TestKafkaServerRootCA(t *testing.T) {
 	cfg.Auth = []Auth{{Type: AuthServerRootCA, SecretEnv: "KAFKA_CA"}}
 	rec := newRecorder(t, nil)
 	start(t, cfg, rec)
-	waitFor(t, "consumed over TLS", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 3 })
+	lambdatest.WaitFor(t, "consumed over TLS", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 3 })
 
 	// Without the CA, the broker's certificate is not trusted.
 	t.Setenv("OTHER_CA", `{"certificate":"`+strings.ReplaceAll(string(otherCA(t)), "\n", `\n`)+`"}`)
@@ -178,7 +178,7 @@ func TestKafkaClientCertificate(t *testing.T) {
 	cfg.Auth = []Auth{{Type: AuthClientCert, SecretEnv: "KAFKA_CLIENT_CERT"}, {Type: AuthServerRootCA, SecretEnv: "KAFKA_CA"}}
 	rec := newRecorder(t, nil)
 	start(t, cfg, rec)
-	waitFor(t, "consumed over mutual TLS", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 3 })
+	lambdatest.WaitFor(t, "consumed over mutual TLS", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 3 })
 
 	// The same without the client certificate is refused by the broker.
 	cfg.Auth = cfg.Auth[1:]

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 // These tests run the source against kfake, franz-go's Kafka-protocol
@@ -149,35 +150,7 @@ func start(t *testing.T, cfg Config, inv lambda.Invoker) (stop func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, inv) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("Run did not return 30 s after its context ended")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return lambdatest.Run(t, src, inv)
 }
 
 // committed returns the group's committed offset of a partition (-1:
@@ -221,7 +194,7 @@ func TestKafkaOrderPerPartitionAndCommit(t *testing.T) {
 	start(t, testConfig(c, "g-order"), rec)
 	for p := range int32(3) {
 		key := PartitionKey(topic, p)
-		waitFor(t, key+" consumed and committed", 20*time.Second, func() bool { return committed(t, c, "g-order", p) == 60 })
+		lambdatest.WaitFor(t, key+" consumed and committed", 20*time.Second, func() bool { return committed(t, c, "g-order", p) == 60 })
 		if got := rec.offsets(key); !slices.Equal(got, seq(0, 60)) {
 			t.Errorf("%s invoked offsets %v, want 0..59 once each in order", key, got)
 		}
@@ -255,7 +228,7 @@ func TestKafkaFailedBatchRetried(t *testing.T) {
 	})
 	start(t, testConfig(c, "g-retry"), rec)
 	key := PartitionKey(topic, 0)
-	waitFor(t, "all committed", 20*time.Second, func() bool { return committed(t, c, "g-retry", 0) == 30 })
+	lambdatest.WaitFor(t, "all committed", 20*time.Second, func() bool { return committed(t, c, "g-retry", 0) == 30 })
 	invs := rec.invocations(key)
 	var failing []int64
 	for i, inv := range invs {
@@ -318,7 +291,7 @@ func TestKafkaRestartResumes(t *testing.T) {
 	produce(t, c, []int32{0}, 50, 30)
 	b := newRecorder(t, nil)
 	start(t, cfg, b)
-	waitFor(t, "the rest consumed", 20*time.Second, func() bool { return committed(t, c, "g-restart", 0) == 80 })
+	lambdatest.WaitFor(t, "the rest consumed", 20*time.Second, func() bool { return committed(t, c, "g-restart", 0) == 80 })
 	all := append(firstRun, b.offsets(key)...)
 	if !slices.Equal(all, seq(0, 80)) {
 		t.Errorf("invoked across the restart: %v; want 0..79 once each", all)
@@ -339,9 +312,9 @@ func TestKafkaRebalance(t *testing.T) {
 	cfg := testConfig(c, "g-rebalance")
 	cfg.BatchSize = 5
 	stopA := start(t, cfg, a)
-	waitFor(t, "the first member consuming", 10*time.Second, func() bool { return len(a.offsets(PartitionKey(topic, 0))) > 0 })
+	lambdatest.WaitFor(t, "the first member consuming", 10*time.Second, func() bool { return len(a.offsets(PartitionKey(topic, 0))) > 0 })
 	start(t, cfg, b)
-	waitFor(t, "the second member assigned", 20*time.Second, func() bool {
+	lambdatest.WaitFor(t, "the second member assigned", 20*time.Second, func() bool {
 		for _, p := range parts {
 			if len(b.offsets(PartitionKey(topic, p))) > 0 {
 				return true
@@ -355,7 +328,7 @@ func TestKafkaRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range parts {
-		waitFor(t, "all committed", 30*time.Second, func() bool { return committed(t, c, "g-rebalance", p) == 80 })
+		lambdatest.WaitFor(t, "all committed", 30*time.Second, func() bool { return committed(t, c, "g-rebalance", p) == 80 })
 	}
 	for _, p := range parts {
 		key := PartitionKey(topic, p)
@@ -380,7 +353,7 @@ func TestKafkaMaxRetriesSkips(t *testing.T) {
 	two := 2
 	cfg.MaxRetries = &two
 	start(t, cfg, rec)
-	waitFor(t, "committed past the poison batch", 20*time.Second, func() bool { return committed(t, c, "g-skip", 0) == 20 })
+	lambdatest.WaitFor(t, "committed past the poison batch", 20*time.Second, func() bool { return committed(t, c, "g-skip", 0) == 20 })
 	tries := 0
 	for _, inv := range rec.invocations(PartitionKey(topic, 0)) {
 		if slices.Contains(inv, 3) {
@@ -414,7 +387,7 @@ func TestKafkaBisectOnError(t *testing.T) {
 	zero := 0
 	cfg.MaxRetries = &zero
 	start(t, cfg, rec)
-	waitFor(t, "committed", 20*time.Second, func() bool { return committed(t, c, "g-bisect", 0) == 10 })
+	lambdatest.WaitFor(t, "committed", 20*time.Second, func() bool { return committed(t, c, "g-bisect", 0) == 10 })
 	mu.Lock()
 	defer mu.Unlock()
 	if want := []int64{0, 1, 2, 3, 4, 5, 6, 8, 9}; !slices.Equal(ok, want) {
@@ -445,7 +418,7 @@ func TestKafkaPartialBatchFailure(t *testing.T) {
 	cfg.BatchWindow = time.Second
 	cfg.ReportBatchItemFailures = true
 	start(t, cfg, rec)
-	waitFor(t, "committed", 20*time.Second, func() bool { return committed(t, c, "g-partial", 0) == 10 })
+	lambdatest.WaitFor(t, "committed", 20*time.Second, func() bool { return committed(t, c, "g-partial", 0) == 10 })
 	invs := rec.invocations(PartitionKey(topic, 0))
 	if len(invs) != 2 || !slices.Equal(invs[0], seq(0, 10)) || !slices.Equal(invs[1], seq(4, 10)) {
 		t.Errorf("invocations %v, want [0..9] then [4..9]", invs)
@@ -476,7 +449,7 @@ func TestKafkaMaxRecordAge(t *testing.T) {
 	cfg.MaxRecordAge = time.Hour
 	cfg.BatchWindow = 500 * time.Millisecond
 	start(t, cfg, rec)
-	waitFor(t, "committed", 20*time.Second, func() bool { return committed(t, c, "g-age", 0) == 2 })
+	lambdatest.WaitFor(t, "committed", 20*time.Second, func() bool { return committed(t, c, "g-age", 0) == 2 })
 	if got := rec.offsets(PartitionKey(topic, 0)); !slices.Equal(got, []int64{1}) {
 		t.Errorf("invoked %v, want only the young record 1", got)
 	}
@@ -511,7 +484,7 @@ func TestKafkaSCRAM(t *testing.T) {
 	produce(t, c, []int32{0}, 0, 5, kgo.SASL(scram.Auth{User: "orders-fn", Pass: "s3cret"}.AsSha512Mechanism()))
 	rec := newRecorder(t, nil)
 	start(t, cfg, rec)
-	waitFor(t, "committed", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 5 })
+	lambdatest.WaitFor(t, "committed", 20*time.Second, func() bool { return len(rec.offsets(PartitionKey(topic, 0))) == 5 })
 }
 
 func TestKafkaMissingSecret(t *testing.T) {
@@ -543,7 +516,7 @@ func TestKafkaBackpressure(t *testing.T) {
 	var logs syncBuffer
 	cfg.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start(t, cfg, rec)
-	waitFor(t, "all committed", 30*time.Second, func() bool { return committed(t, c, "g-pause", 0) == 2500 })
+	lambdatest.WaitFor(t, "all committed", 30*time.Second, func() bool { return committed(t, c, "g-pause", 0) == 2500 })
 	if got := rec.offsets(PartitionKey(topic, 0)); !slices.Equal(got, seq(0, 2500)) {
 		t.Errorf("invoked %d offsets, not 0..2499 once each in order", len(got))
 	}

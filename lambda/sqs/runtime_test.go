@@ -77,7 +77,7 @@ func TestProtocolRealFunction(t *testing.T) {
 		bodies := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}
 		f.send(t, bodies...)
 		f.run(t, Config{Pollers: 2, ReportBatchItemFailures: true}, rt)
-		waitFor(t, "all deleted", 20*time.Second, func() bool { return f.deleted() == len(bodies) })
+		lambdatest.WaitFor(t, "all deleted", 20*time.Second, func() bool { return f.deleted() == len(bodies) })
 		got := deliveries(t, log)
 		for _, b := range bodies {
 			if !slices.Equal(got[b], []string{"1"}) {
@@ -91,14 +91,14 @@ func TestProtocolRealFunction(t *testing.T) {
 		rt, log := underRuntime(t, 1)
 		f.send(t, "ok-1", "fail-once-1", "ok-2", "fail-once-2")
 		f.run(t, Config{ReportBatchItemFailures: true}, rt)
-		waitFor(t, "the others deleted", 20*time.Second, func() bool { return f.deleted() == 2 })
+		lambdatest.WaitFor(t, "the others deleted", 20*time.Second, func() bool { return f.deleted() == 2 })
 		for _, m := range f.stub.Messages("orders") {
 			if m.Deleted == strings.HasPrefix(m.Body, "fail") {
 				t.Errorf("%s deleted=%v after the first batch", m.Body, m.Deleted)
 			}
 		}
 		f.stub.Advance(31 * time.Second)
-		waitFor(t, "the failed ones handled again", 20*time.Second, func() bool { return f.deleted() == 4 })
+		lambdatest.WaitFor(t, "the failed ones handled again", 20*time.Second, func() bool { return f.deleted() == 4 })
 		got := deliveries(t, log)
 		for _, b := range []string{"fail-once-1", "fail-once-2"} {
 			if !slices.Equal(got[b], []string{"1", "2"}) {
@@ -117,7 +117,7 @@ func TestProtocolRealFunction(t *testing.T) {
 		rt, log := underRuntime(t, 1)
 		f.send(t, "sleep:5s payroll")
 		f.run(t, Config{}, rt)
-		waitFor(t, "deleted", 20*time.Second, func() bool { return f.deleted() == 1 })
+		lambdatest.WaitFor(t, "deleted", 20*time.Second, func() bool { return f.deleted() == 1 })
 		if got := deliveries(t, log)["sleep:5s payroll"]; !slices.Equal(got, []string{"1"}) {
 			t.Errorf("delivered %v, want once", got)
 		}
@@ -131,13 +131,13 @@ func TestProtocolRealFunction(t *testing.T) {
 		rt, log := underRuntime(t, 1)
 		f.send(t, "error-once", "bystander")
 		f.run(t, Config{ReportBatchItemFailures: true}, rt)
-		waitFor(t, "the failed invocation", 20*time.Second, func() bool { return len(deliveries(t, log)["bystander"]) == 1 })
+		lambdatest.WaitFor(t, "the failed invocation", 20*time.Second, func() bool { return len(deliveries(t, log)["bystander"]) == 1 })
 		time.Sleep(300 * time.Millisecond)
 		if n := f.deleted(); n != 0 || f.stub.Calls("DeleteMessageBatch") != 0 {
 			t.Fatalf("%d deleted after a function error", n)
 		}
 		f.stub.Advance(31 * time.Second)
-		waitFor(t, "both handled on redelivery", 20*time.Second, func() bool { return f.deleted() == 2 })
+		lambdatest.WaitFor(t, "both handled on redelivery", 20*time.Second, func() bool { return f.deleted() == 2 })
 		if got := deliveries(t, log)["bystander"]; !slices.Equal(got, []string{"1", "2"}) {
 			t.Errorf("bystander delivered %v, want [1 2]: the whole batch returns", got)
 		}

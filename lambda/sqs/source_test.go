@@ -19,6 +19,7 @@ import (
 
 	"github.com/cutoverhq/cutover/internal/sqsstub"
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 // Protocol tests: the source drives the real AWS SDK against
@@ -117,36 +118,7 @@ func (f *fixture) run(t *testing.T, cfg Config, inv lambda.Invoker) (stop func()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, inv) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("Run did not return 30 s after its context ended")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
-// waitFor polls cond until it holds or the time is up.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return lambdatest.Run(t, src, inv)
 }
 
 func (f *fixture) deleted() int {
@@ -172,7 +144,7 @@ func TestProtocolAllDeletedOnSuccess(t *testing.T) {
 	f.send(t, bodies...)
 	h := &handlerInvoker{handler: ok}
 	stop := f.run(t, Config{}, h)
-	waitFor(t, "25 deletes", 10*time.Second, func() bool { return f.deleted() == 25 })
+	lambdatest.WaitFor(t, "25 deletes", 10*time.Second, func() bool { return f.deleted() == 25 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +196,7 @@ func TestProtocolPartialBatchFailure(t *testing.T) {
 		return resp, nil
 	}}
 	f.run(t, Config{ReportBatchItemFailures: true}, h)
-	waitFor(t, "the three good messages deleted", 10*time.Second, func() bool { return f.deleted() == 3 })
+	lambdatest.WaitFor(t, "the three good messages deleted", 10*time.Second, func() bool { return f.deleted() == 3 })
 	for _, m := range f.stub.Messages("orders") {
 		if strings.HasPrefix(m.Body, "ok") != m.Deleted {
 			t.Errorf("%s deleted=%v after the first batch", m.Body, m.Deleted)
@@ -235,7 +207,7 @@ func TestProtocolPartialBatchFailure(t *testing.T) {
 	}
 	// The failed ones come back after their visibility timeout.
 	f.stub.Advance(31 * time.Second)
-	waitFor(t, "the failed messages handled on their second delivery", 10*time.Second, func() bool { return f.deleted() == 5 })
+	lambdatest.WaitFor(t, "the failed messages handled on their second delivery", 10*time.Second, func() bool { return f.deleted() == 5 })
 	mu.Lock()
 	defer mu.Unlock()
 	for body, counts := range receives {
@@ -256,7 +228,7 @@ func TestProtocolPartialFailureIgnoredWithoutFlag(t *testing.T) {
 		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{{ItemIdentifier: ev.Records[0].MessageId}}}, nil
 	}}
 	f.run(t, Config{}, h)
-	waitFor(t, "both deleted", 10*time.Second, func() bool { return f.deleted() == 2 })
+	lambdatest.WaitFor(t, "both deleted", 10*time.Second, func() bool { return f.deleted() == 2 })
 }
 
 func TestProtocolInvalidBatchResponseFailsWholeBatch(t *testing.T) {
@@ -266,7 +238,7 @@ func TestProtocolInvalidBatchResponseFailsWholeBatch(t *testing.T) {
 		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{{ItemIdentifier: "not-a-message-id"}}}, nil
 	}}
 	f.run(t, Config{ReportBatchItemFailures: true}, h)
-	waitFor(t, "one invocation", 10*time.Second, func() bool { return len(h.seen()) >= 1 })
+	lambdatest.WaitFor(t, "one invocation", 10*time.Second, func() bool { return len(h.seen()) >= 1 })
 	time.Sleep(300 * time.Millisecond)
 	if n := f.deleted(); n != 0 || f.stub.Calls("DeleteMessageBatch") != 0 {
 		t.Fatalf("%d deleted after an answer naming no message of the batch", n)
@@ -288,7 +260,7 @@ func TestProtocolFunctionErrorDeletesNothing(t *testing.T) {
 		return events.SQSEventResponse{}, nil
 	}}
 	f.run(t, Config{ReportBatchItemFailures: true}, h)
-	waitFor(t, "the failing invocation", 10*time.Second, func() bool { return len(h.seen()) == 1 })
+	lambdatest.WaitFor(t, "the failing invocation", 10*time.Second, func() bool { return len(h.seen()) == 1 })
 	time.Sleep(300 * time.Millisecond)
 	st := f.stub.Messages("orders")[0]
 	if st.Deleted || !st.InFlight || f.stub.Calls("DeleteMessageBatch") != 0 {
@@ -298,7 +270,7 @@ func TestProtocolFunctionErrorDeletesNothing(t *testing.T) {
 		t.Fatalf("redelivered before the visibility timeout")
 	}
 	f.stub.Advance(31 * time.Second)
-	waitFor(t, "redelivery and delete", 10*time.Second, func() bool { return f.deleted() == 1 })
+	lambdatest.WaitFor(t, "redelivery and delete", 10*time.Second, func() bool { return f.deleted() == 1 })
 	if got := h.seen()[1][0].Attributes["ApproximateReceiveCount"]; got != "2" {
 		t.Errorf("second delivery ApproximateReceiveCount = %s", got)
 	}
@@ -314,7 +286,7 @@ func TestProtocolSlowBatchExtended(t *testing.T) {
 		return events.SQSEventResponse{}, nil
 	}}
 	f.run(t, Config{Pollers: 2}, h)
-	waitFor(t, "both deleted", 15*time.Second, func() bool { return f.deleted() == 2 })
+	lambdatest.WaitFor(t, "both deleted", 15*time.Second, func() bool { return f.deleted() == 2 })
 	for _, m := range f.stub.Messages("orders") {
 		if m.ReceiveCount != 1 {
 			t.Errorf("%s received %d times", m.Body, m.ReceiveCount)
@@ -337,7 +309,7 @@ func TestProtocolBatchWindowGathers(t *testing.T) {
 	f.send(t, bodies...)
 	h := &handlerInvoker{handler: ok}
 	f.run(t, Config{BatchSize: 25, BatchWindow: 2 * time.Second}, h)
-	waitFor(t, "all deleted", 10*time.Second, func() bool { return f.deleted() == 25 })
+	lambdatest.WaitFor(t, "all deleted", 10*time.Second, func() bool { return f.deleted() == 25 })
 	if b := h.seen(); len(b) != 1 || len(b[0]) != 25 {
 		t.Errorf("batches %d, first of %d; want one of 25", len(b), len(b[0]))
 	}
@@ -351,7 +323,7 @@ func TestProtocolBatchWindowEnds(t *testing.T) {
 	h := &handlerInvoker{handler: ok}
 	start := time.Now()
 	f.run(t, Config{BatchSize: 100, BatchWindow: 2 * time.Second}, h)
-	waitFor(t, "deleted", 10*time.Second, func() bool { return f.deleted() == 1 })
+	lambdatest.WaitFor(t, "deleted", 10*time.Second, func() bool { return f.deleted() == 1 })
 	if el := time.Since(start); el < 1500*time.Millisecond || el > 5*time.Second {
 		t.Errorf("invoked after %v, want about the 2 s window", el)
 	}
@@ -369,7 +341,7 @@ func TestProtocolPayloadLimit(t *testing.T) {
 	f.send(t, bodies...)
 	h := &handlerInvoker{handler: ok}
 	f.run(t, Config{BatchSize: 10}, h)
-	waitFor(t, "all deleted", 10*time.Second, func() bool { return f.deleted() == 10 })
+	lambdatest.WaitFor(t, "all deleted", 10*time.Second, func() bool { return f.deleted() == 10 })
 	total := 0
 	for _, b := range h.seen() {
 		ev, _ := json.Marshal(events.SQSEvent{Records: b})
@@ -392,13 +364,13 @@ func TestProtocolPollersRunInParallel(t *testing.T) {
 		return events.SQSEventResponse{}, nil
 	}}
 	f.run(t, Config{BatchSize: 1, Pollers: 3}, h)
-	waitFor(t, "three batches at once", 10*time.Second, func() bool {
+	lambdatest.WaitFor(t, "three batches at once", 10*time.Second, func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.inFlight == 3
 	})
 	close(release)
-	waitFor(t, "all deleted", 10*time.Second, func() bool { return f.deleted() == 6 })
+	lambdatest.WaitFor(t, "all deleted", 10*time.Second, func() bool { return f.deleted() == 6 })
 	if h.maxPar != 3 {
 		t.Errorf("max parallel batches %d, want 3", h.maxPar)
 	}
@@ -412,7 +384,7 @@ func TestProtocolDeleteRetried(t *testing.T) {
 	f.stub.FailNext("DeleteMessageBatch", 4)
 	h := &handlerInvoker{handler: ok}
 	f.run(t, Config{}, h)
-	waitFor(t, "deleted", 15*time.Second, func() bool { return f.deleted() == 1 })
+	lambdatest.WaitFor(t, "deleted", 15*time.Second, func() bool { return f.deleted() == 1 })
 	if n := len(h.seen()); n != 1 {
 		t.Errorf("invoked %d times", n)
 	}
@@ -425,7 +397,7 @@ func TestProtocolStopReleasesGatheredBatch(t *testing.T) {
 	f.send(t, "held")
 	h := &handlerInvoker{handler: ok}
 	stop := f.run(t, Config{BatchSize: 50, BatchWindow: 60 * time.Second}, h)
-	waitFor(t, "the message received", 10*time.Second, func() bool { return f.stub.Messages("orders")[0].ReceiveCount == 1 })
+	lambdatest.WaitFor(t, "the message received", 10*time.Second, func() bool { return f.stub.Messages("orders")[0].ReceiveCount == 1 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +451,7 @@ func TestProtocolThrottledBatchIsKept(t *testing.T) {
 	f.send(t, "wait for me")
 	h := &handlerInvoker{handler: ok}
 	f.run(t, Config{}, &throttler{Invoker: h, n: 3})
-	waitFor(t, "deleted", 10*time.Second, func() bool { return f.deleted() == 1 })
+	lambdatest.WaitFor(t, "deleted", 10*time.Second, func() bool { return f.deleted() == 1 })
 	if st := f.stub.Messages("orders")[0]; st.ReceiveCount != 1 {
 		t.Errorf("received %d times", st.ReceiveCount)
 	}
@@ -517,7 +489,7 @@ func TestProtocolFromFlags(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, h) }()
-	waitFor(t, "deleted", 10*time.Second, func() bool { return f.deleted() == 1 })
+	lambdatest.WaitFor(t, "deleted", 10*time.Second, func() bool { return f.deleted() == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -578,7 +550,7 @@ func TestProtocolFIFOGroupsInOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go src.Run(ctx, h)
-	waitFor(t, "all handled", 15*time.Second, func() bool {
+	lambdatest.WaitFor(t, "all handled", 15*time.Second, func() bool {
 		n := 0
 		for _, m := range stub.Messages("ledger.fifo") {
 			if m.Deleted {

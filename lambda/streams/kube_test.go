@@ -29,6 +29,7 @@ import (
 
 	"github.com/cutoverhq/cutover/internal/testenv"
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 	"github.com/cutoverhq/cutover/source"
 )
 
@@ -499,9 +500,9 @@ func TestProtocolKubeGracefulHandoverHandlesEveryRecordOnce(t *testing.T) {
 	// a's first invocation after the first 40 records is held.
 	held, release := a.gate.hold(9, false)
 	a.start(t)
-	waitFor(t, "replica a to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == a.src.cfg.Identity })
+	lambdatest.WaitFor(t, "replica a to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == a.src.cfg.Identity })
 	b := newReplica(t, kubeSource(t, Kinesis, nil, args...)).start(t)
-	waitFor(t, "replica a to handle the first 40", 30*time.Second, func() bool { return len(logged(t, a.log)) == 40 })
+	lambdatest.WaitFor(t, "replica a to handle the first 40", 30*time.Second, func() bool { return len(logged(t, a.log)) == 40 })
 	if n := len(logged(t, b.log)); n != 0 {
 		t.Fatalf("the standby handled %d records while the other replica held the Lease", n)
 	}
@@ -539,11 +540,11 @@ func TestProtocolKubeGracefulHandoverHandlesEveryRecordOnce(t *testing.T) {
 	}
 
 	// b takes over, from the checkpoint.
-	waitFor(t, "replica b to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == b.src.cfg.Identity })
+	lambdatest.WaitFor(t, "replica b to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == b.src.cfg.Identity })
 	handover := time.Since(aStopped)
 	f.put(t, "card-authorisations", "card-7", keyed("card-7", 0, 10)...)
 	want = append(want, keyed("card-7", 0, 10)...)
-	waitFor(t, "replica b to handle the new records", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 10 })
+	lambdatest.WaitFor(t, "replica b to handle the new records", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 10 })
 	time.Sleep(300 * time.Millisecond) // anything b would read twice shows now
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
@@ -581,7 +582,7 @@ func TestProtocolKubeHardKillResumesAfterLastCheckpoint(t *testing.T) {
 	a := newReplica(t, kubeSource(t, Kinesis, k.client(t, &cut), args...))
 	held, release := a.gate.hold(3, true) // acct:010–014, a's last batch
 	a.start(t)
-	waitFor(t, "replica a to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == a.src.cfg.Identity })
+	lambdatest.WaitFor(t, "replica a to hold the Lease", 30*time.Second, func() bool { return k.holder(t, name) == a.src.cfg.Identity })
 	b := newReplica(t, kubeSource(t, Kinesis, k.client(t, nil), args...)).start(t)
 	wait(t, "a's third batch", 30*time.Second, held)
 	written := k.checkpoint(t, name).Shards["shardId-000000000000"].SequenceNumber
@@ -601,7 +602,7 @@ func TestProtocolKubeHardKillResumesAfterLastCheckpoint(t *testing.T) {
 	if !errors.Is(a.err, ErrLeaseLost) {
 		t.Errorf("the cut-off replica's Run = %v, want ErrLeaseLost", a.err)
 	}
-	waitFor(t, "replica b to handle the rest", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 20 })
+	lambdatest.WaitFor(t, "replica b to handle the rest", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 20 })
 	time.Sleep(300 * time.Millisecond)
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
@@ -655,8 +656,8 @@ func TestProtocolKubeFencedSaveStopsTheSource(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, rec) }()
-	waitFor(t, "the first batch", 30*time.Second, func() bool { return len(rec.handled()) == 5 })
-	waitFor(t, "its checkpoint", 10*time.Second, func() bool {
+	lambdatest.WaitFor(t, "the first batch", 30*time.Second, func() bool { return len(rec.handled()) == 5 })
+	lambdatest.WaitFor(t, "its checkpoint", 10*time.Second, func() bool {
 		cm, err := k.kube.CoreV1().ConfigMaps(k.ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && strings.Contains(cm.Data[CheckpointKey], f.stub.Shards("ledger")[0].Records[4])
 	})
@@ -807,10 +808,10 @@ func TestProtocolServeStandbyTakesOverWhenTheReaderIsKilled(t *testing.T) {
 	leaderGauge := `cutover_lambda_kinesis_leader{stream="card-authorisations"} `
 
 	a := startServe(t, bin, fn, "fraud-score-6b7f9c-a", args...)
-	waitFor(t, "pod a to hold the Lease", 60*time.Second, func() bool { return strings.HasPrefix(k.holder(t, name), "fraud-score-6b7f9c-a-") })
-	waitFor(t, "pod a to handle the first 20", 30*time.Second, func() bool { return len(logged(t, a.log)) == 20 })
+	lambdatest.WaitFor(t, "pod a to hold the Lease", 60*time.Second, func() bool { return strings.HasPrefix(k.holder(t, name), "fraud-score-6b7f9c-a-") })
+	lambdatest.WaitFor(t, "pod a to handle the first 20", 30*time.Second, func() bool { return len(logged(t, a.log)) == 20 })
 	b := startServe(t, bin, fn, "fraud-score-6b7f9c-b", args...)
-	waitFor(t, "pod b to be ready", 30*time.Second, func() bool { code, _ := b.get("/readyz"); return code == http.StatusOK })
+	lambdatest.WaitFor(t, "pod b to be ready", 30*time.Second, func() bool { code, _ := b.get("/readyz"); return code == http.StatusOK })
 	if _, m := a.get("/metrics"); !strings.Contains(m, leaderGauge+"1") {
 		t.Errorf("the reader's metrics lack %s1", leaderGauge)
 	}
@@ -819,7 +820,7 @@ func TestProtocolServeStandbyTakesOverWhenTheReaderIsKilled(t *testing.T) {
 	}
 	// Every batch a handled is checkpointed before it dies, so nothing
 	// should be handled twice.
-	waitFor(t, "a's last checkpoint", 10*time.Second, func() bool {
+	lambdatest.WaitFor(t, "a's last checkpoint", 10*time.Second, func() bool {
 		cp := k.checkpoint(t, name)
 		for _, sh := range f.stub.Shards("card-authorisations") {
 			if cp.Shards[sh.ID] == nil || cp.Shards[sh.ID].SequenceNumber != sh.Records[len(sh.Records)-1] {
@@ -837,9 +838,9 @@ func TestProtocolServeStandbyTakesOverWhenTheReaderIsKilled(t *testing.T) {
 	wait(t, "the killed serve to exit", 30*time.Second, a.exited)
 	f.put(t, "card-authorisations", "card-7", keyed("card-7", 0, 10)...)
 	want = append(want, keyed("card-7", 0, 10)...)
-	waitFor(t, "pod b to take the Lease over", 30*time.Second, func() bool { return strings.HasPrefix(k.holder(t, name), "fraud-score-6b7f9c-b-") })
+	lambdatest.WaitFor(t, "pod b to take the Lease over", 30*time.Second, func() bool { return strings.HasPrefix(k.holder(t, name), "fraud-score-6b7f9c-b-") })
 	takeover := time.Since(killed)
-	waitFor(t, "pod b to handle the new records", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 10 })
+	lambdatest.WaitFor(t, "pod b to handle the new records", 30*time.Second, func() bool { return len(logged(t, b.log)) >= 10 })
 	if _, m := b.get("/metrics"); !strings.Contains(m, leaderGauge+"1") {
 		t.Errorf("the new reader's metrics lack %s1", leaderGauge)
 	}
@@ -901,7 +902,7 @@ func TestProtocolKubeDynamoDBResumesFromTheConfigMap(t *testing.T) {
 
 	rec1 := newRecorder(DynamoDB, nil)
 	stop := run(t, cfg, rec1)
-	waitFor(t, "15 changes", 30*time.Second, func() bool { return len(rec1.handled()) == 15 })
+	lambdatest.WaitFor(t, "15 changes", 30*time.Second, func() bool { return len(rec1.handled()) == 15 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -913,7 +914,7 @@ func TestProtocolKubeDynamoDBResumesFromTheConfigMap(t *testing.T) {
 	write(15, 25)
 	rec2 := newRecorder(DynamoDB, nil)
 	stop = run(t, cfg, rec2)
-	waitFor(t, "the next 10", 30*time.Second, func() bool { return len(rec2.handled()) == 10 })
+	lambdatest.WaitFor(t, "the next 10", 30*time.Second, func() bool { return len(rec2.handled()) == 10 })
 	time.Sleep(300 * time.Millisecond)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -998,7 +999,7 @@ func TestProtocolKubeTheDocumentedRoleIsEnough(t *testing.T) {
 	cfg.Kube = k.asServiceAccount(t, "fraud-score", documented)
 	rec := newRecorder(Kinesis, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "five records", 30*time.Second, func() bool { return len(rec.handled()) == 5 })
+	lambdatest.WaitFor(t, "five records", 30*time.Second, func() bool { return len(rec.handled()) == 5 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -1019,7 +1020,7 @@ func TestProtocolKubeStandbyStopsAtOnce(t *testing.T) {
 	cfg.Kube = k.client(t, nil)
 	holder := newRecorder(Kinesis, nil)
 	stopHolder := run(t, cfg, holder)
-	waitFor(t, "the holder to read", 30*time.Second, func() bool { return len(holder.handled()) == 5 })
+	lambdatest.WaitFor(t, "the holder to read", 30*time.Second, func() bool { return len(holder.handled()) == 5 })
 	holderID := k.holder(t, "ledger-reader")
 
 	standby := newRecorder(Kinesis, nil)

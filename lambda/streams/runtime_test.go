@@ -14,6 +14,7 @@ import (
 	"github.com/cutoverhq/cutover/internal/kinesisstub"
 	"github.com/cutoverhq/cutover/internal/testenv"
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 // Protocol tests with a real function: lambda/streams/internal/streamfn,
@@ -147,7 +148,7 @@ func TestProtocolRealFunctionKinesis(t *testing.T) {
 	src := fromFlags(t, Kinesis, "--stream-arn", arn, "--endpoint-url", f.stub.URL, "--starting-position", "TRIM_HORIZON",
 		"--batch-size", "10", "--report-batch-item-failures", "--checkpoint-file", filepath.Join(f.dir, "cp.json"))
 	stop := start(t, src, rt)
-	waitFor(t, "60 records handled", 30*time.Second, func() bool { return len(logged(t, log)) >= 60 })
+	lambdatest.WaitFor(t, "60 records handled", 30*time.Second, func() bool { return len(logged(t, log)) >= 60 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -184,14 +185,14 @@ func TestProtocolRealFunctionResumesAfterRestart(t *testing.T) {
 	rt, log := underRuntime(t, 1)
 	args := []string{"--stream-arn", arn, "--endpoint-url", f.stub.URL, "--batch-size", "5", "--checkpoint-file", filepath.Join(f.dir, "cp.json")}
 	stop := start(t, fromFlags(t, Kinesis, args...), rt)
-	waitFor(t, "the first records", 20*time.Second, func() bool { return len(logged(t, log)) >= 5 })
+	lambdatest.WaitFor(t, "the first records", 20*time.Second, func() bool { return len(logged(t, log)) >= 5 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	first := len(logged(t, log))
 	f.put(t, "ledger", "acct", keyed("acct", 10, 30)...)
 	stop = start(t, fromFlags(t, Kinesis, args...), rt)
-	waitFor(t, "all 30", 20*time.Second, func() bool { return len(logged(t, log)) >= 30 })
+	lambdatest.WaitFor(t, "all 30", 20*time.Second, func() bool { return len(logged(t, log)) >= 30 })
 	time.Sleep(300 * time.Millisecond)
 	stop()
 	got := handledData(logged(t, log))
@@ -223,7 +224,7 @@ func TestProtocolRealFunctionDynamoDB(t *testing.T) {
 	rt, log := underRuntime(t, 1)
 	stop := start(t, fromFlags(t, DynamoDB, "--stream-arn", arn, "--endpoint-url", f.stub.URL, "--batch-size", "2",
 		"--checkpoint-file", filepath.Join(f.dir, "cp.json")), rt)
-	waitFor(t, "five changes", 20*time.Second, func() bool { return len(logged(t, log)) >= 5 })
+	lambdatest.WaitFor(t, "five changes", 20*time.Second, func() bool { return len(logged(t, log)) >= 5 })
 	time.Sleep(300 * time.Millisecond)
 	stop()
 	got := handledData(logged(t, log))

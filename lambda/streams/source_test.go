@@ -22,6 +22,7 @@ import (
 
 	"github.com/cutoverhq/cutover/internal/kinesisstub"
 	"github.com/cutoverhq/cutover/lambda"
+	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
 )
 
 // Protocol tests: the source drives the real AWS SDK for Go v2 kinesis and
@@ -179,35 +180,7 @@ func run(t *testing.T, cfg Config, inv lambda.Invoker) (stop func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, inv) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("Run did not return 30 s after its context ended")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return lambdatest.Run(t, src, inv)
 }
 
 func (f *fixture) put(t *testing.T, stream, key string, data ...string) []string {
@@ -297,7 +270,7 @@ func TestProtocolKinesisOrderPerShardAndCheckpoints(t *testing.T) {
 	cfg.Registerer = reg
 	cfg.InvokeIdentityARN = "arn:aws:iam::123456789012:role/fraud"
 	stop := run(t, cfg, rec)
-	waitFor(t, "240 records", 20*time.Second, func() bool { return len(rec.handled()) == 240 })
+	lambdatest.WaitFor(t, "240 records", 20*time.Second, func() bool { return len(rec.handled()) == 240 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +385,7 @@ func TestProtocolKinesisResumeAfterRestart(t *testing.T) {
 	f.put(t, "ledger", "acct", keyed("acct", 40, 50)...)
 	rec2 := newRecorder(Kinesis, nil)
 	stop = run(t, cfg, rec2)
-	waitFor(t, "the rest", 20*time.Second, func() bool { return len(rec2.handled()) == 20 })
+	lambdatest.WaitFor(t, "the rest", 20*time.Second, func() bool { return len(rec2.handled()) == 20 })
 	stop()
 	all := append(first, rec2.handled()...)
 	exactlyOnce(t, all, keyed("acct", 0, 50))
@@ -436,7 +409,7 @@ func TestProtocolUnansweredBatchIsReadAgain(t *testing.T) {
 	cfg.BatchSize = 5
 	rec := newRecorder(Kinesis, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "ten", 10*time.Second, func() bool { return len(rec.handled()) == 10 })
+	lambdatest.WaitFor(t, "ten", 10*time.Second, func() bool { return len(rec.handled()) == 10 })
 	stop()
 
 	// A batch the function never answers (serve killed) is not
@@ -444,11 +417,11 @@ func TestProtocolUnansweredBatchIsReadAgain(t *testing.T) {
 	f.put(t, "ledger", "acct", keyed("acct", 10, 15)...)
 	dead := &failedInvoker{}
 	stop = run(t, cfg, dead)
-	waitFor(t, "an attempt", 10*time.Second, func() bool { return f.stub.Calls("Kinesis.GetRecords") > 0 && dead.calls.Load() > 0 })
+	lambdatest.WaitFor(t, "an attempt", 10*time.Second, func() bool { return f.stub.Calls("Kinesis.GetRecords") > 0 && dead.calls.Load() > 0 })
 	stop()
 	rec2 := newRecorder(Kinesis, nil)
 	stop = run(t, cfg, rec2)
-	waitFor(t, "the unanswered batch", 10*time.Second, func() bool { return len(rec2.handled()) == 5 })
+	lambdatest.WaitFor(t, "the unanswered batch", 10*time.Second, func() bool { return len(rec2.handled()) == 5 })
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	exactlyOnce(t, rec2.handled(), keyed("acct", 10, 15))
@@ -476,11 +449,11 @@ func TestProtocolKinesisStartingPositions(t *testing.T) {
 			stop := run(t, cfg, rec)
 			// LATEST counts from the moment the shard's iterator is
 			// taken: wait for reads before writing.
-			waitFor(t, "reads", 10*time.Second, func() bool { return f.stub.Calls("Kinesis.GetRecords") >= 2 })
+			lambdatest.WaitFor(t, "reads", 10*time.Second, func() bool { return f.stub.Calls("Kinesis.GetRecords") >= 2 })
 			fresh := keyed("k", 6, 10)
 			f.put(t, "events", "k", fresh...)
 			want := c.want(old, fresh)
-			waitFor(t, "records", 10*time.Second, func() bool { return len(rec.handled()) >= len(want) })
+			lambdatest.WaitFor(t, "records", 10*time.Second, func() bool { return len(rec.handled()) >= len(want) })
 			time.Sleep(300 * time.Millisecond)
 			stop()
 			exactlyOnce(t, rec.handled(), want)
@@ -522,12 +495,12 @@ func TestProtocolLatestRestartBeforeAnyRecordLosesNothing(t *testing.T) {
 			if kind == DynamoDB {
 				op = "DynamoDBStreams.GetRecords"
 			}
-			waitFor(t, "reads", 10*time.Second, func() bool { return f.stub.Calls(op) >= 2 })
+			lambdatest.WaitFor(t, "reads", 10*time.Second, func() bool { return f.stub.Calls(op) >= 2 })
 			stop()
 			time.Sleep(1100 * time.Millisecond) // into the next second, past DynamoDB's rounding
 			write([]string{"while-away"})
 			stop = run(t, cfg, rec)
-			waitFor(t, "the record written while away", 10*time.Second, func() bool { return len(rec.handled()) >= 1 })
+			lambdatest.WaitFor(t, "the record written while away", 10*time.Second, func() bool { return len(rec.handled()) >= 1 })
 			time.Sleep(300 * time.Millisecond)
 			stop()
 			want := "while-away"
@@ -559,7 +532,7 @@ func TestProtocolPartialBatchFailure(t *testing.T) {
 		return ok
 	})
 	stop := run(t, cfg, rec)
-	waitFor(t, "all handled", 10*time.Second, func() bool { return len(rec.handled()) == 10 })
+	lambdatest.WaitFor(t, "all handled", 10*time.Second, func() bool { return len(rec.handled()) == 10 })
 	stop()
 	invs := rec.all()
 	if len(invs) != 2 || len(invs[0].items) != 10 || invs[1].items[0].data != "p:004" || len(invs[1].items) != 6 {
@@ -583,7 +556,7 @@ func TestProtocolMalformedBatchResponseFailsTheWholeBatch(t *testing.T) {
 		return ok
 	})
 	stop := run(t, cfg, rec)
-	waitFor(t, "the retry", 10*time.Second, func() bool { return len(rec.all()) == 2 })
+	lambdatest.WaitFor(t, "the retry", 10*time.Second, func() bool { return len(rec.all()) == 2 })
 	stop()
 	invs := rec.all()
 	if len(invs[1].items) != 3 {
@@ -608,7 +581,7 @@ func TestProtocolFunctionErrorRetriedInPlace(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
 	stop := run(t, cfg, rec)
-	waitFor(t, "all handled", 10*time.Second, func() bool { return len(rec.handled()) == 6 })
+	lambdatest.WaitFor(t, "all handled", 10*time.Second, func() bool { return len(rec.handled()) == 6 })
 	stop()
 	invs := rec.all()
 	// The failed batch is retried twice before the shard moves on.
@@ -643,8 +616,8 @@ func TestProtocolMaxRetriesAndBisect(t *testing.T) {
 		return ok
 	})
 	stop := run(t, cfg, rec)
-	waitFor(t, "the others", 10*time.Second, func() bool { return len(rec.handled()) == 7 })
-	waitFor(t, "the checkpoint past the poison", 10*time.Second, func() bool {
+	lambdatest.WaitFor(t, "the others", 10*time.Second, func() bool { return len(rec.handled()) == 7 })
+	lambdatest.WaitFor(t, "the checkpoint past the poison", 10*time.Second, func() bool {
 		e := f.checkpoint(t).Shards["shardId-000000000000"]
 		return e != nil && e.SequenceNumber == f.stub.Shards("payouts")[0].Records[7]
 	})
@@ -680,7 +653,7 @@ func TestProtocolMaxRecordAge(t *testing.T) {
 	cfg.MaxRecordAge = time.Minute
 	rec := newRecorder(Kinesis, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "the young ones", 10*time.Second, func() bool { return len(rec.handled()) == 2 })
+	lambdatest.WaitFor(t, "the young ones", 10*time.Second, func() bool { return len(rec.handled()) == 2 })
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	exactlyOnce(t, rec.handled(), keyed("p", 3, 5))
@@ -695,7 +668,7 @@ func TestProtocolKinesisReshardingKeepsOrder(t *testing.T) {
 	cfg.BatchSize = 5
 	rec := newRecorder(Kinesis, func([]item) outcome { time.Sleep(20 * time.Millisecond); return ok })
 	stop := run(t, cfg, rec)
-	waitFor(t, "the first batches", 10*time.Second, func() bool { return len(rec.handled()) >= 5 })
+	lambdatest.WaitFor(t, "the first batches", 10*time.Second, func() bool { return len(rec.handled()) >= 5 })
 	// Split while the parent is still being read, write to the
 	// children, merge them, write again.
 	a, b, err := f.stub.SplitShard("wallet", "shardId-000000000000")
@@ -709,7 +682,7 @@ func TestProtocolKinesisReshardingKeepsOrder(t *testing.T) {
 	}
 	f.put(t, "wallet", "w-1", keyed("w-1", 40, 60)...)
 	f.put(t, "wallet", "w-2", keyed("w-2", 40, 60)...)
-	waitFor(t, "120 records", 20*time.Second, func() bool { return len(rec.handled()) == 120 })
+	lambdatest.WaitFor(t, "120 records", 20*time.Second, func() bool { return len(rec.handled()) == 120 })
 	stop()
 	items := rec.handled()
 	exactlyOnce(t, items, append(keyed("w-1", 0, 60), keyed("w-2", 0, 60)...))
@@ -738,9 +711,9 @@ func TestProtocolIteratorExpiresDuringASlowBatch(t *testing.T) {
 		return ok
 	})
 	stop := run(t, cfg, rec)
-	waitFor(t, "all", 10*time.Second, func() bool { return len(rec.handled()) == 4 })
+	lambdatest.WaitFor(t, "all", 10*time.Second, func() bool { return len(rec.handled()) == 4 })
 	f.put(t, "slow", "k", "k:004")
-	waitFor(t, "the next", 10*time.Second, func() bool { return len(rec.handled()) == 5 })
+	lambdatest.WaitFor(t, "the next", 10*time.Second, func() bool { return len(rec.handled()) == 5 })
 	stop()
 	exactlyOnce(t, rec.handled(), keyed("k", 0, 5))
 	if n := f.stub.Calls("Kinesis.GetShardIterator"); n < 2 {
@@ -757,7 +730,7 @@ func TestProtocolThrottledReadsAreRetried(t *testing.T) {
 	cfg := f.config(Kinesis, arn)
 	rec := newRecorder(Kinesis, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "all", 20*time.Second, func() bool { return len(rec.handled()) == 5 })
+	lambdatest.WaitFor(t, "all", 20*time.Second, func() bool { return len(rec.handled()) == 5 })
 	stop()
 	exactlyOnce(t, rec.handled(), keyed("k", 0, 5))
 }
@@ -797,7 +770,7 @@ func TestProtocolDynamoDBRotationKeepsOrder(t *testing.T) {
 	cfg.BatchSize = 4
 	rec := newRecorder(DynamoDB, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "30 records", 20*time.Second, func() bool { return len(rec.handled()) == 30 })
+	lambdatest.WaitFor(t, "30 records", 20*time.Second, func() bool { return len(rec.handled()) == 30 })
 	stop()
 	items := rec.handled()
 	exactlyOnce(t, items, want)
@@ -820,13 +793,13 @@ func TestProtocolDynamoDBStartingPositions(t *testing.T) {
 			cfg.StartingTimestamp = f.stub.Now()
 			rec := newRecorder(DynamoDB, nil)
 			stop := run(t, cfg, rec)
-			waitFor(t, "reads", 10*time.Second, func() bool { return f.stub.Calls("DynamoDBStreams.GetRecords") >= 2 })
+			lambdatest.WaitFor(t, "reads", 10*time.Second, func() bool { return f.stub.Calls("DynamoDBStreams.GetRecords") >= 2 })
 			f.write(t, arn, "MODIFY", "new")
 			want := []string{"MODIFY new"}
 			if position == StartTrimHorizon {
 				want = append([]string{"INSERT old"}, want...)
 			}
-			waitFor(t, "records", 10*time.Second, func() bool { return len(rec.handled()) >= len(want) })
+			lambdatest.WaitFor(t, "records", 10*time.Second, func() bool { return len(rec.handled()) >= len(want) })
 			time.Sleep(200 * time.Millisecond)
 			stop()
 			exactlyOnce(t, rec.handled(), want)
@@ -844,7 +817,7 @@ func TestProtocolDynamoDBCheckpointPastRetention(t *testing.T) {
 	cfg.Registerer = reg
 	rec := newRecorder(DynamoDB, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "two", 10*time.Second, func() bool { return len(rec.handled()) == 2 })
+	lambdatest.WaitFor(t, "two", 10*time.Second, func() bool { return len(rec.handled()) == 2 })
 	stop()
 	// Away for more than the retention: what came meanwhile was partly
 	// trimmed. The source says so and reads what is left.
@@ -854,7 +827,7 @@ func TestProtocolDynamoDBCheckpointPastRetention(t *testing.T) {
 	rec2 := newRecorder(DynamoDB, nil)
 	cfg.Registerer = prometheus.NewRegistry()
 	stop = run(t, cfg, rec2)
-	waitFor(t, "the kept record", 10*time.Second, func() bool { return len(rec2.handled()) == 1 })
+	lambdatest.WaitFor(t, "the kept record", 10*time.Second, func() bool { return len(rec2.handled()) == 1 })
 	stop()
 	exactlyOnce(t, rec2.handled(), []string{"INSERT kept"})
 	if got := metric(t, cfg.Registerer.(*prometheus.Registry), "cutover_lambda_dynamodb_trimmed_total", ""); got != 1 {
@@ -868,7 +841,7 @@ func TestProtocolOneProcessPerCheckpoint(t *testing.T) {
 	cfg := f.config(Kinesis, arn)
 	rec := newRecorder(Kinesis, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "the first source to read", 10*time.Second, func() bool { return f.stub.Calls("Kinesis.GetRecords") > 0 })
+	lambdatest.WaitFor(t, "the first source to read", 10*time.Second, func() bool { return f.stub.Calls("Kinesis.GetRecords") > 0 })
 	src, _ := New(cfg)
 	if err := src.Run(context.Background(), rec); !errors.Is(err, ErrCheckpointLocked) {
 		t.Errorf("second reader of one checkpoint: %v", err)
@@ -915,7 +888,7 @@ func TestProtocolCheckpointFileIsWhole(t *testing.T) {
 	cfg := f.config(Kinesis, arn)
 	rec := newRecorder(Kinesis, nil)
 	stop := run(t, cfg, rec)
-	waitFor(t, "three", 10*time.Second, func() bool { return len(rec.handled()) == 3 })
+	lambdatest.WaitFor(t, "three", 10*time.Second, func() bool { return len(rec.handled()) == 3 })
 	stop()
 	cp := f.checkpoint(t)
 	if cp.Version != 1 || len(cp.Shards) != 2 {

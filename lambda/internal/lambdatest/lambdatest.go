@@ -5,12 +5,17 @@
 package lambdatest
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/cutoverhq/cutover/lambda"
 )
 
 var (
@@ -85,5 +90,41 @@ func Cleanup() {
 	defer mu.Unlock()
 	if dir != "" {
 		_ = os.RemoveAll(dir)
+	}
+}
+
+// Run runs src with inv until the test ends; the returned stop cancels it
+// and returns Run's error (the same error on every call).
+func Run(t testing.TB, src lambda.Source, inv lambda.Invoker) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, inv) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				runErr = errors.New("Run did not return 30 s after its context ended")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// WaitFor polls cond until it holds, failing the test after d.
+func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
