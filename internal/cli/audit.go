@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -450,7 +451,7 @@ exit status is then 1.`,
   cutover audit export postgres://audit@db/cutover --format json | jq '.sections[] | {id, status}'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !contains(export.Formats, format) {
+			if !slices.Contains(export.Formats, format) {
 				return usageError(fmt.Errorf("--format: unknown format %q (%s)", format, strings.Join(export.Formats, ", ")))
 			}
 			pub, heads, err := vf.options()
@@ -486,15 +487,6 @@ exit status is then 1.`,
 	cmd.Flags().StringVar(&format, "format", "md", "report format: "+strings.Join(export.Formats, ", "))
 	cmd.Flags().StringVarP(&out, "out", "o", "", "write the report to this file instead of stdout")
 	return cmd
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func newAuditKeygenCmd(e *env) *cobra.Command {
