@@ -65,10 +65,7 @@ type errUpstream struct {
 
 func (e *errUpstream) Error() string { return e.err.Error() }
 
-var (
-	errNoUpstream = errors.New("no upstream available")
-	errStaleConn  = errors.New("pooled connection closed by upstream")
-)
+var errNoUpstream = errors.New("no upstream available")
 
 // replayable: the request may be sent again after it reached an upstream.
 func (ex *exchange) replayable() bool { return ex.idempotent && ex.stream == nil && !ex.upgrade }
