@@ -1,10 +1,11 @@
 package kafka
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutoverhq/cutover/lambda/internal/promreg"
 )
 
 // metrics are the source's own Prometheus metrics; the runtime counts
@@ -32,15 +33,6 @@ func newMetrics(reg prometheus.Registerer, group string, log *slog.Logger) *metr
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "cutover_lambda_kafka_throttled_total",
 			Help: "Batches that found no free function process and waited.", ConstLabels: labels}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.records, m.retries, m.commitErrors, m.fetchErrors, m.throttled} {
-			if err := reg.Register(c); err != nil {
-				var dup prometheus.AlreadyRegisteredError
-				if !errors.As(err, &dup) {
-					log.Warn("cannot register metric", "error", err.Error())
-				}
-			}
-		}
-	}
+	promreg.Register(reg, log, m.records, m.retries, m.commitErrors, m.fetchErrors, m.throttled)
 	return m
 }

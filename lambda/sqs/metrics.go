@@ -1,10 +1,11 @@
 package sqs
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutoverhq/cutover/lambda/internal/promreg"
 )
 
 // metrics are the source's own Prometheus metrics; the runtime counts
@@ -35,15 +36,6 @@ func newMetrics(reg prometheus.Registerer, queue string, log *slog.Logger) *metr
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cutover_lambda_sqs_batch_size",
 			Help: "Messages per invocation.", ConstLabels: labels, Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 1000, 10000}}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.messages, m.extensions, m.receiveErrors, m.throttled, m.batchSize} {
-			if err := reg.Register(c); err != nil {
-				var dup prometheus.AlreadyRegisteredError
-				if !errors.As(err, &dup) {
-					log.Warn("cannot register metric", "error", err.Error())
-				}
-			}
-		}
-	}
+	promreg.Register(reg, log, m.received, m.messages, m.extensions, m.receiveErrors, m.throttled, m.batchSize)
 	return m
 }

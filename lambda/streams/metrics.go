@@ -1,10 +1,11 @@
 package streams
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutoverhq/cutover/lambda/internal/promreg"
 )
 
 // metrics are the source's own Prometheus metrics
@@ -49,15 +50,6 @@ func newMetrics(reg prometheus.Registerer, kind, stream string, log *slog.Logger
 		iteratorAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name("iterator_age_seconds"),
 			Help: "Per shard, how far the last read was behind the newest record (Lambda's IteratorAge).", ConstLabels: labels}, []string{"shard"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.records, m.retries, m.readErrors, m.readThrottled, m.throttled, m.trimmed, m.checkpointErrors, m.shards, m.leader, m.iteratorAge} {
-			if err := reg.Register(c); err != nil {
-				var dup prometheus.AlreadyRegisteredError
-				if !errors.As(err, &dup) {
-					log.Warn("cannot register metric", "error", err.Error())
-				}
-			}
-		}
-	}
+	promreg.Register(reg, log, m.records, m.retries, m.readErrors, m.readThrottled, m.throttled, m.trimmed, m.checkpointErrors, m.shards, m.leader, m.iteratorAge)
 	return m
 }
