@@ -33,6 +33,10 @@ func newMetrics(reg prometheus.Registerer, group string, log *slog.Logger) *metr
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "cutover_lambda_kafka_throttled_total",
 			Help: "Batches that found no free function process and waited.", ConstLabels: labels}),
 	}
-	promreg.Register(reg, log, m.records, m.retries, m.commitErrors, m.fetchErrors, m.throttled)
+	m.records = promreg.Use(reg, log, m.records)
+	m.retries = promreg.Use(reg, log, m.retries)
+	m.commitErrors = promreg.Use(reg, log, m.commitErrors)
+	m.fetchErrors = promreg.Use(reg, log, m.fetchErrors)
+	m.throttled = promreg.Use(reg, log, m.throttled)
 	return m
 }

@@ -36,6 +36,11 @@ func newMetrics(reg prometheus.Registerer, queue string, log *slog.Logger) *metr
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cutover_lambda_sqs_batch_size",
 			Help: "Messages per invocation.", ConstLabels: labels, Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 1000, 10000}}),
 	}
-	promreg.Register(reg, log, m.received, m.messages, m.extensions, m.receiveErrors, m.throttled, m.batchSize)
+	m.received = promreg.Use(reg, log, m.received)
+	m.messages = promreg.Use(reg, log, m.messages)
+	m.extensions = promreg.Use(reg, log, m.extensions)
+	m.receiveErrors = promreg.Use(reg, log, m.receiveErrors)
+	m.throttled = promreg.Use(reg, log, m.throttled)
+	m.batchSize = promreg.Use(reg, log, m.batchSize)
 	return m
 }

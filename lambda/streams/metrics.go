@@ -50,6 +50,15 @@ func newMetrics(reg prometheus.Registerer, kind, stream string, log *slog.Logger
 		iteratorAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name("iterator_age_seconds"),
 			Help: "Per shard, how far the last read was behind the newest record (Lambda's IteratorAge).", ConstLabels: labels}, []string{"shard"}),
 	}
-	promreg.Register(reg, log, m.records, m.retries, m.readErrors, m.readThrottled, m.throttled, m.trimmed, m.checkpointErrors, m.shards, m.leader, m.iteratorAge)
+	m.records = promreg.Use(reg, log, m.records)
+	m.retries = promreg.Use(reg, log, m.retries)
+	m.readErrors = promreg.Use(reg, log, m.readErrors)
+	m.readThrottled = promreg.Use(reg, log, m.readThrottled)
+	m.throttled = promreg.Use(reg, log, m.throttled)
+	m.trimmed = promreg.Use(reg, log, m.trimmed)
+	m.checkpointErrors = promreg.Use(reg, log, m.checkpointErrors)
+	m.shards = promreg.Use(reg, log, m.shards)
+	m.leader = promreg.Use(reg, log, m.leader)
+	m.iteratorAge = promreg.Use(reg, log, m.iteratorAge)
 	return m
 }

@@ -8,21 +8,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Register registers cs with reg, which may be nil (no metrics). A metric
-// already registered (a second source for the same queue, group or
-// stream) is silently kept: the collector passed here then counts unseen.
-// Any other refusal is logged; a source runs without its metrics rather
-// than not at all.
-func Register(reg prometheus.Registerer, log *slog.Logger, cs ...prometheus.Collector) {
+// Use registers c with reg, which may be nil (no metrics), and returns
+// the collector to count with: c, or the one already registered under the
+// same name and labels (a second source for the same queue, group or
+// stream), so that both sources' counts are exported together instead of
+// one counting unseen. Any other refusal is logged; a source runs without
+// its metrics rather than not at all.
+func Use[T prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c T) T {
 	if reg == nil {
-		return
+		return c
 	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			var dup prometheus.AlreadyRegisteredError
-			if !errors.As(err, &dup) {
-				log.Warn("cannot register metric", "error", err.Error())
-			}
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		if existing, ok := dup.ExistingCollector.(T); ok {
+			return existing
 		}
 	}
+	log.Warn("cannot register metric", "error", err.Error())
+	return c
 }
