@@ -311,6 +311,7 @@ func TestRealPrometheusScrapingEmbeddedProxy(t *testing.T) {
 // move a refused connection to another server.
 func haproxyConfig(front, exporter string, legacy1, legacy2, new1 string) string {
 	return fmt.Sprintf(`global
+  noreuseport
   maxconn 1000
 defaults
   mode http

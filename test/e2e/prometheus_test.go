@@ -166,6 +166,7 @@ func TestShiftHAProxyPrometheus(t *testing.T) {
 	front, exporter := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	sock := filepath.Join(dir, "haproxy.sock")
 	promtest.StartHAProxy(t, fmt.Sprintf(`global
+  noreuseport
   stats socket %s mode 600 level admin
 defaults
   mode http

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,15 +55,29 @@ func Binary(t testing.TB, name, debianPackage string) string {
 	return ""
 }
 
-// FreeAddr returns a loopback address nothing listens on now.
+// handedOut holds every address FreeAddr returned in this process.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback address nothing listens on now and that
+// FreeAddr has not returned before in this process: the kernel may hand
+// the same ephemeral port to two listen-and-close calls in a row, and two
+// servers given one port (HAProxy binds with SO_REUSEPORT unless told
+// noreuseport) would share its connections without an error.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no loopback port that was not handed out before")
+	return ""
 }
 
 // Target is one scrape job.
@@ -204,11 +219,41 @@ func (p *Prometheus) WaitScraped(t testing.TB, n int, jobs ...string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("prometheus did not scrape job %s successfully %d times (up=%v)", job, n, up)
+				t.Fatalf("prometheus did not scrape job %s successfully %d times (up=%v); targets: %s", job, n, up, p.targetHealth(job))
 			}
 			time.Sleep(p.ScrapeInterval / 4)
 		}
 	}
+}
+
+// targetHealth returns what Prometheus says about the job's targets:
+// health, last error and scrape URL, for a failure message.
+func (p *Prometheus) targetHealth(job string) string {
+	resp, err := http.Get(p.URL + "/api/v1/targets?state=active")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			ActiveTargets []struct {
+				Labels    map[string]string
+				ScrapeURL string
+				Health    string
+				LastError string
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, tg := range r.Data.ActiveTargets {
+		if tg.Labels["job"] == job {
+			fmt.Fprintf(&b, "%s %s %q; ", tg.ScrapeURL, tg.Health, tg.LastError)
+		}
+	}
+	return b.String()
 }
 
 // Scrapes returns how many samples of up Prometheus holds for a job: the
