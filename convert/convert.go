@@ -84,6 +84,8 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 	}
 	res := &Result{Inputs: map[string]string{}, Outputs: map[string]string{}}
 	groups := map[string][]source.File{}
+	// shared holds the files more than one importer read.
+	shared := map[string]bool{}
 	var formats []string
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -93,16 +95,21 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 		sum := sha256.Sum256(data)
 		res.Inputs[p] = hex.EncodeToString(sum[:])
 		f := source.File{Path: p, Data: data}
-		format := opts.From
-		if format == "" {
-			if format, err = source.Detect(f); err != nil {
+		fileFormats := []string{opts.From}
+		if opts.From == "" {
+			if fileFormats, err = source.DetectAll(f); err != nil {
 				return nil, err
 			}
 		}
-		if _, seen := groups[format]; !seen {
-			formats = append(formats, format)
+		if len(fileFormats) > 1 {
+			shared[p] = true
 		}
-		groups[format] = append(groups[format], f)
+		for _, format := range fileFormats {
+			if _, seen := groups[format]; !seen {
+				formats = append(formats, format)
+			}
+			groups[format] = append(groups[format], f)
+		}
 	}
 	sort.Strings(formats)
 	byName := map[string]string{}
@@ -131,6 +138,7 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 	if len(res.Services) == 0 {
 		return nil, &source.InputError{File: strings.Join(paths, ", "), Err: fmt.Errorf("no service found in the input")}
 	}
+	reconcileShared(res.Services, shared)
 	sort.Slice(res.Services, func(i, j int) bool { return res.Services[i].Name < res.Services[j].Name })
 	res.Tree = render.Tree{}
 	for _, r := range renderers {
@@ -174,4 +182,59 @@ func checkImages(s *service.Service) {
 		s.Report.Warn(file, 0, "containers."+c.Name+".image", "values image",
 			fmt.Sprintf("image %q is tagged latest or untagged: it is kept as given, but pin a version or digest (kube-score reports container-image-tag as CRITICAL)", c.Image))
 	}
+}
+
+// reconcileShared removes, from the reports of files more than one
+// importer read, the "dropped" findings one importer wrote for what
+// another reported on: the Lambda importer lists every resource of a
+// template it does not convert, and the ECS service beside its functions
+// is not lost; the ECS importer lists the template's functions as
+// foreign, and the Lambda importer says what became of each.
+func reconcileShared(svcs []*service.Service, shared map[string]bool) {
+	if len(shared) == 0 {
+		return
+	}
+	type fileField struct{ file, field string }
+	// converted and reported hold, per service, every field and every
+	// ancestor path of a field its importer reported on: without
+	// dropping it, and at all.
+	converted := make([]map[fileField]bool, len(svcs))
+	reported := make([]map[fileField]bool, len(svcs))
+	for i, s := range svcs {
+		converted[i], reported[i] = map[fileField]bool{}, map[fileField]bool{}
+		for _, f := range s.Report.Findings {
+			if !shared[f.File] || f.Foreign {
+				continue
+			}
+			for p := f.Field; p != ""; p = source.ParentPath(p) {
+				reported[i][fileField{f.File, p}] = true
+				if f.Status != service.Dropped {
+					converted[i][fileField{f.File, p}] = true
+				}
+			}
+		}
+	}
+	for i, s := range svcs {
+		kept := s.Report.Findings[:0]
+		for _, f := range s.Report.Findings {
+			k := fileField{f.File, f.Field}
+			if f.Status == service.Dropped && shared[f.File] &&
+				(touchedElsewhere(svcs, converted, i, k) || f.Foreign && touchedElsewhere(svcs, reported, i, k)) {
+				continue
+			}
+			kept = append(kept, f)
+		}
+		s.Report.Findings = kept
+	}
+}
+
+// touchedElsewhere says whether a service from another importer than
+// svcs[i]'s reported on the field or on something inside it.
+func touchedElsewhere[K comparable](svcs []*service.Service, touched []map[K]bool, i int, k K) bool {
+	for j, m := range touched {
+		if svcs[j].Origin.Format != svcs[i].Origin.Format && m[k] {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,5 +155,74 @@ func BenchmarkConvert1000TaskDefinitions(b *testing.B) {
 		if len(res.Services) != 1000 {
 			b.Fatalf("%d services", len(res.Services))
 		}
+	}
+}
+
+// TestMixedTemplateGoesToEveryImporter: a cdk synth template holding an
+// ECS service and Lambda functions gives a service for each, and each
+// resource is reported once: the ECS importer's note on the functions and
+// the Lambda importer's drops of the ECS resources give way to what the
+// other importer did with them.
+func TestMixedTemplateGoesToEveryImporter(t *testing.T) {
+	const tpl = "testdata/mixed-cdk/AppStack.template.json"
+	res, err := Convert(context.Background(), []string{tpl}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := map[string]string{}
+	for _, s := range res.Services {
+		formats[s.Name] = s.Origin.Format
+	}
+	want := map[string]string{"api-task-def": "ecs", "api-handler": "lambda", "order-worker": "lambda"}
+	if fmt.Sprint(formats) != fmt.Sprint(want) {
+		t.Fatalf("services %v, want %v", formats, want)
+	}
+	// status of each resource-level or deeper field, per importer
+	seen := map[string]map[string][]service.Status{}
+	for _, s := range res.Services {
+		for _, f := range s.Report.Findings {
+			if !strings.HasPrefix(f.Field, "Resources.") {
+				continue
+			}
+			id := strings.SplitN(f.Field, ".", 3)[1]
+			if seen[id] == nil {
+				seen[id] = map[string][]service.Status{}
+			}
+			seen[id][s.Origin.Format] = append(seen[id][s.Origin.Format], f.Status)
+		}
+	}
+	for id, by := range seen {
+		if len(by) > 1 {
+			t.Errorf("resource %s is reported by two importers: %v", id, by)
+		}
+	}
+	for _, id := range []string{"ApiTaskDef6B2C2A51", "ApiServiceC1D2E3F4"} {
+		if len(seen[id]["ecs"]) == 0 {
+			t.Errorf("%s: no ECS finding: %v", id, seen[id])
+		}
+	}
+	if got := seen["OrderWorker9C8D7E6F"]["lambda"]; len(got) == 0 || slices.Contains(got, service.Dropped) && len(got) == 1 {
+		t.Errorf("OrderWorker: lambda findings %v, want it converted", got)
+	}
+	if got := seen["LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"]; len(got["lambda"]) != 1 || got["lambda"][0] != service.Dropped {
+		t.Errorf("CDK's log retention function: %v, want one drop by the Lambda importer", got)
+	}
+
+	// Named, one importer reads it all and says where the rest goes.
+	res, err = Convert(context.Background(), []string{tpl}, Options{From: "ecs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Services) != 1 || res.Services[0].Name != "api-task-def" {
+		t.Fatalf("--from ecs: %d services", len(res.Services))
+	}
+	found := false
+	for _, f := range res.Services[0].Report.Findings {
+		if f.Field == "Resources.OrderWorker9C8D7E6F" && f.Status == service.Dropped && strings.Contains(f.Message, "the Lambda importer converts") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("--from ecs: the function is not reported as the Lambda importer's")
 	}
 }

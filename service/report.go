@@ -37,6 +37,10 @@ type Finding struct {
 	Target string
 	// Message explains a warning, a drop or a value to fill.
 	Message string
+	// Foreign marks a drop of what another importer's format holds (an
+	// ECS template's Lambda functions): convert removes it when that
+	// importer read the same file and reported on the field itself.
+	Foreign bool `json:",omitempty"`
 }
 
 func (f Finding) String() string {

@@ -85,6 +85,26 @@ func Detect(f File) (string, error) {
 	return "", &InputError{File: f.Path, Err: fmt.Errorf("cannot tell the input format; name it with --from (%s)", strings.Join(importers.Names(), ", "))}
 }
 
+// DetectAll returns the names of every importer, in registration order,
+// that recognises the file: a CloudFormation template (cdk synth's, most
+// often) may hold an ECS service and Lambda functions side by side, and
+// each importer converts its own resources. It returns Detect's error when
+// none does.
+func DetectAll(f File) ([]string, error) {
+	var names []string
+	for _, name := range importers.InOrder() {
+		imp, _ := importers.Lookup(name)
+		if imp.Detect(f) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		_, err := Detect(f)
+		return nil, err
+	}
+	return names, nil
+}
+
 // InputError is an error in the user's input: it names the file, the line
 // (when known) and the field path.
 type InputError struct {

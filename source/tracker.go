@@ -97,6 +97,13 @@ func (t *Tracker) Drop(field, msg string) {
 	t.Report.Drop(t.File, t.Pos.Line(f), f, msg)
 }
 
+// DropForeign records field as dropped by this importer because it is
+// another importer's to convert (see service.Finding.Foreign).
+func (t *Tracker) DropForeign(field, msg string) {
+	f := t.full(field)
+	t.Report.Add(service.Finding{File: t.File, Line: t.Pos.Line(f), Field: f, Status: service.Dropped, Message: msg, Foreign: true})
+}
+
 // Fill records field as a value the user fills at target.
 func (t *Tracker) Fill(field, target, msg string) {
 	f := t.full(field)
@@ -141,7 +148,7 @@ func (t *Tracker) Finish() int {
 }
 
 func (t *Tracker) covered(path string) bool {
-	for p := path; p != ""; p = parent(p) {
+	for p := path; p != ""; p = ParentPath(p) {
 		if t.used[p] {
 			return true
 		}
@@ -155,7 +162,7 @@ func (t *Tracker) covered(path string) bool {
 // subtree, i.e. the child of the deepest path with a used descendant.
 func (t *Tracker) topUncovered(path string) string {
 	best := path
-	for p := parent(path); p != "" && p != t.Prefix; p = parent(p) {
+	for p := ParentPath(path); p != "" && p != t.Prefix; p = ParentPath(p) {
 		if t.hasUsedDescendant(p) {
 			break
 		}
@@ -173,7 +180,9 @@ func (t *Tracker) hasUsedDescendant(p string) bool {
 	return false
 }
 
-func parent(path string) string {
+// ParentPath strips the last element of a field path: "a.b[0].c" →
+// "a.b[0]" → "a.b" → "a" → "".
+func ParentPath(path string) string {
 	i := strings.LastIndexAny(path, ".[")
 	if i <= 0 {
 		return ""

@@ -55,7 +55,8 @@ Inputs (the format of each file is detected unless --from names it):
   systemd  .service units from a VM (the image comes from --image)
 
 Several files describe one service when they name it: a task definition and
-its ECS service, a function and its event source mappings.
+its ECS service, a function and its event source mappings. A CloudFormation
+template with both an ECS service and functions goes to both importers.
 
 Output (written atomically: a failed run leaves the previous DIR whole):
   DIR/chart/                   one Helm chart shared by the services

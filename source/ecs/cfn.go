@@ -233,7 +233,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 			r.svcNames[name] = kebab(name)
 		} else if c.Type == "AWS::Lambda::Function" || c.Type == "AWS::Serverless::Function" {
 			others = append(others, cfnNote{field: cfnTemplateName + "." + id, msg: fmt.Sprintf(
-				"%s is a function, not part of the ECS service: one CDK adds for itself (log retention, custom resources) has no place on Kubernetes; an application function converts with --from lambda (SAM functions convert, a plain AWS::Lambda::Function is recognised, not converted)", c.Type)})
+				"%s is a function, not part of the ECS service: the Lambda importer converts a template's application functions (convert gives it the template too unless --from names one importer), and those CDK adds for itself (log retention, custom resources) stay on AWS with the stack", c.Type)})
 		} else if c.Type == cfnTargetGroup {
 			r.names[id] = "arn:aws:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/" + id
 		}

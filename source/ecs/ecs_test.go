@@ -119,7 +119,7 @@ func assertEveryLeafReported(t *testing.T, files []source.File, s *service.Servi
 				continue
 			}
 			ok := false
-			for p := leaf; p != "" && !ok; p = parentPath(p) {
+			for p := leaf; p != "" && !ok; p = source.ParentPath(p) {
 				ok = covered[f.Path][p]
 			}
 			if !ok {
@@ -156,14 +156,6 @@ func isOtherEntry(leaf string, covered map[string]bool) bool {
 		return true
 	}
 	return false
-}
-
-func parentPath(p string) string {
-	i := strings.LastIndexAny(p, ".[")
-	if i <= 0 {
-		return ""
-	}
-	return p[:i]
 }
 
 // leafPaths lists the paths of the non-null, non-empty scalars of a file,

@@ -95,7 +95,7 @@ func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 		}
 	}
 	for _, n := range td.others {
-		base.Drop(n.field, n.msg)
+		base.DropForeign(n.field, n.msg)
 	}
 	named := td.named
 	if sd != nil {

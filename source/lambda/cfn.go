@@ -2,7 +2,9 @@ package lambda
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
@@ -22,8 +24,9 @@ func readCFN(p *part) ([]*function, error) {
 	types := r.resources
 	var fns []*function
 	byID := map[string]*function{}
+	handlers := deployTimeHandlers(res, types)
 	for _, id := range res.keys() {
-		if types[id] != "AWS::Lambda::Function" {
+		if types[id] != "AWS::Lambda::Function" || handlers[id] != "" {
 			continue
 		}
 		fn := newFunction(r, p.file.Path)
@@ -34,10 +37,18 @@ func readCFN(p *part) ([]*function, error) {
 		byID[id] = fn
 	}
 	if len(fns) == 0 {
+		if len(handlers) > 0 {
+			return nil, res.errf("the template's functions (%s) all run at deploy time for CloudFormation or CDK (custom resources, log retention): none is an application function to convert", strings.Join(slices.Sorted(maps.Keys(handlers)), ", "))
+		}
 		return nil, res.errf("the template defines no AWS::Lambda::Function")
 	}
 	consumed := map[string]bool{}
 	for id := range byID {
+		consumed[id] = true
+	}
+	t := fns[0].tracker(p.file.Path, p.pos, "")
+	for _, id := range slices.Sorted(maps.Keys(handlers)) {
+		t.Drop("Resources."+id, handlers[id])
 		consumed[id] = true
 	}
 	for _, id := range res.keys() {
@@ -63,6 +74,63 @@ func readCFN(p *part) ([]*function, error) {
 	}
 	samTemplateReport(fns[0], p, r, types, consumed)
 	return fns, nil
+}
+
+// cdkInternalFunctions are the logical id prefixes of the singleton
+// functions CDK adds for itself, whose custom resource may sit in another
+// stack of the app.
+var cdkInternalFunctions = []string{
+	"LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a",
+	"AWS679f53fac002430cb0da5b7982bd2287",
+	"BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+	"CustomCDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C",
+}
+
+// deployTimeHandlers finds the template's functions that are not the
+// application's: the handlers of custom resources (a ServiceToken names
+// them), the functions such a handler calls (CDK's provider framework
+// passes its user handlers as environment variables), and CDK's own
+// singletons. It returns each one's logical id with the reason it is not
+// converted.
+func deployTimeHandlers(res val, types map[string]string) map[string]string {
+	const fnType = "AWS::Lambda::Function"
+	out := map[string]string{}
+	var queue []string
+	mark := func(id, why string) {
+		if types[id] == fnType && out[id] == "" {
+			out[id] = why
+			queue = append(queue, id)
+		}
+	}
+	for _, id := range res.keys() {
+		typ := types[id]
+		if typ == "AWS::CloudFormation::CustomResource" || strings.HasPrefix(typ, "Custom::") {
+			if fid := subRef(res.get(id).get("Properties").get("ServiceToken"), types, fnType); fid != "" {
+				mark(fid, fmt.Sprintf("%s: the handler of custom resource %s (%s), which CloudFormation calls while it deploys the stack; it is not a workload and stays on AWS with the stack", fnType, id, typ))
+			}
+		}
+	}
+	for _, id := range res.keys() {
+		path, _ := res.get(id).get("Metadata").get("aws:cdk:path").raw()
+		internal := strings.Contains(path, "/Custom::") || strings.Contains(path, "/AWSCDK")
+		for _, pre := range cdkInternalFunctions {
+			internal = internal || strings.HasPrefix(id, pre)
+		}
+		if internal {
+			mark(id, fnType+": a function CDK adds for itself (log retention, custom resources, bucket deployments and notifications), which runs while the stack deploys; it is not a workload and stays on AWS with the stack")
+		}
+	}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		vars := res.get(id).get("Properties").get("Environment").get("Variables")
+		for _, k := range vars.keys() {
+			if fid := subRef(vars.get(k), types, fnType); fid != "" {
+				mark(fid, fmt.Sprintf("%s: called by %s, the deploy-time handler of a custom resource (through its variable %s); it is not a workload and stays on AWS with the stack", fnType, id, k))
+			}
+		}
+	}
+	return out
 }
 
 // cfnTarget finds the function a reference names: !Ref Fn, !GetAtt Fn.Arn,

@@ -42,6 +42,11 @@ func TestDetectPlainTemplates(t *testing.T) {
 		{"hand-written YAML", "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  F:\n    Type: AWS::Lambda::Function\n", true},
 		{"queues only", "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n", false},
 		{"ECS only", `{"Resources":{"T":{"Type":"AWS::ECS::TaskDefinition"}}}`, false},
+		// An ECS stack whose only functions are CDK's and a custom
+		// resource's handlers is the ECS importer's alone.
+		{"CDK's own functions", `{"Resources":{"T":{"Type":"AWS::ECS::TaskDefinition"},"LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8aFD4BFC8A":{"Type":"AWS::Lambda::Function"}}}`, false},
+		{"a custom resource's handler", "Resources:\n  H:\n    Type: AWS::Lambda::Function\n  Seed:\n    Type: Custom::Seed\n    Properties:\n      ServiceToken: !GetAtt H.Arn\n", false},
+		{"a handler beside an application function", "Resources:\n  H:\n    Type: AWS::Lambda::Function\n  App:\n    Type: AWS::Lambda::Function\n  Seed:\n    Type: Custom::Seed\n    Properties:\n      ServiceToken: !GetAtt H.Arn\n", true},
 	} {
 		if got := (Importer{}).Detect(source.File{Path: "t", Data: []byte(c.data)}); got != c.want {
 			t.Errorf("%s: Detect = %v, want %v", c.name, got, c.want)

@@ -80,7 +80,13 @@ func (Importer) Detect(f source.File) bool {
 		if json.Unmarshal(f.Data, &top) != nil {
 			return false
 		}
-		return classifyKeys(top) != docUnknown
+		switch classifyKeys(top) {
+		case docUnknown:
+			return false
+		case docCloudFormation:
+			return hasAppFunction(f)
+		}
+		return true
 	}
 	if !bytes.Contains(f.Data, []byte("AWS::Serverless")) && !bytes.Contains(f.Data, []byte("AWS::Lambda::Function")) && !(bytes.Contains(f.Data, []byte("functions")) && bytes.Contains(f.Data, []byte("provider"))) {
 		return false
@@ -89,7 +95,34 @@ func (Importer) Detect(f source.File) bool {
 	if yaml.Unmarshal(f.Data, &root) != nil {
 		return false
 	}
-	return classify(&root) != docUnknown
+	switch classify(&root) {
+	case docUnknown:
+		return false
+	case docCloudFormation:
+		return hasAppFunction(f)
+	}
+	return true
+}
+
+// hasAppFunction says whether a plain CloudFormation template holds a
+// function that is not a deploy-time handler (deployTimeHandlers): an ECS
+// stack whose only functions are CDK's log retention and custom resources
+// is the ECS importer's alone.
+func hasAppFunction(f source.File) bool {
+	root, pos, err := parseDoc(f)
+	if err != nil {
+		return false
+	}
+	doc := (&part{file: f, root: root, pos: pos}).docVal()
+	res := doc.get("Resources")
+	types := newCFN(doc).resources
+	handlers := deployTimeHandlers(res, types)
+	for _, id := range res.keys() {
+		if types[id] == "AWS::Lambda::Function" && handlers[id] == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func classifyKeys(top map[string]json.RawMessage) docKind {
