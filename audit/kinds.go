@@ -96,7 +96,8 @@ type WeightData struct {
 	Step int `json:"step"`
 	// Want is the new side's weight asked of the router.
 	Want float64 `json:"want"`
-	// Got is the weight read back from the router (weight-confirmed).
+	// Got is the weight read back from the router (weight-confirmed,
+	// router-drift).
 	Got *float64 `json:"got,omitempty"`
 	// Router names the router.
 	Router string `json:"router,omitempty"`

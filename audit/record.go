@@ -64,6 +64,7 @@ const (
 	KindStepStarted     = "step-started"     // a plan step began
 	KindWeightSet       = "weight-set"       // the router was asked for new weights
 	KindWeightConfirmed = "weight-confirmed" // the weights read back from the router
+	KindRouterDrift     = "router-drift"     // the router read back weights the shift did not set
 	KindAnalysis        = "analysis"         // one measurement against its threshold, with the verdict
 	KindApproval        = "approval"         // one person approved a step
 	KindRefusal         = "refusal"          // one person refused a step

@@ -116,6 +116,9 @@ func (a *AuditTrail) OnEvent(ctx context.Context, e Event, s State) {
 	case "weight-confirmed":
 		got := float64(s.Weight)
 		a.add(audit.KindWeightConfirmed, actor, audit.WeightData{Step: e.Step, Want: float64(s.Target), Got: &got, Router: router})
+	case "router-drift":
+		a.add(audit.KindRouterDrift, actor, audit.WeightData{Step: e.Step, Want: float64(s.Weight), Got: intFloat(e.ReadBack), Router: router})
+		a.add(audit.KindPause, actor, step)
 	case "rollback":
 		a.add(audit.KindRollback, actor, audit.RollbackData{Step: e.Step, Reason: e.Message, FromWeight: float64(e.Weight)})
 		a.add(audit.KindWeightSet, actor, audit.WeightData{Step: e.Step, Want: float64(s.Target), Router: router})
@@ -197,4 +200,13 @@ func (a *AuditTrail) OnSample(ctx context.Context, smp Sample) {
 			Reason string `json:"reason,omitempty"`
 		}{d, c.Unit, c.Reason})
 	}
+}
+
+// intFloat converts an optional int.
+func intFloat(p *int) *float64 {
+	if p == nil {
+		return nil
+	}
+	f := float64(*p)
+	return &f
 }

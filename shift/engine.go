@@ -90,6 +90,11 @@ type State struct {
 	Held time.Duration `json:"held,omitempty"`
 	// Aborting is true while an abort's rollback awaits confirmation.
 	Aborting bool `json:"aborting,omitempty"`
+	// Drifted is true when the router read back another weight than
+	// Weight while nothing was being set: someone or something else (a
+	// reload, a hand edit, another controller) moved the traffic. The
+	// shift pauses, and resuming sets Weight again before it goes on.
+	Drifted bool `json:"drifted,omitempty"`
 	// RollbackStarted is when the latest rollback was requested; the
 	// runner reports rollback time from the first failing observation to
 	// the confirmed read-back.
@@ -166,13 +171,16 @@ type Event struct {
 	// Type: shift-started, step-started, weight-confirmed, analysis,
 	// step-passed, approval-needed, approved, rejected, blackout, paused,
 	// resumed, promoted, rollback, rolled-back, aborted, completed,
-	// command-refused.
+	// command-refused, router-drift.
 	Type    string         `json:"type"`
 	Step    int            `json:"step"`
 	Weight  int            `json:"weight"`
 	Actor   string         `json:"actor,omitempty"`
 	Message string         `json:"message"`
 	Verdict *judge.Verdict `json:"verdict,omitempty"`
+	// ReadBack is the new side's weight the router read back, for a
+	// router-drift.
+	ReadBack *int `json:"readBack,omitempty"`
 }
 
 // Step advances the shift. It is pure: the same arguments always give the
@@ -212,6 +220,7 @@ func (e *stepper) phase(ph Phase, reason string) {
 }
 
 func (e *stepper) setWeight(w, mirror int) {
+	e.s.Drifted = false
 	e.s.Target = w
 	e.s.Mirror = mirror
 	e.acts = append(e.acts, Action{Kind: ActSetWeight, Weight: w, Mirror: mirror})
@@ -256,8 +265,13 @@ func (e *stepper) run(in Input) {
 	}
 }
 
-// readBack confirms a requested weight.
+// readBack confirms a requested weight, or finds that the router's weight
+// moved while none was requested.
 func (e *stepper) readBack(w int) {
+	if e.s.Target == e.s.Weight && w != e.s.Weight {
+		e.drift(w)
+		return
+	}
 	if w != e.s.Target {
 		return // not there yet; the runner retries the set
 	}
@@ -289,6 +303,36 @@ func (e *stepper) readBack(w int) {
 		e.s.Aborting = false
 		e.phase(final, e.s.Reason)
 	}
+}
+
+// drift pauses a shift whose router reads back new w% though the shift
+// set another weight and is not setting one now. The traffic was moved
+// outside the shift: a reload that restored the configuration's weights,
+// a hand edit, another controller. Moving it back at once could undo an
+// emergency action, and going on would judge a step on traffic it did not
+// set, so the shift stops and asks; resume sets the shift's weight again
+// and holds the step from the start.
+func (e *stepper) drift(w int) {
+	switch e.s.Phase {
+	case Holding, WaitingApproval, Blackout:
+	case Paused:
+		if e.s.Drifted {
+			return // said already
+		}
+	default:
+		return
+	}
+	e.record("router-drift", "", "the router reads back new %d%%, the shift set %d%%: the traffic was moved outside the shift (a reload, a hand edit, another controller)", w, e.s.Weight)
+	e.acts[len(e.acts)-1].Event.ReadBack = &w
+	reason := fmt.Sprintf("the router reads back new %d%%, the shift set %d%%: check who changed it, then resume (the router is set to %d%% again) or abort", w, e.s.Weight, e.s.Weight)
+	if e.s.Phase == Paused {
+		e.s.Reason = reason
+	} else {
+		e.pause(reason)
+	}
+	e.s.Drifted = true
+	e.s.Held = 0
+	e.changed = true
 }
 
 // next moves to the step after the current one, or completes.
@@ -520,6 +564,15 @@ func (e *stepper) command(c Command) {
 			resume = Holding
 		}
 		e.record("resumed", c.Actor, "resumed by %s", c.Actor)
+		if e.s.Drifted {
+			// Set the shift's weight again; a step being held is held
+			// again from the start once the router reads it back.
+			e.s.Held = 0
+			if resume == Holding {
+				resume = Setting
+			}
+			e.setWeight(e.s.Weight, e.s.Mirror)
+		}
 		e.s.Phase = resume
 		e.s.Since = e.now.Add(-e.s.Held)
 		e.s.Held = 0

@@ -88,6 +88,14 @@ func setWeights(acts []Action) []int {
 	return out
 }
 
+// wantSet fails unless acts set exactly these weights.
+func (d *driver) wantSet(acts []Action, want ...int) {
+	d.t.Helper()
+	if got := setWeights(acts); !reflect.DeepEqual(got, want) {
+		d.t.Fatalf("set %v, want %v", got, want)
+	}
+}
+
 func events(acts []Action) []string {
 	var out []string
 	for _, a := range acts {
@@ -429,4 +437,100 @@ func TestRevisionCountsTransitionsOnly(t *testing.T) {
 	if d.s.Revision == r {
 		t.Errorf("revision did not move on confirmation")
 	}
+}
+
+// TestDriftInAHoldPausesAndResumeSetsTheWeightAgain: a router that reads
+// back another weight while nothing is being set (a reload restored the
+// configuration's weights, someone edited the rule by hand) pauses the
+// shift without touching the router; resume sets the shift's weight again
+// and holds the step from the start.
+func TestDriftInAHoldPausesAndResumeSetsTheWeightAgain(t *testing.T) {
+	d := newDriver(t, testPlan(t, ""))
+	d.tick(Input{})
+	d.confirm()
+	d.advance(50 * time.Second)
+	d.verdict(judge.Pass)
+	d.want(Holding, 10)
+
+	same := 10
+	if acts := d.tick(Input{ReadBack: &same}); len(acts) != 0 || d.s.Drifted {
+		t.Fatalf("a read-back that matches did %+v (drifted %v)", acts, d.s.Drifted)
+	}
+	moved := 0
+	acts := d.tick(Input{ReadBack: &moved})
+	d.want(Paused, 10)
+	if ev := events(acts); !reflect.DeepEqual(ev, []string{"router-drift"}) || len(setWeights(acts)) != 0 {
+		t.Fatalf("drift did %+v, want one router-drift record and no weight change", acts)
+	}
+	if !d.s.Drifted || !strings.Contains(d.s.Reason, "reads back new 0%, the shift set 10%") {
+		t.Fatalf("state %+v", d.s)
+	}
+	// Seen again while paused: said once.
+	if acts := d.tick(Input{ReadBack: &moved}); len(events(acts)) != 0 {
+		t.Fatalf("second read-back recorded %v", events(acts))
+	}
+	// The hold is not promoted from where it was: resume sets 10 % again
+	// and the step is held for its whole time once confirmed.
+	d.advance(time.Minute)
+	acts = d.cmd(Command{Kind: CmdResume, Actor: "bob"})
+	d.wantSet(acts, 10)
+	d.want(Setting, 10)
+	d.tick(Input{ReadBack: &moved}) // not applied yet: no second drift
+	d.want(Setting, 10)
+	d.confirm()
+	d.want(Holding, 10)
+	if d.s.Drifted {
+		t.Fatal("still drifted after the read-back confirmed the weight")
+	}
+	d.advance(50 * time.Second)
+	d.verdict(judge.Pass)
+	d.want(Holding, 10) // 50 s of a 1 m hold: the time before the drift does not count
+	d.advance(11 * time.Second)
+	d.tick(Input{})
+	d.want(Setting, 10)
+	if d.s.Target != 50 {
+		t.Fatalf("target %d, want the next step's 50", d.s.Target)
+	}
+}
+
+// TestDriftWhileWaitingForApprovalKeepsTheApprovalsAsked: a drift while
+// a step waits for approval pauses; resume sets the weight again and the
+// step still waits for its approvals.
+func TestDriftWhileWaitingForApprovalKeepsTheApprovalsAsked(t *testing.T) {
+	p := testPlan(t, "")
+	p.Spec.Steps[1].Approval = &plan.Approval{Count: 1}
+	d := newDriver(t, p)
+	d.tick(Input{})
+	d.confirm()
+	d.advance(2 * time.Minute)
+	d.verdict(judge.Pass)
+	d.want(WaitingApproval, 10)
+	full := 100
+	d.tick(Input{ReadBack: &full})
+	d.want(Paused, 10)
+	acts := d.cmd(Command{Kind: CmdResume, Actor: "bob"})
+	d.wantSet(acts, 10)
+	d.want(WaitingApproval, 10)
+	d.confirm()
+	d.want(WaitingApproval, 10)
+	d.wantSet(d.cmd(Command{Kind: CmdApprove, Actor: "bob"}), 50)
+}
+
+// TestDriftDuringAnOperatorPauseIsRecordedOnce: a shift paused by hand
+// notes the drift, and resume sets the weight again.
+func TestDriftDuringAnOperatorPauseIsRecordedOnce(t *testing.T) {
+	d := newDriver(t, testPlan(t, ""))
+	d.tick(Input{})
+	d.confirm()
+	d.cmd(Command{Kind: CmdPause, Actor: "bob"})
+	d.want(Paused, 10)
+	moved := 30
+	if ev := events(d.tick(Input{ReadBack: &moved})); !reflect.DeepEqual(ev, []string{"router-drift"}) {
+		t.Fatalf("events %v", ev)
+	}
+	if ev := events(d.tick(Input{ReadBack: &moved})); len(ev) != 0 {
+		t.Fatalf("events %v", ev)
+	}
+	d.wantSet(d.cmd(Command{Kind: CmdResume, Actor: "bob"}), 10)
+	d.want(Setting, 10)
 }

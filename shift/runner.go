@@ -139,6 +139,7 @@ func (r *Runner) LastSample() *Sample {
 func (r *Runner) Run(ctx context.Context) (State, error) {
 	r.init()
 	s := NewState(r.StartedBy)
+	var in Input
 	if r.Store != nil {
 		saved, err := r.Store.Load(ctx)
 		switch {
@@ -154,7 +155,7 @@ func (r *Runner) Run(ctx context.Context) (State, error) {
 				r.setState(s)
 				return s, nil
 			}
-			if err := r.reconcile(ctx, &s); err != nil {
+			if in, err = r.reconcile(ctx, s); err != nil {
 				return s, err
 			}
 		}
@@ -164,7 +165,6 @@ func (r *Runner) Run(ctx context.Context) (State, error) {
 	interval := r.Plan.Spec.Analysis.Interval.D()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	var in Input
 	var waiting []pending
 	defer func() {
 		for _, p := range r.drain(nil) {
@@ -211,35 +211,28 @@ func (r *Runner) drain(got []pending) []pending {
 	}
 }
 
-// reconcile checks, on resume, that the router does what the state says.
-func (r *Runner) reconcile(ctx context.Context, s *State) error {
+// reconcile checks, on resume, that the router does what the state says,
+// and returns the first tick's input: a weight that was being set is set
+// again; in a steady phase, the router's weight is read back for the
+// engine, which pauses the shift when someone moved the traffic while the
+// runner was down (see the engine's drift).
+func (r *Runner) reconcile(ctx context.Context, s State) (Input, error) {
 	switch s.Phase {
 	case Setting, RollingBack:
 		// The weight may or may not have been applied before the stop;
 		// applying it again is idempotent. The read-back confirms it.
-		return r.apply(ctx, s.Target, s.Mirror)
+		return Input{}, r.apply(ctx, s.Target, s.Mirror)
 	case Holding, Paused, WaitingApproval, Blackout:
 		w, err := r.Router.Weights(ctx)
 		if err != nil {
-			return fmt.Errorf("cannot read the router's weights back: %w", err)
+			return Input{}, fmt.Errorf("cannot read the router's weights back: %w", err)
 		}
-		if w.New != s.Weight && s.Phase != Paused {
-			// Someone moved the traffic while the runner was down. Moving
-			// it back could undo an emergency action: stop and ask.
-			s.Resume = s.Phase
-			s.Phase = Paused
-			s.Reason = fmt.Sprintf("on resume the router reads new %d%%, the saved state %d%%: check who changed it, then resume (the router will be set to %d%%) or abort", w.New, s.Weight, s.Weight)
-			s.Revision++
+		if w.New != s.Weight {
 			r.Log.Warn("router drift on resume", "router", w.New, "state", s.Weight)
-			if s.Resume == Holding {
-				// Resume re-applies the state's weight through Setting.
-				s.Resume = Setting
-				s.Target = s.Weight
-			}
-			return r.save(ctx, *s)
 		}
+		return Input{ReadBack: &w.New}, nil
 	}
-	return nil
+	return Input{}, nil
 }
 
 // observe fills in the read-back and the analysis for this tick.
@@ -253,6 +246,14 @@ func (r *Runner) observe(ctx context.Context, s State, in *Input) {
 		}
 		if w, err := r.Router.Weights(ctx); err == nil {
 			in.ReadBack = &w.New
+		}
+	case Holding, WaitingApproval, Blackout, Paused:
+		// Nothing is being set: a weight other than the state's means
+		// the traffic was moved outside the shift (the engine pauses).
+		if w, err := r.Router.Weights(ctx); err == nil {
+			in.ReadBack = &w.New
+		} else {
+			r.Log.Warn("reading weights back failed", "err", err)
 		}
 	}
 	if s.Phase == RollingBack || s.Phase.Final() {

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverhq/cutover/audit"
+	"github.com/cutoverhq/cutover/audit/audittest"
+	_ "github.com/cutoverhq/cutover/audit/file"
 	"github.com/cutoverhq/cutover/internal/admin"
 	"github.com/cutoverhq/cutover/metrics/embedded"
 	"github.com/cutoverhq/cutover/plan"
@@ -310,11 +313,97 @@ func TestRunnerPausesWhenTheRouterDriftedWhileItWasDown(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	st := run.State()
-	if st.Phase != shift.Paused || !strings.Contains(st.Reason, "router reads new 0%") {
+	if st.Phase != shift.Paused || !strings.Contains(st.Reason, "router reads back new 0%") {
 		t.Fatalf("state %s: %s", st.Phase, st.Reason)
 	}
 	if r.proxy.Weights().New != 0 {
 		t.Errorf("the runner overrode the manual change")
+	}
+}
+
+// TestRunnerPausesWhenTheRouterDriftsDuringAHold: the runner reads the
+// router's weights back on every tick of a hold; traffic moved behind its
+// back (here through the proxy directly, as a reload or a hand edit would)
+// pauses the shift and is recorded, and resume sets the weight again.
+func TestRunnerPausesWhenTheRouterDriftsDuringAHold(t *testing.T) {
+	r := newRig(t)
+	p := rigPlan(t, "")
+	p.Spec.Steps[0].Hold = plan.Duration(time.Hour)
+	var mu sync.Mutex
+	var seen []string
+	holding := make(chan struct{}, 1)
+	obs := observerFunc(func(e shift.Event, s shift.State) {
+		mu.Lock()
+		seen = append(seen, e.Type)
+		mu.Unlock()
+		if e.Type == "weight-confirmed" {
+			select {
+			case holding <- struct{}{}:
+			default:
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	logLoc := "file:" + filepath.Join(t.TempDir(), "audit.log")
+	alog, err := audit.Open(ctx, logLoc, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail := shift.NewAuditTrail(ctx, alog, p, "alice", false, nil)
+	run := r.runner(p, nil, obs, trail)
+	ran := make(chan struct{})
+	go func() { run.Run(ctx); close(ran) }()
+	<-holding
+	r.proxy.SetWeights(dataplane.Weights{Legacy: 100})
+	deadline := time.Now().Add(2 * time.Second)
+	for run.State().Phase != shift.Paused && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := run.State()
+	if st.Phase != shift.Paused || !st.Drifted || !strings.Contains(st.Reason, "reads back new 0%, the shift set 10%") {
+		t.Fatalf("state %s (drifted %v): %s", st.Phase, st.Drifted, st.Reason)
+	}
+	time.Sleep(200 * time.Millisecond) // a few more ticks: still paused, router untouched
+	if got := r.proxy.Weights().New; got != 0 || run.State().Phase != shift.Paused {
+		t.Fatalf("while paused the router reads %d%%, phase %s", got, run.State().Phase)
+	}
+	mu.Lock()
+	drifts := 0
+	for _, e := range seen {
+		if e == "router-drift" {
+			drifts++
+		}
+	}
+	mu.Unlock()
+	if drifts != 1 {
+		t.Fatalf("router-drift recorded %d times: %v", drifts, seen)
+	}
+	if _, err := run.Submit(ctx, shift.Command{Kind: shift.CmdResume, Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for (run.State().Phase != shift.Holding || r.proxy.Weights().New != 10) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := run.State(); st.Phase != shift.Holding || r.proxy.Weights().New != 10 {
+		t.Fatalf("after resume: %s, router new %d%%", st.Phase, r.proxy.Weights().New)
+	}
+	cancel()
+	<-ran
+	if err := trail.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var drift []audit.WeightData
+	for _, e := range audittest.Entries(t, logLoc) {
+		if e.Record.Kind == audit.KindRouterDrift {
+			var d audit.WeightData
+			e.Record.DecodeData(&d)
+			drift = append(drift, d)
+		}
+	}
+	if len(drift) != 1 || drift[0].Want != 10 || drift[0].Got == nil || *drift[0].Got != 0 {
+		t.Fatalf("router-drift records %+v, want one: want 10, got 0", drift)
 	}
 }
 
