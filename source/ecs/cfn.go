@@ -41,6 +41,31 @@ type cfnResource struct {
 	Metadata   struct {
 		CDKPath string `json:"aws:cdk:path"`
 	} `json:"Metadata"`
+	Condition           any `json:"Condition"`
+	DependsOn           any `json:"DependsOn"`
+	DeletionPolicy      any `json:"DeletionPolicy"`
+	UpdateReplacePolicy any `json:"UpdateReplacePolicy"`
+}
+
+// attrNotes reports the CloudFormation attributes beside a converted
+// resource's properties, none of which has a Kubernetes counterpart.
+func (c cfnResource) attrNotes(id string) []cfnNote {
+	var out []cfnNote
+	at := func(attr string) string { return cfnTemplateName + "." + id + "." + attr }
+	if c.Condition != nil {
+		out = append(out, cfnNote{field: at("Condition"), msg: fmt.Sprintf(
+			"the %s exists only where condition %v holds; cutover converts it for every environment: where the condition is false, leave the service out", c.Type, c.Condition)})
+	}
+	if c.DependsOn != nil {
+		out = append(out, cfnNote{field: at("DependsOn"), msg: "CloudFormation's creation order; Kubernetes needs none (Argo CD sync waves order objects where it matters)"})
+	}
+	if c.DeletionPolicy != nil {
+		out = append(out, cfnNote{field: at("DeletionPolicy"), msg: "CloudFormation's deletion policy; Argo CD's prune settings decide what deleting the application does"})
+	}
+	if c.UpdateReplacePolicy != nil {
+		out = append(out, cfnNote{field: at("UpdateReplacePolicy"), msg: "CloudFormation's replacement policy; no counterpart"})
+	}
+	return out
 }
 
 type cfnTemplate struct {
@@ -292,7 +317,7 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		// The document as the trackers see it: the resolved properties
 		// at their place in the template, so every path is the file's.
 		whole, _ := json.Marshal(map[string]any{cfnTemplateName: map[string]any{id: map[string]any{propertiesKey(tpl.Resources[id]): resolved}}})
-		d := &doc{path: file, data: whole, pos: pos, yaml: true, unresolved: notes, root: prefix, others: others, named: named}
+		d := &doc{path: file, data: whole, pos: pos, yaml: true, unresolved: notes, root: prefix, others: others, named: named, attrs: c.attrNotes(id)}
 		in.addPresence(pos, whole)
 		if c.Type == cfnTaskDef {
 			d.kind = kindTaskDefInput

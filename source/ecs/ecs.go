@@ -243,6 +243,9 @@ type doc struct {
 	// named says, for a CloudFormation resource that names no service,
 	// where its name came from.
 	named *cfnNote
+	// attrs are the CloudFormation attributes beside the resource's
+	// properties (Condition, DependsOn, policies), with their whole path.
+	attrs []cfnNote
 }
 
 // positions indexes the lines of a file's fields: from the YAML itself

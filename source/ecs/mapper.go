@@ -93,6 +93,13 @@ func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
 		for _, n := range sd.unresolved {
 			m.st.Drop(n.field, n.msg)
 		}
+		st := source.NewTracker(sd.path, sd.pos, &svc.Report)
+		for _, n := range sd.attrs {
+			st.Drop(n.field, n.msg)
+		}
+	}
+	for _, n := range td.attrs {
+		base.Drop(n.field, n.msg)
 	}
 	for _, n := range td.others {
 		base.DropForeign(n.field, n.msg)
