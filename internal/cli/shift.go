@@ -343,7 +343,15 @@ func runShift(ctx context.Context, e *env, f shiftRunFlags, planFile string) err
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() {
+		// The command that ended the shift (abort, the last approval)
+		// gets its answer: in-flight requests finish first, then
+		// whatever still streams (an open dashboard) is cut.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		srv.Close()
+	}()
 	fmt.Fprintf(e.stdout, "shift %s: %s → %s in %d steps (%s); dashboard http://%s/ ; state %s\n",
 		p.Metadata.Name, strings.Join(p.Spec.Legacy.Addresses, ","), strings.Join(p.Spec.New.Addresses, ","), len(p.Spec.Steps), stepList(p), addr, state)
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverhq/cutover/audit"
 	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 	"github.com/cutoverhq/cutover/shift"
 )
@@ -231,7 +232,41 @@ backend be_payments
 		t.Errorf("the new side served only %d requests", n1.hits.Load())
 	}
 
-	// Run 2: the new side breaks at 50 %.
+	// Run 2: someone moves the traffic by hand in the middle of a hold
+	// (the runtime API, as an operator or a reload without the state
+	// file would): the shift pauses and leaves HAProxy alone; resume sets
+	// its weight again; abort sends everything back to legacy.
+	haproxyRuntime(t, sock, "set server be_payments/new1 weight 0")
+	haproxyRuntime(t, sock, "set server be_payments/legacy1 weight 100")
+	haproxyRuntime(t, sock, "set server be_payments/legacy2 weight 100")
+	drift := runShift(t, bin, planFor("drift", "60s"), filepath.Join(dir, "drift.state.json"))
+	drift.waitFor("step 2 held", 60*time.Second, func(s shift.Status) bool { return s.State.Phase == shift.Holding && s.State.Weight == 50 })
+	haproxyRuntime(t, sock, "set server be_payments/new1 weight 0")
+	ds := drift.waitFor("the drift pause", 10*time.Second, func(s shift.Status) bool { return s.State.Phase == shift.Paused })
+	if !ds.State.Drifted || !strings.Contains(ds.State.Reason, "reads back new 0%, the shift set 50%") {
+		t.Fatalf("paused with %q (drifted %v)", ds.State.Reason, ds.State.Drifted)
+	}
+	time.Sleep(time.Second) // two ticks more: the shift keeps its hands off
+	if got := haproxySplit(t, sock); got != "100/0" {
+		t.Fatalf("paused on drift, HAProxy reads %s: the shift overrode the hand edit", got)
+	}
+	drift.command("resume")
+	drift.waitFor("the step held again", 10*time.Second, func(s shift.Status) bool { return s.State.Phase == shift.Holding && s.State.Weight == 50 })
+	if got := haproxySplit(t, sock); got != "50/50" {
+		t.Fatalf("resumed, HAProxy reads %s, want 50/50", got)
+	}
+	drift.command("abort")
+	if code := drift.exit(30 * time.Second); code == 0 {
+		t.Fatalf("aborted run exited 0:\n%s", drift.proc.output())
+	}
+	if got := haproxySplit(t, sock); got != "100/0" {
+		t.Fatalf("after the abort HAProxy reads %s, want 100/0", got)
+	}
+	if n := countKind(t, drift.audit, audit.KindRouterDrift); n != 1 {
+		t.Errorf("the audit log holds %d router-drift records, want 1", n)
+	}
+
+	// Run 3: the new side breaks at 50 %.
 	run2 := runShift(t, bin, planFor("failing", "60s"), filepath.Join(dir, "failing.state.json"))
 	run2.waitFor("step 2 held", 60*time.Second, func(s shift.Status) bool { return s.State.Phase == shift.Holding && s.State.Weight == 50 })
 	time.Sleep(1500 * time.Millisecond)

@@ -197,6 +197,40 @@ func (s *shiftRun) waitFor(what string, timeout time.Duration, cond func(shift.S
 	return shift.Status{}
 }
 
+// command posts an operator command (resume, abort, …) to the run's
+// admin API and fails the test unless it is accepted.
+func (s *shiftRun) command(name string) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.admin+"/v1/shift/"+name, strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		s.t.Fatalf("%s: %s %s", name, resp.Status, b)
+	}
+}
+
+// countKind verifies the audit log at loc and counts its records of one
+// kind.
+func countKind(t *testing.T, loc, kind string) int {
+	t.Helper()
+	n := 0
+	rep, err := audit.Verify(context.Background(), loc, audit.VerifyOptions{Visit: func(e audit.Entry) {
+		if e.Record.Kind == kind {
+			n++
+		}
+	}})
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit log %s: %v %+v", loc, err, rep)
+	}
+	return n
+}
+
 func (s *shiftRun) exit(timeout time.Duration) int {
 	s.t.Helper()
 	select {
