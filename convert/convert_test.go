@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/cutoverhq/cutover/internal/golden"
 	"github.com/cutoverhq/cutover/render"
 	"github.com/cutoverhq/cutover/service"
+	"gopkg.in/yaml.v3"
 )
 
 // The bundled examples, all formats at once, converted into one layout.
@@ -224,5 +226,54 @@ func TestMixedTemplateGoesToEveryImporter(t *testing.T) {
 	}
 	if !found {
 		t.Error("--from ecs: the function is not reported as the Lambda importer's")
+	}
+}
+
+// TestValuesToFillAreNamedAlikeAndExist: whichever importer or renderer
+// asked for a value, its name is lowerCamel, and the name the report
+// gives is a key under fill: in the service's values file.
+func TestValuesToFillAreNamedAlikeAndExist(t *testing.T) {
+	camel := regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+	for name, inputs := range map[string][]string{
+		"examples":   examples,
+		"mixed cdk":  {"testdata/mixed-cdk/AppStack.template.json"},
+		"ecs":        {"../source/ecs/testdata/placeholders-and-nulls/taskdef.json", "../source/ecs/testdata/secrets-arns/taskdef.json"},
+		"compose":    {"../source/compose/testdata/interpolation-unset-vars/docker-compose.yml"},
+		"compose 2":  {"../source/compose/testdata/image-placeholders/compose.yaml"},
+		"systemd":    {"../source/systemd/testdata/envfile-and-user/billing-worker.service"},
+		"systemd.in": {"../source/systemd/testdata/build-placeholders/mailrelay.service.in"},
+	} {
+		res, err := Convert(context.Background(), inputs, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		fills := 0
+		for _, s := range res.Services {
+			var values struct {
+				Fill map[string]any `yaml:"fill"`
+			}
+			if err := yaml.Unmarshal(res.Tree["values/services/"+s.Name+".yaml"], &values); err != nil {
+				t.Fatalf("%s: values of %s: %v", name, s.Name, err)
+			}
+			for k := range values.Fill {
+				if !camel.MatchString(k) {
+					t.Errorf("%s: %s: fill.%s is not lowerCamel", name, s.Name, k)
+				}
+			}
+			for _, f := range s.Report.Findings {
+				_, key, ok := strings.Cut(f.Target, "fill.")
+				if !ok || f.Status != service.Fill {
+					continue
+				}
+				key, _, _ = strings.Cut(key, " ")
+				fills++
+				if _, ok := values.Fill[key]; !ok {
+					t.Errorf("%s: %s: the report asks to fill %q, which values/services/%s.yaml does not hold (%v)", name, s.Name, key, s.Name, values.Fill)
+				}
+			}
+		}
+		if fills == 0 {
+			t.Errorf("%s: no value to fill: the case checks nothing", name)
+		}
 	}
 }

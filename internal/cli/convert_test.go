@@ -42,8 +42,8 @@ func TestConvertEvidencesOneRolePerEnvironment(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"dev":     "role payments-api-dev to create (fill.role-arn-dev)",
-		"staging": "role payments-api-staging to create (fill.role-arn-staging)",
+		"dev":     "role payments-api-dev to create (fill.roleArnDev)",
+		"staging": "role payments-api-staging to create (fill.roleArnStaging)",
 		"prod":    "arn:aws:iam::481926735012:role/payments-api-task",
 	}
 	for env, w := range want {

@@ -68,13 +68,13 @@ func ValueFiles(svc, env string) []string {
 // Findings): the values it needs filled are added to Values (so the
 // report and the fill: map agree), its findings to Report, and a service
 // whose secrets or queues need an AWS identity but had none gets a
-// ServiceAccount whose role is the fill value role-arn. Rendering the
+// ServiceAccount whose role is the fill value roleArn. Rendering the
 // same services again adds nothing more.
 //
 // A service's IAM role differs by environment (iam.Identities): the
 // production environments keep the role the input named, every other
 // environment names a role of its own, a value to fill
-// (role-arn-<env>), under the service's environments: map.
+// (roleArn<Env>), under the service's environments: map.
 func Render(svcs []*service.Service, opts render.Options, t render.Tree) error {
 	opts = opts.Defaults()
 	if err := opts.Validate(); err != nil {

@@ -510,10 +510,10 @@ func TestRenderCompletesTheModelOnce(t *testing.T) {
 	// The key of a secret the input left unrendered, and one role per
 	// environment: production's, and one of each other environment's own
 	// account.
-	if strings.Join(names, " ") != "secret-signing-key role-arn role-arn-dev role-arn-staging" {
+	if strings.Join(names, " ") != "secretSigningKey roleArn roleArnDev roleArnStaging" {
 		t.Fatalf("Values after Render: %+v", s.Values)
 	}
-	if sa := s.ServiceAccount; sa == nil || sa.RoleValue != "role-arn" {
+	if sa := s.ServiceAccount; sa == nil || sa.RoleValue != "roleArn" {
 		t.Errorf("the service reads secrets but has no ServiceAccount with the role to fill: %+v", sa)
 	}
 	if s.Report.Count(service.Fill) != 4 {

@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/cutoverhq/cutover/render"
+	"github.com/cutoverhq/cutover/render/iam"
 	"github.com/cutoverhq/cutover/service"
 	"github.com/cutoverhq/cutover/source"
 )
@@ -49,14 +50,14 @@ func TestProductionRoleStaysInProduction(t *testing.T) {
 	for _, env := range []string{"dev", "staging"} {
 		_, err := TemplateTree(context.Background(), tree, "payment-events", env)
 		var ie *source.InputError
-		if !errors.As(err, &ie) || ie.Field != "fill.role-arn-"+env || ie.File != p || ie.Line == 0 {
-			t.Errorf("%s unfilled: want an InputError naming fill.role-arn-%s in %s, got %v", env, env, p, err)
+		if !errors.As(err, &ie) || ie.Field != "fill."+iam.EnvRoleFill(env) || ie.File != p || ie.Line == 0 {
+			t.Errorf("%s unfilled: want an InputError naming fill.%s in %s, got %v", env, iam.EnvRoleFill(env), p, err)
 		}
 	}
 
 	tree[p] = fillValues(t, unfilled, map[string]string{
-		"role-arn-dev":     "arn:aws:iam::210987654321:role/payment-events-dev",
-		"role-arn-staging": "arn:aws:iam::310987654321:role/payment-events-staging",
+		"roleArnDev":     "arn:aws:iam::210987654321:role/payment-events-dev",
+		"roleArnStaging": "arn:aws:iam::310987654321:role/payment-events-staging",
 	})
 	seen := map[string]string{}
 	for _, env := range opts.Envs {
@@ -107,7 +108,7 @@ func TestLastEnvironmentIsProductionWhenNoneIsNamedSo(t *testing.T) {
 		prod := map[string]bool{}
 		for _, e := range c.prod {
 			prod[e] = true
-			if _, ok := fills["role-arn-"+e]; ok {
+			if _, ok := fills[iam.EnvRoleFill(e)]; ok {
 				t.Errorf("envs %v: %s, a production environment, has a role to fill", c.envs, e)
 			}
 		}

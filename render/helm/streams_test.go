@@ -78,7 +78,7 @@ func TestOnlyStreamConsumersMountTheAPIToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := ServiceValuesFile(svcs[0].Name)
-		tree[p] = fillValues(t, tree[p], map[string]string{"role-arn-dev": "arn:aws:iam::210987654321:role/fraud-score-stream-dev"})
+		tree[p] = fillValues(t, tree[p], map[string]string{"roleArnDev": "arn:aws:iam::210987654321:role/fraud-score-stream-dev"})
 		out, err := TemplateTree(context.Background(), tree, svcs[0].Name, "dev")
 		if err != nil {
 			t.Fatal(err)

@@ -1411,7 +1411,7 @@ func (b *builder) secrets() *yaml.Node {
 			if s.Source == service.ParameterStore {
 				store = "Parameter Store"
 			}
-			name := b.addFill(dnsLabel("secret-"+strings.ToLower(s.Name)), "",
+			name := b.addFill(service.FillKey("secret", s.Name), "",
 				fmt.Sprintf("the %s name or ARN of secret %s: the input gave the unrendered %q", store, s.Name, s.Key), field)
 			m.set("keyFill", str(name))
 		}

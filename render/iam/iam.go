@@ -10,7 +10,7 @@
 //   - every other environment gets a role of its own, <service>-<env>, to
 //     create in that environment's account, trusting only the service
 //     account in that environment's namespace. Its ARN is a value the user
-//     fills (fill.role-arn-<env>), and the chart refuses to render that
+//     fills (fill.roleArn<Env>), and the chart refuses to render that
 //     environment until it is filled.
 //
 // So no environment can act with production's identity, and the audit
@@ -59,11 +59,11 @@ func envWord(env string) string { return strings.ToUpper(strings.ReplaceAll(env,
 // RoleFill is the value that holds a production role the input did not
 // name (render/helm adds it); EnvRoleFill(env) holds the role of another
 // environment.
-const RoleFill = "role-arn"
+const RoleFill = "roleArn"
 
 // EnvRoleFill names the value that holds a service's IAM role in a
-// non-production environment: role-arn-<env>.
-func EnvRoleFill(env string) string { return RoleFill + "-" + env }
+// non-production environment: roleArn<Env> (roleArnStaging).
+func EnvRoleFill(env string) string { return service.FillKey(RoleFill, env) }
 
 // EnvRoleName is the name suggested for a role cutover asks the user to
 // create: <service>-<env>, cut to IAM's 64 characters.

@@ -118,7 +118,7 @@ func TestProductionRoleTrustsOnlyProduction(t *testing.T) {
 	}
 
 	staging := roles[1]
-	if staging.ARN != "" || staging.Prod || strings.Join(staging.Fills, ",") != "api fill.role-arn-staging" {
+	if staging.ARN != "" || staging.Prod || strings.Join(staging.Fills, ",") != "api fill.roleArnStaging" {
 		t.Errorf("staging role %+v", staging)
 	}
 	b, err = TrustPolicy(staging, opts)
@@ -171,7 +171,7 @@ func TestAccountsAndClustersPerEnvironment(t *testing.T) {
 		"aws iam create-role --role-name api-dev --assume-role-policy-document file://api-dev.trust-policy.json  # dev",
 		"aws iam update-assume-role-policy --role-name api-task",
 		"`" + OIDCPlaceholderFor("prod") + "`",
-		"| api-dev | dev | api | `platform-dev:api-sa` | new role: create it, then set api fill.role-arn-dev |",
+		"| api-dev | dev | api | `platform-dev:api-sa` | new role: create it, then set api fill.roleArnDev |",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README lacks %q:\n%s", want, readme)
@@ -191,7 +191,7 @@ func TestUnknownClusterLeavesPlaceholders(t *testing.T) {
 		}
 	}
 	readme := string(tree["iam/README.md"])
-	if !strings.Contains(readme, "| api-prod | prod | api | `platform-prod:api` | new role: create it, then set api fill.role-arn |") {
+	if !strings.Contains(readme, "| api-prod | prod | api | `platform-prod:api` | new role: create it, then set api fill.roleArn |") {
 		t.Errorf("README does not say the production role is new:\n%s", readme)
 	}
 }

@@ -125,7 +125,7 @@ func imageRepo(image string) string {
 func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig, main bool) {
 	valueName := "image"
 	if !main {
-		valueName = "image-" + c.Name
+		valueName = service.FillKey("image", c.Name)
 	}
 	target := "values fill." + valueName
 	switch {
@@ -248,7 +248,7 @@ func (cv *conv) varEnv(c *service.Container, name string) {
 	if u != nil && u.Message != "" {
 		reason += ": " + u.Message
 	}
-	c.Env = append(c.Env, service.EnvVar{Name: name, ValueRef: cv.svc.AddValue(name, "", reason)})
+	c.Env = append(c.Env, service.EnvVar{Name: name, ValueRef: cv.svc.AddValue(service.FillKey("env", name), "", reason)})
 }
 
 // user maps user: "uid[:gid]". Kubernetes takes numeric ids only.

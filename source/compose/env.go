@@ -100,7 +100,7 @@ func (cv *conv) environment(t *ftrack, c *service.Container, cref string, sc typ
 				}
 				continue
 			}
-			ref := cv.svc.AddValue(key, "", "compose passed "+key+" through from the shell that ran it")
+			ref := cv.svc.AddValue(service.FillKey("env", key), "", "compose passed "+key+" through from the shell that ran it")
 			c.Env = append(c.Env, service.EnvVar{Name: key, ValueRef: ref})
 			t.Fill(field, "values fill."+ref, "no value: compose took it from the shell that ran it; fill it")
 		case secretLooking(key, *v):
@@ -117,7 +117,7 @@ func (cv *conv) environment(t *ftrack, c *service.Container, cref string, sc typ
 			if u := cv.pr.ip.unset[vars[0]]; u != nil && u.Message != "" {
 				reason += ": " + u.Message
 			}
-			ref := cv.svc.AddValue(name, def, reason)
+			ref := cv.svc.AddValue(service.FillKey("env", name), def, reason)
 			c.Env = append(c.Env, service.EnvVar{Name: key, ValueRef: ref})
 			t.Fill(field, "values fill."+ref, fmt.Sprintf("uses %s, which is not set: fill it", varList(vars)))
 		case main:
@@ -197,7 +197,7 @@ func (cv *conv) envFiles(t *ftrack, c *service.Container, cref string, sc types.
 				tr.Warn(field, "", fmt.Sprintf("optional env_file %s is not there: nothing loaded, as compose does", written))
 				continue
 			}
-			name := "envFile-" + service.SanitizeName(baseName(written))
+			name := service.FillKey("envFile", baseName(written))
 			ref := cv.svc.AddValue(name, "", fmt.Sprintf("env_file %s was not found beside the compose file: put its variables in this service's config (secrets in Secrets Manager)", written))
 			if main {
 				c.EnvFromConfig = true

@@ -164,7 +164,7 @@ func (m *mapper) image(c *cinfo) {
 	if imagePlaceholder(img) {
 		name := "image"
 		if c != m.app {
-			name = valueName("image", c.name)
+			name = service.FillKey("image", c.name)
 		}
 		reason := fmt.Sprintf("container %s has no image", c.name)
 		switch {
@@ -237,7 +237,7 @@ func (m *mapper) env(c *cinfo, shared map[string]bool) {
 		}
 		switch {
 		case looksSecret(kv.Name, kv.Value):
-			vn := m.svc.AddValue(valueName("env", kv.Name), "", fmt.Sprintf("%s looked like a credential in plain text; its value was not copied", kv.Name))
+			vn := m.svc.AddValue(service.FillKey("env", kv.Name), "", fmt.Sprintf("%s looked like a credential in plain text; its value was not copied", kv.Name))
 			c.out.Env = append(c.out.Env, service.EnvVar{Name: kv.Name, ValueRef: vn})
 			what := fmt.Sprintf("%s looks like a credential in plain text: its value was not copied", kv.Name)
 			if envPlaceholder(kv.Value) {
@@ -245,9 +245,9 @@ func (m *mapper) env(c *cinfo, shared map[string]bool) {
 			}
 			c.t.Fill(f, "values fill."+vn, what+"; store it in Secrets Manager and list it under secrets, or fill it")
 		case envPlaceholder(kv.Value):
-			name := valueName("env", kv.Name)
+			name := service.FillKey("env", kv.Name)
 			if !shared[kv.Name] {
-				name = valueName("env", c.name, kv.Name)
+				name = service.FillKey("env", c.name, kv.Name)
 			}
 			vn := m.svc.AddValue(name, fillDefault(kv.Value), fmt.Sprintf("%s holds the unrendered %s", kv.Name, kv.Value))
 			c.out.Env = append(c.out.Env, service.EnvVar{Name: kv.Name, ValueRef: vn})
@@ -287,7 +287,7 @@ func (m *mapper) envFiles(c *cinfo) error {
 		n++
 		// Empty, not the ARN: a value prefilled with the ARN passes lint,
 		// and the app would start without the file's variables.
-		vn := m.svc.AddValue(valueName("env_file", c.name, strconv.Itoa(n)), "",
+		vn := m.svc.AddValue(service.FillKey("envFile", c.name, strconv.Itoa(n)), "",
 			fmt.Sprintf("container %s read variables from the S3 env file %s: turn each of its variables into a ConfigMap key (secrets into Secret keys), then fill this value with that file's name to record it is done", c.name, v))
 		c.t.Fill(f, "values fill."+vn, fmt.Sprintf("cutover does not read S3: copy the variables of %s into the service's config (secrets into Secrets Manager)", v))
 	}
@@ -337,7 +337,7 @@ func (m *mapper) addSecret(name, container string, ref service.Secret) string {
 	same := func(a, b service.Secret) bool {
 		return a.Source == b.Source && a.Key == b.Key && a.Property == b.Property && a.Version == b.Version && a.Region == b.Region
 	}
-	for _, candidate := range []string{name, name + "_" + valueName(container)} {
+	for _, candidate := range []string{name, name + "_" + keyName(container)} {
 		free := true
 		for _, s := range m.svc.Secrets {
 			if s.Name == candidate {

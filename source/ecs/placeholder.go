@@ -45,9 +45,10 @@ func hasPlaceholder(s string) bool { return maybeTemplated(s) && imagePlaceholde
 // template variable.
 func envPlaceholder(s string) bool { return maybeTemplated(s) && valuePlaceholderRE.MatchString(s) }
 
-// valueName turns a container or variable name into a key under `fill:`
-// that Helm templates can use as .Values.fill.<key>.
-func valueName(parts ...string) string {
+// keyName joins a name's parts with underscores, as a Secret key, which
+// takes [A-Za-z0-9_] (a secret two containers name alike gets the
+// container's name appended). Values to fill are named by service.FillKey.
+func keyName(parts ...string) string {
 	var b strings.Builder
 	for _, p := range parts {
 		if p == "" {

@@ -390,7 +390,7 @@ func (m *mapper) taskLevel() error {
 	if arn := strings.TrimSpace(td.TaskRoleArn); arn != "" {
 		sa := &service.ServiceAccount{FormerPrincipal: "ecs-tasks.amazonaws.com"}
 		if arnPlaceholder(arn) {
-			sa.RoleValue = m.svc.AddValue("role_arn", fillDefault(arn), "the IAM role the pods assume: the task role was "+placeholderWhat(arn))
+			sa.RoleValue = m.svc.AddValue("roleArn", fillDefault(arn), "the IAM role the pods assume: the task role was "+placeholderWhat(arn))
 			t.Fill("taskRoleArn", "values fill."+sa.RoleValue, fmt.Sprintf("the task role is %s: fill in the IAM role the pods assume", placeholderWhat(arn)))
 		} else {
 			if err := parseRoleARN(arn); err != nil {

@@ -235,7 +235,7 @@ func (fn *function) addEnv(name string, v val) {
 		v.t.Fill(v.field, "ExternalSecret key "+name,
 			fmt.Sprintf("%s; %s, so it is an ExternalSecret key: store the value in Secrets Manager as %q (or point the key elsewhere)", s.reason, why, key))
 	case !s.ok:
-		ref := fn.fill(v, valueName("env", name), s.def, "environment variable "+name+": "+s.reason)
+		ref := fn.fill(v, service.FillKey("env", name), s.def, "environment variable "+name+": "+s.reason)
 		fn.env = append(fn.env, service.EnvVar{Name: name, ValueRef: ref})
 	case looksSecret(name, s.text):
 		// Console exports carry decrypted environment values. A value
@@ -455,7 +455,7 @@ func (fn *function) addEFS(v val, apARN, mount string, arnAt, mountAt val) error
 			name = service.SanitizeName(name + "-" + strconv.Itoa(len(fn.svc.Volumes)))
 		}
 	}
-	fsValue := fn.fill(arnAt, valueName(name, "fileSystemId"), "",
+	fsValue := fn.fill(arnAt, service.FillKey(name, "fileSystemId"), "",
 		fmt.Sprintf("the EFS file system of access point %s: Lambda names only the access point (aws efs describe-access-points --access-point-id %s --query 'AccessPoints[0].FileSystemId')", ap, ap))
 	fn.svc.Volumes = append(fn.svc.Volumes, service.Volume{
 		Name: name, Kind: service.VolumeEFS,
@@ -536,7 +536,7 @@ func (fn *function) addTrigger(tr *trigger) {
 // queueSource sets an SQS trigger's source from a queue ARN (or an
 // unresolved expression, which becomes a value to fill).
 func (fn *function) queueSource(tr *trigger, v val) error {
-	lit, ref, note := fn.text(v, valueName(tr.Name, "queueUrl"), "the URL of the SQS queue the function consumed")
+	lit, ref, note := fn.text(v, service.FillKey(tr.Name, "queueUrl"), "the URL of the SQS queue the function consumed")
 	if ref != "" {
 		tr.SourceValue = ref
 		return nil
@@ -548,7 +548,7 @@ func (fn *function) queueSource(tr *trigger, v val) error {
 	}
 	a, err := parseARNOf(lit, "sqs")
 	if why, ok := placeholderARN(err); ok {
-		tr.SourceValue = fn.fill(v, valueName(tr.Name, "queueUrl"), queueURL(a), "the URL of the SQS queue the function consumed: "+why)
+		tr.SourceValue = fn.fill(v, service.FillKey(tr.Name, "queueUrl"), queueURL(a), "the URL of the SQS queue the function consumed: "+why)
 		if isRegion(a.Region) {
 			tr.Region = a.Region
 		}
@@ -572,7 +572,7 @@ func (fn *function) queueSource(tr *trigger, v val) error {
 // streamSource sets a Kinesis or DynamoDB stream trigger's source.
 func (fn *function) streamSource(tr *trigger, v val) error {
 	tr.sourceAt = v
-	lit, ref, note := fn.text(v, valueName(tr.Name, "streamArn"), "the ARN of the stream the function consumed")
+	lit, ref, note := fn.text(v, service.FillKey(tr.Name, "streamArn"), "the ARN of the stream the function consumed")
 	if ref != "" {
 		tr.SourceValue = ref
 		return nil
@@ -585,7 +585,7 @@ func (fn *function) streamSource(tr *trigger, v val) error {
 		if a.Service == "dynamodb" {
 			tr.Kind = service.TriggerDynamoDB
 		}
-		tr.SourceValue = fn.fill(v, valueName(tr.Name, "streamArn"), lit, "the ARN of the stream the function consumed: "+why)
+		tr.SourceValue = fn.fill(v, service.FillKey(tr.Name, "streamArn"), lit, "the ARN of the stream the function consumed: "+why)
 		if isRegion(a.Region) {
 			tr.Region = a.Region
 		}
@@ -627,7 +627,7 @@ func (fn *function) mskCluster(tr *trigger, v val, clusterARN string) error {
 		return v.errf("%q is not an MSK cluster ARN (…:cluster/<name>/<uuid>)", clusterARN)
 	}
 	tr.Kind, tr.Region, tr.clusterARN = service.TriggerKafka, a.Region, clusterARN
-	tr.BrokersValue = fn.fill(v, valueName(tr.Name, "brokers"), "",
+	tr.BrokersValue = fn.fill(v, service.FillKey(tr.Name, "brokers"), "",
 		"the bootstrap servers of MSK cluster "+clusterARN+" (aws kafka get-bootstrap-brokers --cluster-arn "+clusterARN+"), comma-separated; IAM auth needs the IRSA role to allow kafka-cluster:Connect/ReadData")
 	return nil
 }

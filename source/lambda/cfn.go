@@ -325,7 +325,7 @@ func (fn *function) cfnMapping(id string, m val, r *cfn, res val) error {
 	case "sqs":
 		tr.Kind = service.TriggerSQS
 		if queueID != "" {
-			tr.SourceValue = fn.fill(src, valueName(tr.Name, "queueUrl"), "", "the URL of the SQS queue the function consumed: "+templateQueue(fn, res.get(queueID), queueID))
+			tr.SourceValue = fn.fill(src, service.FillKey(tr.Name, "queueUrl"), "", "the URL of the SQS queue the function consumed: "+templateQueue(fn, res.get(queueID), queueID))
 		} else if err := fn.queueSource(tr, src); err != nil {
 			return err
 		}

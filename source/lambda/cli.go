@@ -610,7 +610,7 @@ func (fn *function) kafkaGroup(tr *trigger, m val) error {
 			"Lambda used the mapping's UUID as the consumer group: the pods join the same group and continue from its committed offsets; disable the Lambda mapping first, or both consume")
 		return nil
 	}
-	tr.ConsumerGroupValue = fn.fill(m.get("UUID"), valueName(tr.Name, "consumerGroup"), "",
+	tr.ConsumerGroupValue = fn.fill(m.get("UUID"), service.FillKey(tr.Name, "consumerGroup"), "",
 		"the consumer group Lambda used: its event source mapping's UUID unless ConsumerGroupId was set (aws lambda list-event-source-mappings --function-name "+fn.name+"); the same group continues from its offsets, a new one starts at StartingPosition")
 	return nil
 }

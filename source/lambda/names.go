@@ -87,39 +87,6 @@ func kebab(s string) string {
 	return service.SanitizeName(b.String())
 }
 
-// valueName builds the name of a value to fill from words: lowerCamel,
-// letters and digits only, so it is a plain key in the values file.
-func valueName(words ...string) string {
-	var b strings.Builder
-	for _, w := range words {
-		for _, part := range strings.FieldsFunc(w, func(r rune) bool { return !(r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r))) }) {
-			if b.Len() == 0 {
-				b.WriteString(lowerFirst(part))
-				continue
-			}
-			b.WriteString(upperFirst(part))
-		}
-	}
-	if b.Len() == 0 {
-		return "value"
-	}
-	return b.String()
-}
-
-func lowerFirst(s string) string {
-	if s == strings.ToUpper(s) {
-		return strings.ToLower(s)
-	}
-	return strings.ToLower(s[:1]) + s[1:]
-}
-
-func upperFirst(s string) string {
-	if s == strings.ToUpper(s) {
-		s = strings.ToLower(s)
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 // envName turns a trigger or value name into an environment variable
 // name: upper case, [A-Z0-9_].
 func envName(words ...string) string {

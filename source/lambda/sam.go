@@ -467,11 +467,11 @@ func (fn *function) samKafka(tr *trigger, typ string, p val) error {
 		sv := p.get("Stream")
 		s := fn.res.resolve(sv)
 		if !s.ok {
-			tr.BrokersValue = fn.fill(sv, valueName(tr.Name, "brokers"), "",
+			tr.BrokersValue = fn.fill(sv, service.FillKey(tr.Name, "brokers"), "",
 				"the bootstrap servers of the MSK cluster "+sv.text()+", comma-separated (aws kafka get-bootstrap-brokers): "+s.reason)
 			// The function's events name the cluster (eventSourceArn), and
 			// serve makes them MSK events only when it knows it.
-			tr.clusterARNValue = fn.fill(sv, valueName(tr.Name, "clusterArn"), "",
+			tr.clusterARNValue = fn.fill(sv, service.FillKey(tr.Name, "clusterArn"), "",
 				"the ARN of the MSK cluster "+sv.text()+", which the function's events carry as eventSourceArn: "+s.reason)
 		} else if err := fn.mskCluster(tr, sv, s.text); err != nil {
 			return err
@@ -499,7 +499,7 @@ func (fn *function) samKafka(tr *trigger, typ string, p val) error {
 	tr.Source = topics[0]
 	tv.t.Mapped(tv.field, "KEDA kafka topic and serve --topic")
 	if g := p.get("ConsumerGroupId"); !g.absent() {
-		lit, ref, note := fn.text(g, valueName(tr.Name, "consumerGroup"), "the Kafka consumer group")
+		lit, ref, note := fn.text(g, service.FillKey(tr.Name, "consumerGroup"), "the Kafka consumer group")
 		if ref != "" {
 			tr.ConsumerGroupValue = ref
 		} else {
@@ -507,7 +507,7 @@ func (fn *function) samKafka(tr *trigger, typ string, p val) error {
 			report(g, "KEDA kafka consumerGroup and serve --consumer-group", note)
 		}
 	} else {
-		tr.ConsumerGroupValue = fn.fill(p.get("ConsumerGroupId"), valueName(tr.Name, "consumerGroup"), "",
+		tr.ConsumerGroupValue = fn.fill(p.get("ConsumerGroupId"), service.FillKey(tr.Name, "consumerGroup"), "",
 			"the consumer group Lambda used: the event source mapping's UUID (aws lambda list-event-source-mappings --function-name <deployed name>); the same group continues from its offsets, a new one starts at StartingPosition")
 	}
 	fn.kafkaAuth(tr, p.get("SourceAccessConfigurations"))

@@ -1199,7 +1199,7 @@ func (fn *function) slsKafka(tr *trigger, typ string, p val) error {
 		av := p.get("arn")
 		s := fn.res.resolve(av)
 		if !s.ok {
-			tr.BrokersValue = fn.fill(av, valueName(typ, "brokers"), "", "the bootstrap servers of the MSK cluster "+av.text()+", comma-separated (aws kafka get-bootstrap-brokers): "+s.reason)
+			tr.BrokersValue = fn.fill(av, service.FillKey(typ, "brokers"), "", "the bootstrap servers of the MSK cluster "+av.text()+", comma-separated (aws kafka get-bootstrap-brokers): "+s.reason)
 		} else if err := fn.mskCluster(tr, av, s.text); err != nil {
 			return err
 		}
@@ -1223,7 +1223,7 @@ func (fn *function) slsKafka(tr *trigger, typ string, p val) error {
 	tr.Source, tr.Name = topic, "kafka-"+topic
 	report(tv, "KEDA kafka topic and serve --topic", note)
 	if g := p.get("consumerGroupId"); !g.absent() {
-		lit, ref, note := fn.text(g, valueName(tr.Name, "consumerGroup"), "the Kafka consumer group")
+		lit, ref, note := fn.text(g, service.FillKey(tr.Name, "consumerGroup"), "the Kafka consumer group")
 		if ref != "" {
 			tr.ConsumerGroupValue = ref
 		} else {
@@ -1231,7 +1231,7 @@ func (fn *function) slsKafka(tr *trigger, typ string, p val) error {
 			report(g, "KEDA kafka consumerGroup and serve --consumer-group", note)
 		}
 	} else {
-		tr.ConsumerGroupValue = fn.fill(g, valueName(tr.Name, "consumerGroup"), "",
+		tr.ConsumerGroupValue = fn.fill(g, service.FillKey(tr.Name, "consumerGroup"), "",
 			"the consumer group Lambda used: the event source mapping's UUID (aws lambda list-event-source-mappings --function-name "+fn.name+"); the same group continues from its offsets, a new one starts at startingPosition")
 	}
 	ac := p.get("accessConfigurations")

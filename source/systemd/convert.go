@@ -290,7 +290,7 @@ func (cv *conv) buildVar(e *entry, name string) {
 		}
 	}
 	reason := fmt.Sprintf("@%s@ is a build-time placeholder of a unit template (.service.in), replaced when the package is built: fill what it stands for in the image (a directory such as /usr/sbin)", name)
-	ref := cv.svc.AddValue(name, "", reason)
+	ref := cv.svc.AddValue(service.FillKey("env", name), "", reason)
 	cv.c.Env = append(cv.c.Env, service.EnvVar{Name: name, ValueRef: ref})
 	cv.fill(e, "values fill."+ref, reason)
 }
@@ -387,7 +387,7 @@ func (cv *conv) instanceValue() {
 			return
 		}
 	}
-	ref := cv.svc.AddValue("INSTANCE", "", cv.u.Name+" is a template: fill the instance name (%i) this deployment runs as")
+	ref := cv.svc.AddValue(service.FillKey("env", "INSTANCE"), "", cv.u.Name+" is a template: fill the instance name (%i) this deployment runs as")
 	cv.c.Env = append(cv.c.Env, service.EnvVar{Name: "INSTANCE", ValueRef: ref})
 }
 
@@ -420,7 +420,7 @@ func (cv *conv) needVar(e *entry, name string) {
 	default:
 		reason += " (it may come from " + strings.Join(cv.missingEnvFiles, " or ") + ", which were not found)"
 	}
-	ref := cv.svc.AddValue(name, "", reason)
+	ref := cv.svc.AddValue(service.FillKey("env", name), "", reason)
 	cv.c.Env = append(cv.c.Env, service.EnvVar{Name: name, ValueRef: ref})
 	cv.svc.Report.Fill(e.File, e.Line, e.Field(), "values fill."+ref, reason+": fill it")
 }

@@ -111,7 +111,7 @@ func (cv *conv) environment() {
 				cv.setEnv(name, service.EnvVar{Name: name, Secret: cv.secretRef(name)})
 				continue
 			}
-			r := cv.svc.AddValue(name, "", "passed from the VM's service manager environment")
+			r := cv.svc.AddValue(service.FillKey("env", name), "", "passed from the VM's service manager environment")
 			cv.setEnv(name, service.EnvVar{Name: name, ValueRef: r})
 		}
 		cv.fill(e, "values fill", "the values came from the VM's service manager: fill them (secret-looking ones became Secrets Manager references)")
@@ -141,7 +141,7 @@ func (cv *conv) environmentFiles() {
 		local := cv.localFile(p)
 		if local == "" {
 			cv.missingEnvFiles = append(cv.missingEnvFiles, p)
-			name := "envFile-" + service.SanitizeName(filepath.Base(p))
+			name := service.FillKey("envFile", filepath.Base(p))
 			reason := fmt.Sprintf("EnvironmentFile %s is on the VM and was not given: put its variables in this service's config (secrets in Secrets Manager)", p)
 			r := cv.svc.AddValue(name, "", reason)
 			for i := range cv.svc.Values {
