@@ -208,7 +208,7 @@ func (s *Server) admit(service, action string) (time.Duration, bool, int) {
 // with; ok is false when the client went away during the wait and nothing
 // is to be answered.
 func (s *Server) gate(r *http.Request, service, action string) (n int, e *apiError, ok bool) {
-	if err := signedFor(r, service); err != nil {
+	if err := SignedFor(r, service); err != nil {
 		return 0, &apiError{status: http.StatusForbidden, code: "IncompleteSignature", message: err.Error()}, true
 	}
 	lat, throttle, n := s.admit(service, action)
@@ -263,10 +263,11 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// signedFor checks that the request carries a SigV4 signature scoped to
-// service: the stub does not verify signatures, but a client that signs
-// for the wrong service or not at all would fail against AWS.
-func signedFor(r *http.Request, service string) error {
+// SignedFor checks that the request carries a SigV4 signature scoped to
+// service ("sqs", "kinesis", "dynamodb", "elasticloadbalancing",
+// "monitoring"): the stubs do not verify signatures, but a client that
+// signs for the wrong service or not at all would fail against AWS.
+func SignedFor(r *http.Request, service string) error {
 	auth := r.Header.Get("Authorization")
 	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
 		return fmt.Errorf("request is not signed with SigV4")

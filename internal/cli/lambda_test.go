@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverhq/cutover/internal/awsstub"
 	"github.com/cutoverhq/cutover/internal/kinesisstub"
 )
 
@@ -288,9 +289,7 @@ func TestLambdaServeMetrics(t *testing.T) {
 // builds goes to internal/kinesisstub through --endpoint-url).
 func TestLambdaServeKinesis(t *testing.T) {
 	fn := testFunction(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUB")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awsstub.FakeEnv(t)
 	stub := kinesisstub.New()
 	defer stub.Close()
 	arn := stub.CreateStream("card-authorisations", 1)

@@ -47,6 +47,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cutoverhq/cutover/internal/awsstub"
 )
 
 // Limits and periods of the two services.
@@ -339,8 +341,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, version, namespace, errorOf("UnknownOperationException", "%s is not POST", r.Method))
 		return
 	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		writeError(w, version, namespace, errorOf("MissingAuthenticationTokenException", "Request is missing Authentication Token"))
+	signing := "kinesis"
+	if name == "DynamoDBStreams" {
+		signing = "dynamodb"
+	}
+	if err := awsstub.SignedFor(r, signing); err != nil {
+		writeError(w, version, namespace, errorOf("MissingAuthenticationTokenException", "Request is missing Authentication Token: %v", err))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))

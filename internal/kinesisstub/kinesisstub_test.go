@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -310,5 +313,33 @@ func TestProtocolDynamoDBStreams(t *testing.T) {
 	}
 	if _, err := d.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: &arn, ShardId: &child, ShardIteratorType: dtypes.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: firstChildSeq}); err != nil {
 		t.Errorf("after the last trimmed record nothing is lost: %v", err)
+	}
+}
+
+// TestProtocolRefusesAnotherServicesSignature: Kinesis wants requests
+// signed for kinesis, DynamoDB Streams for dynamodb, as AWS does.
+func TestProtocolRefusesAnotherServicesSignature(t *testing.T) {
+	s := New()
+	t.Cleanup(s.Close)
+	for _, c := range []struct{ target, scope string }{
+		{"Kinesis_20131202.ListStreams", "dynamodb"},
+		{"DynamoDBStreams_20120810.ListStreams", "kinesis"},
+		{"Kinesis_20131202.ListStreams", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(`{}`))
+		req.Header.Set("X-Amz-Target", c.target)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		if c.scope != "" {
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/"+s.Region+"/"+c.scope+"/aws4_request, SignedHeaders=host, Signature=00")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "MissingAuthenticationToken") {
+			t.Errorf("%s signed for %q: %s %s", c.target, c.scope, resp.Status, b)
+		}
 	}
 }

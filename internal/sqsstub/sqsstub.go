@@ -62,6 +62,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cutoverhq/cutover/internal/awsstub"
 )
 
 // Limits SQS enforces and the stub enforces with it.
@@ -362,8 +364,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: 400, typ: "com.amazon.coral.service#UnknownOperationException", query: "UnknownOperation", msg: "unknown operation " + target})
 		return
 	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		writeError(w, &apiError{status: 400, typ: "com.amazon.coral.service#MissingAuthenticationTokenException", query: "MissingAuthenticationToken", msg: "Request is missing Authentication Token"})
+	if err := awsstub.SignedFor(r, "sqs"); err != nil {
+		writeError(w, &apiError{status: 400, typ: "com.amazon.coral.service#MissingAuthenticationTokenException", query: "MissingAuthenticationToken", msg: "Request is missing Authentication Token: " + err.Error()})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
@@ -783,7 +785,7 @@ func (s *Server) sendMessageBatch(body []byte) (any, *apiError) {
 		MD5OfMessageAttributes string `json:"MD5OfMessageAttributes,omitempty"`
 		SequenceNumber         string `json:"SequenceNumber,omitempty"`
 	}
-	return runBatch(s, body, func(en sendEntry) string { return en.ID }, func(q *queue, en sendEntry) (ok, *apiError) {
+	return runBatch(s, body, "SendMessageBatchRequestEntry", func(en sendEntry) string { return en.ID }, func(q *queue, en sendEntry) (ok, *apiError) {
 		m, e := s.send(q, en)
 		if e != nil {
 			return ok{}, e
@@ -801,7 +803,7 @@ type batchOK struct {
 // checks the entries' ids, looks the queue up and applies each entry under
 // mu; an entry whose apply fails becomes a Failed item, the others
 // Successful ones.
-func runBatch[E, R any](s *Server, body []byte, id func(E) string, apply func(*queue, E) (R, *apiError)) (any, *apiError) {
+func runBatch[E, R any](s *Server, body []byte, entry string, id func(E) string, apply func(*queue, E) (R, *apiError)) (any, *apiError) {
 	var in struct {
 		QueueURL string `json:"QueueUrl"`
 		Entries  []E    `json:"Entries"`
@@ -813,7 +815,7 @@ func runBatch[E, R any](s *Server, body []byte, id func(E) string, apply func(*q
 	for i, en := range in.Entries {
 		ids[i] = id(en)
 	}
-	if e := checkBatch(ids); e != nil {
+	if e := checkBatch(entry, ids); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
@@ -1004,10 +1006,11 @@ func isIDRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
-// checkBatch applies the rules every batch request shares.
-func checkBatch(ids []string) *apiError {
+// checkBatch applies the rules every batch request shares; entry is the
+// action's entry type, which AWS names in its empty-batch error.
+func checkBatch(entry string, ids []string) *apiError {
 	if len(ids) == 0 {
-		return &apiError{status: 400, typ: "EmptyBatchRequest", query: "AWS.SimpleQueueService.EmptyBatchRequest", msg: "There should be at least one SendMessageBatchRequestEntry in the request."}
+		return &apiError{status: 400, typ: "EmptyBatchRequest", query: "AWS.SimpleQueueService.EmptyBatchRequest", msg: "There should be at least one " + entry + " in the request."}
 	}
 	if len(ids) > MaxBatchEntries {
 		return &apiError{status: 400, typ: "TooManyEntriesInBatchRequest", query: "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", msg: fmt.Sprintf("Maximum number of entries per request are 10. You have sent %d.", len(ids))}
@@ -1089,7 +1092,7 @@ type handleEntry struct {
 func (en handleEntry) id() string { return en.ID }
 
 func (s *Server) deleteMessageBatch(body []byte) (any, *apiError) {
-	return runBatch(s, body, handleEntry.id, func(q *queue, en handleEntry) (batchOK, *apiError) {
+	return runBatch(s, body, "DeleteMessageBatchRequestEntry", handleEntry.id, func(q *queue, en handleEntry) (batchOK, *apiError) {
 		m, e := s.resolve(q, en.ReceiptHandle, false)
 		if e != nil {
 			return batchOK{}, e
@@ -1147,7 +1150,7 @@ func (s *Server) changeVisibility(body []byte) (any, *apiError) {
 }
 
 func (s *Server) changeVisibilityBatch(body []byte) (any, *apiError) {
-	return runBatch(s, body, handleEntry.id, func(q *queue, en handleEntry) (batchOK, *apiError) {
+	return runBatch(s, body, "ChangeMessageVisibilityBatchRequestEntry", handleEntry.id, func(q *queue, en handleEntry) (batchOK, *apiError) {
 		if e := s.setVisibility(q, en.ReceiptHandle, en.VisibilityTimeout); e != nil {
 			return batchOK{}, e
 		}

@@ -3,6 +3,8 @@ package sqsstub
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -460,5 +462,50 @@ func TestProtocolFIFO(t *testing.T) {
 	}
 	if st := s.Messages("payments.fifo"); len(st) != 3 {
 		t.Errorf("%d messages stored, want 3 (the duplicate is not)", len(st))
+	}
+}
+
+// TestProtocolRefusesAnotherServicesSignature: a request signed for
+// another service fails as it would against AWS; the real SDK's requests
+// (every other test) pass.
+func TestProtocolRefusesAnotherServicesSignature(t *testing.T) {
+	s, _, url := setup(t, nil)
+	for _, auth := range []string{
+		"",
+		"AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/" + s.Region + "/kinesis/aws4_request, SignedHeaders=host, Signature=00",
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(`{"QueueUrl":"`+url+`"}`))
+		req.Header.Set("X-Amz-Target", "AmazonSQS.GetQueueAttributes")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "MissingAuthenticationToken") {
+			t.Errorf("Authorization %q: %s %s", auth, resp.Status, b)
+		}
+	}
+}
+
+// TestProtocolEmptyBatchNamesItsEntryType: each batch action's empty
+// request is refused naming that action's entry type, as SQS does.
+func TestProtocolEmptyBatchNamesItsEntryType(t *testing.T) {
+	_, c, url := setup(t, nil)
+	ctx := context.Background()
+	_, e1 := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: []types.SendMessageBatchRequestEntry{}})
+	_, e2 := c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: []types.DeleteMessageBatchRequestEntry{}})
+	_, e3 := c.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &url, Entries: []types.ChangeMessageVisibilityBatchRequestEntry{}})
+	for i, c := range []struct {
+		err   error
+		entry string
+	}{{e1, "SendMessageBatchRequestEntry"}, {e2, "DeleteMessageBatchRequestEntry"}, {e3, "ChangeMessageVisibilityBatchRequestEntry"}} {
+		if code(c.err) != "AWS.SimpleQueueService.EmptyBatchRequest" && code(c.err) != "EmptyBatchRequest" || !strings.Contains(c.err.Error(), "at least one "+c.entry+" ") {
+			t.Errorf("action %d: %v", i, c.err)
+		}
 	}
 }

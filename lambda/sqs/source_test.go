@@ -17,6 +17,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/cutoverhq/cutover/internal/awsstub"
 	"github.com/cutoverhq/cutover/internal/sqsstub"
 	"github.com/cutoverhq/cutover/lambda"
 	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
@@ -474,10 +475,7 @@ func TestProtocolMissingQueue(t *testing.T) {
 // environment, as in a pod.
 func TestProtocolFromFlags(t *testing.T) {
 	f := newFixture(t, nil)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUB")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	awsstub.FakeEnv(t)
 	f.send(t, "via flags")
 	awsURL := "https://sqs.eu-west-1.amazonaws.com/" + f.stub.Account + "/orders"
 	src, err := lambda.NewSource("sqs", []string{"--queue-url", awsURL, "--endpoint-url", f.stub.URL, "--batch-size", "5", "--visibility-timeout", "60"},

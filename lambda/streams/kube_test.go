@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/cutoverhq/cutover/internal/awsstub"
 	"github.com/cutoverhq/cutover/internal/testenv"
 	"github.com/cutoverhq/cutover/lambda"
 	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
@@ -646,9 +647,7 @@ func TestProtocolKubeFencedSaveStopsTheSource(t *testing.T) {
 	arn := f.stub.CreateStream("ledger", 1)
 	f.put(t, "ledger", "acct", keyed("acct", 0, 5)...)
 	const name = "ledger-reader"
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUB")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awsstub.FakeEnv(t)
 	rec := newRecorder(Kinesis, nil)
 	src := kubeSource(t, Kinesis, k.client(t, nil), "--stream-arn", arn, "--endpoint-url", f.stub.URL, "--batch-size", "5",
 		"--checkpoint-configmap", name, "--checkpoint-namespace", k.ns)

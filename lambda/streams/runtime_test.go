@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverhq/cutover/internal/awsstub"
 	"github.com/cutoverhq/cutover/internal/kinesisstub"
 	"github.com/cutoverhq/cutover/internal/testenv"
 	"github.com/cutoverhq/cutover/lambda"
@@ -46,9 +47,7 @@ func underRuntime(t *testing.T, concurrency int) (*lambda.Runtime, string) {
 	t.Helper()
 	// The sources build their SDK clients from the environment, as in a
 	// pod: static credentials here, no instance metadata.
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSTUB")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "stub-secret")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awsstub.FakeEnv(t)
 	log := filepath.Join(t.TempDir(), "handled")
 	rt, err := lambda.New(lambda.Config{
 		Command:     []string{streamFunction(t)},
