@@ -278,3 +278,42 @@ func FuzzCheckRendered(f *testing.F) {
 		}
 	})
 }
+
+// TestKubeScorePolicyForAScaledJobTargetsItsPods: kube-score cannot see
+// the pods a KEDA ScaledJob creates; a policy selecting them is not a
+// policy that selects nothing, and one that selects nothing still is.
+func TestKubeScorePolicyForAScaledJobTargetsItsPods(t *testing.T) {
+	const job = `apiVersion: keda.sh/v1alpha1
+kind: ScaledJob
+metadata: {name: invoices}
+spec:
+  jobTargetRef:
+    template:
+      metadata:
+        labels: {app.kubernetes.io/name: invoices, app.kubernetes.io/instance: invoices}
+`
+	policy := func(name, app string) string {
+		return `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ` + name + `}
+spec:
+  podSelector:
+    matchLabels: {app.kubernetes.io/name: ` + app + `}
+  policyTypes: [Ingress, Egress]
+`
+	}
+	got, err := KubeScore([]byte(job + policy("invoices", "invoices") + policy("stray", "nothing-has-this")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, f := range got {
+		if f.Check == "networkpolicy-targets-pod" {
+			targets = append(targets, f.Object)
+		}
+	}
+	if strings.Join(targets, ",") != "NetworkPolicy/stray" {
+		t.Fatalf("networkpolicy-targets-pod findings on %v, want only NetworkPolicy/stray", targets)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/zegl/kube-score/score"
 	"github.com/zegl/kube-score/score/checks"
 	"github.com/zegl/kube-score/scorecard"
+	"gopkg.in/yaml.v3"
 )
 
 // KubeScoreFinding is one kube-score check that an object failed.
@@ -66,10 +67,17 @@ func KubeScore(manifests []byte) ([]KubeScoreFinding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube-score: %w", err)
 	}
+	scaled := scaledJobPolicies(manifests)
 	var out []KubeScoreFinding
 	for _, o := range *card {
 		for _, c := range o.Checks {
 			if c.Skipped || c.Grade > scorecard.GradeWarning {
+				continue
+			}
+			if c.Check.ID == "networkpolicy-targets-pod" && o.TypeMeta.Kind == "NetworkPolicy" && scaled[o.ObjectMeta.Name] {
+				// The policy selects the pods of a KEDA ScaledJob, which
+				// kube-score does not know: they exist once KEDA
+				// creates Jobs.
 				continue
 			}
 			out = append(out, KubeScoreFinding{
@@ -91,6 +99,56 @@ func KubeScore(manifests []byte) ([]KubeScoreFinding, error) {
 		return a.Message < b.Message
 	})
 	return out, nil
+}
+
+// scaledJobPolicies returns the names of the NetworkPolicies in the
+// stream whose pod selector matches the pod template of a KEDA ScaledJob
+// in the same stream.
+func scaledJobPolicies(manifests []byte) map[string]bool {
+	type labels = map[string]string
+	var pods []labels
+	policies := map[string]labels{}
+	dec := yaml.NewDecoder(bytes.NewReader(manifests))
+	for {
+		var doc struct {
+			Kind     string
+			Metadata struct{ Name string }
+			Spec     struct {
+				PodSelector struct {
+					MatchLabels labels `yaml:"matchLabels"`
+				} `yaml:"podSelector"`
+				JobTargetRef struct {
+					Template struct {
+						Metadata struct{ Labels labels }
+					}
+				} `yaml:"jobTargetRef"`
+			}
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break // io.EOF, or what kube-score already reported
+		}
+		switch doc.Kind {
+		case "ScaledJob":
+			pods = append(pods, doc.Spec.JobTargetRef.Template.Metadata.Labels)
+		case "NetworkPolicy":
+			policies[doc.Metadata.Name] = doc.Spec.PodSelector.MatchLabels
+		}
+	}
+	out := map[string]bool{}
+	for name, sel := range policies {
+		for _, pod := range pods {
+			match := len(sel) > 0
+			for k, v := range sel {
+				if pod[k] != v {
+					match = false
+				}
+			}
+			if match {
+				out[name] = true
+			}
+		}
+	}
+	return out
 }
 
 func commentText(ts scorecard.TestScore) string {
