@@ -25,10 +25,28 @@ const maxAux = 64
 // the project already, so it was readable then or not needed.
 func (pr *project) addAuxFiles() {
 	var aux []rawFile
+	pr.walkIncludes(func(rf rawFile) { aux = append(aux, rf) })
+	var extended []rawFile
+	for _, f := range append(append([]rawFile(nil), aux...), pr.files...) {
+		extended = append(extended, pr.extendedServices(f)...)
+	}
+	all := append(append(extended, aux...), pr.files...)
+	if len(all) > len(pr.files)+maxAux {
+		all = all[len(all)-len(pr.files)-maxAux:]
+	}
+	pr.main = len(all) - len(pr.files)
+	pr.files = all
+}
+
+// walkIncludes calls fn for each file the given files include, at any
+// depth, each once, those it includes first; unreadable and unparsable
+// ones are skipped.
+func (pr *project) walkIncludes(fn func(rawFile)) {
 	seen := map[string]bool{}
+	n := 0
 	var include func(f rawFile, depth int)
 	include = func(f rawFile, depth int) {
-		if depth > 10 || len(aux) >= maxAux {
+		if depth > 10 || n >= maxAux {
 			return
 		}
 		for _, p := range pr.includePaths(f) {
@@ -46,22 +64,35 @@ func (pr *project) addAuxFiles() {
 				continue
 			}
 			include(rf, depth+1)
-			aux = append(aux, rf)
+			n++
+			fn(rf)
 		}
 	}
 	for _, f := range pr.files {
 		include(f, 0)
 	}
-	var extended []rawFile
-	for _, f := range append(append([]rawFile(nil), aux...), pr.files...) {
-		extended = append(extended, pr.extendedServices(f)...)
-	}
-	all := append(append(extended, aux...), pr.files...)
-	if len(all) > len(pr.files)+maxAux {
-		all = all[len(all)-len(pr.files)-maxAux:]
-	}
-	pr.main = len(all) - len(pr.files)
-	pr.files = all
+}
+
+// scanIncluded runs interpolation over copies of the included files,
+// which compose-go reads itself, before it does: the variables they leave
+// unset where no value to fill can stand (a port, a size) are to be blank
+// there, as compose would leave them, and are reported as left out; the
+// others become values to fill as in the named files.
+func (pr *project) scanIncluded() {
+	pr.walkIncludes(func(rf rawFile) {
+		var doc yaml.Node
+		if yaml.Unmarshal(rf.Data, &doc) != nil {
+			return
+		}
+		before := len(pr.ip.omitted)
+		// An error is compose-go's to report when it loads the file.
+		_, _ = pr.ip.prepare(rf.Path, rf.pos, &doc)
+		for _, o := range pr.ip.omitted[before:] {
+			for _, v := range o.Vars {
+				pr.ip.blank[v] = true
+			}
+		}
+	})
 }
 
 // includePaths returns the files f's include: entries name, resolved

@@ -188,6 +188,7 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 		configFiles = append(configFiles, types.ConfigFile{Filename: abs, Content: data})
 	}
 	pr.name = projectName(pr)
+	pr.scanIncluded()
 
 	absDir, err := filepath.Abs(pr.dir)
 	if err != nil {
@@ -207,8 +208,12 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 		// the keys stay apart from `environment` (they become ConfigMap
 		// keys loaded with envFrom).
 		o.SkipResolveEnvironment = true
+		// The named files were interpolated already and escaped, so this
+		// only turns their $$ back into $. Files compose-go reads itself
+		// (include:) get the same rules: an unset variable becomes a
+		// value to fill, not a blank.
 		o.Interpolate.Substitute = func(s string, m template.Mapping) (string, error) {
-			return template.SubstituteWithOptions(s, m, template.WithoutLogging)
+			return pr.ip.substitute(s)
 		}
 		o.Interpolate.LookupValue = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	})

@@ -302,14 +302,16 @@ func TestDirectoriesAreSeparateProjects(t *testing.T) {
 }
 
 // TestErrorInIncludedFile: compose-go fails on an included file; the
-// error names that file and line, not the including one.
+// error names that file and line, not the including one. (An unset
+// ${A_TAG:?} there is no error: it becomes a value to fill, as in a
+// named file; see testdata/include-unset-vars.)
 func TestErrorInIncludedFile(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	sub := filepath.Join(dir, "sub", "a.yaml")
-	if err := os.WriteFile(sub, []byte("services:\n  a:\n    image: ghcr.io/x/a:${A_TAG:?set A_TAG}\n"), 0o644); err != nil {
+	if err := os.WriteFile(sub, []byte("services:\n  a:\n    image: ghcr.io/x/a:${A_TAG:?set A_TAG}\n    mem_limit: lots\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	main := source.File{Path: filepath.Join(dir, "compose.yaml"), Data: []byte("include:\n  - sub/a.yaml\nservices:\n  web:\n    image: nginx:1.27\n")}
@@ -318,10 +320,10 @@ func TestErrorInIncludedFile(t *testing.T) {
 	if !errors.As(err, &ie) {
 		t.Fatalf("want *source.InputError, got %T %v", err, err)
 	}
-	if ie.File != sub || ie.Line != 3 || ie.Field != "services.a.image" {
-		t.Errorf("error at %s:%d %q, want %s:3 services.a.image: %v", ie.File, ie.Line, ie.Field, sub, err)
+	if ie.File != sub || ie.Line != 4 || ie.Field != "services.a.mem_limit" {
+		t.Errorf("error at %s:%d %q, want %s:4 services.a.mem_limit: %v", ie.File, ie.Line, ie.Field, sub, err)
 	}
-	if !strings.Contains(err.Error(), "A_TAG") {
-		t.Errorf("error %q does not name A_TAG", err)
+	if !strings.Contains(err.Error(), "lots") {
+		t.Errorf("error %q does not quote the value", err)
 	}
 }

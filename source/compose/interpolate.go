@@ -88,10 +88,14 @@ type interpolator struct {
 	omitted []omitted
 	// defaulted lists the variables whose default was used.
 	defaulted map[string]bool
+	// blank lists the unset variables an included file uses where no
+	// value to fill can stand: compose-go substitutes them as "" there
+	// (see project.scanIncluded).
+	blank map[string]bool
 }
 
 func newInterpolator(env map[string]string) *interpolator {
-	return &interpolator{env: env, unset: map[string]*unsetVar{}, defaulted: map[string]bool{}}
+	return &interpolator{env: env, unset: map[string]*unsetVar{}, defaulted: map[string]bool{}, blank: map[string]bool{}}
 }
 
 func (ip *interpolator) lookup(name string) (string, bool) {
@@ -134,17 +138,23 @@ func (ip *interpolator) replace(substring string, mapping template.Mapping, cfg 
 		}
 		msg := strings.TrimSuffix(strings.TrimPrefix(rest, op), "}")
 		ip.markUnset(name, msg)
-		return sentinel(name), nil
+		return ip.unsetValue(name), nil
 	}
 	if set {
 		return template.DefaultReplacementFunc(substring, mapping, cfg)
 	}
 	ip.markUnset(name, "")
-	// An unbraced $NAME is followed by whatever came after it.
-	if !braced {
-		return sentinel(name), nil
+	return ip.unsetValue(name), nil
+}
+
+// unsetValue is what an unset variable without a default becomes: its
+// sentinel, or "" where an included file uses it in a field no value to
+// fill can take.
+func (ip *interpolator) unsetValue(name string) string {
+	if ip.blank[name] {
+		return ""
 	}
-	return sentinel(name), nil
+	return sentinel(name)
 }
 
 func (ip *interpolator) markUnset(name, msg string) {
