@@ -234,7 +234,9 @@ func newShiftRunCmd(e *env) *cobra.Command {
 		Short: "Run a plan: move traffic step by step, judge every step, roll back on failure",
 		Long: `run executes a plan until it completes, rolls back or is aborted. The state is
 saved atomically after every transition; running the same plan again with the
-same --state resumes where it stopped without moving traffic twice.
+same --state resumes where it stopped without moving traffic twice. The
+router's weights are read back on every tick; if they change outside the
+shift (a reload, a hand edit), the shift pauses and waits for resume or abort.
 
 With the embedded proxy in this process (router setting listen), the traffic
 flows through it: when the shift ends the process keeps serving at the final
