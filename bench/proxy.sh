@@ -9,6 +9,7 @@
 #   DURATION=5s CONNS=64 THREADS=2 bench/proxy.sh
 #   HAPROXY_THREADS=1 GOMAXPROCS=1 bench/proxy.sh   # one thread each
 #   TARGETS="haproxy cutover" bench/proxy.sh       # only these (haproxy is the reference)
+#   TARGETS="haproxy cutover fasthttp" bench/proxy.sh  # add a Go peer (bench/peers/fasthttp)
 #   PROXY_CMD='bin/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10' bench/proxy.sh
 #
 # The upstreams are one NGINX serving a fixed 128-byte body on two ports
@@ -53,7 +54,8 @@ for _ in range(6):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 ))
-UP_LEGACY=${ports[0]} UP_NEW=${ports[1]} P_HAPROXY=${ports[2]} P_NGINX=${ports[3]} P_OURS=${ports[4]}
+UP_LEGACY=${ports[0]} UP_NEW=${ports[1]} P_HAPROXY=${ports[2]} P_NGINX=${ports[3]} P_OURS=${ports[4]} P_FASTHTTP=${ports[5]}
+targets=(${TARGETS:-direct haproxy nginx cutover})
 
 body=$(printf 'x%.0s' $(seq 1 127))
 
@@ -148,6 +150,14 @@ declare -A pid
 "$NGINX" -c "$work/nginx-px/nginx.conf" -e "$work/nginx-px/error.log" & pids+=($!); pid[nginx]=$!
 "$HAPROXY" -f "$work/haproxy.cfg" -db > "$work/haproxy.log" 2>&1 & pids+=($!); pid[haproxy]=$!
 $cmd > "$work/ours.log" 2>&1 & pids+=($!); pid[cutover]=$!
+wait_for=($UP_LEGACY $UP_NEW $P_HAPROXY $P_NGINX $P_OURS)
+if [[ " ${targets[*]} " == *" fasthttp "* ]]; then
+  # The Go peer: the same split on valyala/fasthttp, a module of its own.
+  echo "bench: building the fasthttp peer" >&2
+  (cd bench/peers/fasthttp && go build -o "$work/fasthttp-peer" .)
+  "$work/fasthttp-peer" -listen 127.0.0.1:$P_FASTHTTP -legacy http://127.0.0.1:$UP_LEGACY -new http://127.0.0.1:$UP_NEW > "$work/fasthttp.log" 2>&1 & pids+=($!); pid[fasthttp]=$!
+  wait_for+=($P_FASTHTTP)
+fi
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -158,15 +168,15 @@ wait_port() {
   cat "$work"/*.log "$work"/nginx-*/error.log >&2 2>/dev/null || true
   exit 1
 }
-for p in $UP_LEGACY $UP_NEW $P_HAPROXY $P_NGINX $P_OURS; do wait_port "$p"; done
+for p in "${wait_for[@]}"; do wait_port "$p"; done
 
 declare -A url=(
   [direct]="http://127.0.0.1:$UP_LEGACY/"
   [haproxy]="http://127.0.0.1:$P_HAPROXY/"
   [nginx]="http://127.0.0.1:$P_NGINX/"
   [cutover]="http://127.0.0.1:$P_OURS/"
+  [fasthttp]="http://127.0.0.1:$P_FASTHTTP/"
 )
-targets=(${TARGETS:-direct haproxy nginx cutover})
 
 # Sanity: every target answers 200 with the body.
 for t in "${targets[@]}"; do
@@ -233,5 +243,10 @@ lat=$(awk -v a="$(median "${p99[cutover]}")" -v b="$(median "${p99[haproxy]}")" 
 echo
 eff=$(awk -v a="$(median "${cpu[cutover]}")" -v b="$(median "${cpu[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
 echo "cutover/haproxy: throughput ${tput}x (target >= 0.90), p99 ${lat}x (target <= 1.20), CPU per request ${eff}x"
+if [ -n "${rps[fasthttp]:-}" ]; then
+  ftput=$(awk -v a="$(median "${rps[fasthttp]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+  flat=$(awk -v a="$(median "${p99[fasthttp]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+  echo "fasthttp/haproxy: throughput ${ftput}x, p99 ${flat}x (the Go peer: what the runtime reaches here without cutover's features)"
+fi
 echo "(direct = the legacy upstream without a proxy; CPU us/req = the proxy's own user+system time per request)"
 echo "($CONNS connections, $THREADS wrk threads, $DURATION x $ROUNDS round(s), $(nproc) CPUs, HAProxy/NGINX threads $HAPROXY_THREADS, GOMAXPROCS ${GOMAXPROCS:-default}, load average $(cut -d' ' -f1-3 /proc/loadavg))"
