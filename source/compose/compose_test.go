@@ -327,3 +327,25 @@ func TestErrorInIncludedFile(t *testing.T) {
 		t.Errorf("error %q does not quote the value", err)
 	}
 }
+
+// TestUnsetVariableInIncludedFileWhereNoValueCanStand: an included file
+// whose size field is an unset variable fails (compose-go reads it, and
+// "" is no size), and the error says which variable to set.
+func TestUnsetVariableInIncludedFileWhereNoValueCanStand(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "queue.yaml")
+	if err := os.WriteFile(sub, []byte("services:\n  queue:\n    image: rabbitmq:3.13\n    mem_limit: ${QUEUE_MEM}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := source.File{Path: filepath.Join(dir, "compose.yaml"), Data: []byte("include:\n  - queue.yaml\nservices:\n  web:\n    image: nginx:1.27\n")}
+	_, err := Importer{}.Import(context.Background(), []source.File{main}, source.Options{})
+	var ie *source.InputError
+	if !errors.As(err, &ie) || ie.File != sub || ie.Line != 4 || !strings.Contains(err.Error(), "$QUEUE_MEM, which is not set") {
+		t.Fatalf("got %v", err)
+	}
+	// Set, it converts.
+	svcs, err := Importer{}.Import(context.Background(), []source.File{main}, source.Options{Env: map[string]string{"QUEUE_MEM": "512m"}})
+	if err != nil || len(svcs) != 2 {
+		t.Fatalf("with QUEUE_MEM set: %d services, %v", len(svcs), err)
+	}
+}

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -110,8 +111,25 @@ func (pr *project) loadError(err error) error {
 			}
 		}
 	}
-	return &source.InputError{File: f.Path, Line: f.pos.Line(field), Field: field, Err: errors.New(strings.TrimSpace(text))}
+	text = strings.TrimSpace(text)
+	if n := f.node(field); field != "" && n != nil && n.Kind == yaml.ScalarNode {
+		// An included file's unset variable that compose-go left blank
+		// where no value to fill can stand: say which.
+		var unset []string
+		for _, m := range varRefRe.FindAllStringSubmatch(n.Value, -1) {
+			if pr.ip.blank[m[1]] {
+				unset = append(unset, m[1])
+			}
+		}
+		if len(unset) > 0 {
+			text += fmt.Sprintf(" (%q uses %s, which is not set: set it with --env or .env and convert again)", n.Value, varList(unset))
+		}
+	}
+	return &source.InputError{File: f.Path, Line: f.pos.Line(field), Field: field, Err: errors.New(text)}
 }
+
+// varRefRe finds the variable names of $NAME and ${NAME…} expressions.
+var varRefRe = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
 
 // normalizeErrPath turns compose-go's "services[web].ports[0]" and
 // "services.web.ports.0" into the report's "services.web.ports[0]".
