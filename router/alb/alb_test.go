@@ -83,17 +83,29 @@ func mustBuild(t *testing.T, f *fixture, extra string) *Router {
 func TestProtocolConformance(t *testing.T) {
 	awsstub.FakeEnv(t)
 	stub := awsstub.Start(t)
+	fixtures := map[router.Router]*fixture{}
+	// Another client of the ELB API (the console, a script, Terraform).
+	external := func(t *testing.T, r router.Router, w router.Weights) {
+		if err := mustBuild(t, fixtures[r], "").SetWeights(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Run("Rule", func(t *testing.T) {
 		routertest.Run(t, routertest.Harness{New: func(t *testing.T) router.Router {
-			return mustBuild(t, newFixture(t, stub, nil), "")
-		}})
+			f := newFixture(t, stub, nil)
+			r := mustBuild(t, f, "")
+			fixtures[r] = f
+			return r
+		}, External: external})
 	})
 	t.Run("DefaultAction", func(t *testing.T) {
 		routertest.Run(t, routertest.Harness{New: func(t *testing.T) router.Router {
 			f := newFixture(t, stub, nil)
 			f.rule = DefaultRule
-			return mustBuild(t, f, "")
-		}})
+			r := mustBuild(t, f, "")
+			fixtures[r] = f
+			return r
+		}, External: external})
 	})
 }
 

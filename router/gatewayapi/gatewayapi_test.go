@@ -183,12 +183,21 @@ func writeKubeconfig(t *testing.T, admin *rest.Config, users map[string]kcUser) 
 func TestConformance(t *testing.T) {
 	f := newFixture(t, "gw-conformance")
 	var n atomic.Int32
+	names := map[router.Router]string{}
 	routertest.Run(t, routertest.Harness{
 		New: func(t *testing.T) router.Router {
 			name := fmt.Sprintf("payments-%d", n.Add(1))
 			f.applyAs(t, argocd, fmt.Sprintf(routeYAML, name, f.ns))
 			// The route comes from Argo CD, so taking spec.rules needs force.
-			return f.newRouter(t, Settings{Route: name, Force: true}, router.Backends{})
+			r := f.newRouter(t, Settings{Route: name, Force: true}, router.Backends{})
+			names[r] = name
+			return r
+		},
+		External: func(t *testing.T, r router.Router, w router.Weights) {
+			// Another writer of the route, through the API server.
+			if err := f.newRouter(t, Settings{Route: names[r], Force: true}, router.Backends{}).SetWeights(context.Background(), w); err != nil {
+				t.Fatal(err)
+			}
 		},
 	})
 }

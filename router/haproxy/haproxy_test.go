@@ -194,14 +194,24 @@ func TestConformance(t *testing.T) {
 			inst := startHAProxy(t, backendCfg(t, "    balance roundrobin"))
 			r := newRouter(t, planServers, Settings{Socket: inst.sock})
 			fronts.Store(r, inst.front)
+			socks.Store(r, inst.sock)
 			return r
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
 			f, _ := fronts.Load(r)
 			return routertest.Send(t, f.(string), n)
 		},
+		External: func(t *testing.T, r router.Router, w router.Weights) {
+			// Another client of the runtime API (an operator, a script).
+			sock, _ := socks.Load(r)
+			if err := newRouter(t, planServers, Settings{Socket: sock.(string)}).SetWeights(context.Background(), w); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }
+
+var socks sync.Map // router → its HAProxy's unix socket
 
 // TestConformanceTCPSocket drives HAProxy over a TCP stats socket, with
 // leastconn and bare server names under the backend setting. leastconn

@@ -225,14 +225,25 @@ func TestConformance(t *testing.T) {
 			e := startNginx(t, envOpts{})
 			r := e.router(t, Settings{})
 			fronts.Store(r, e.front)
+			envs.Store(r, e)
 			return r
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
 			f, _ := fronts.Load(r)
 			return routertest.Send(t, f.(string), n)
 		},
+		External: func(t *testing.T, r router.Router, w router.Weights) {
+			// Another writer of the include file, then a reload: the
+			// router reads the live weights from NGINX, not its file.
+			e, _ := envs.Load(r)
+			if err := e.(*env).router(t, Settings{}).SetWeights(context.Background(), w); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }
+
+var envs sync.Map // *Router → its NGINX
 
 // TestConformancePidFile reloads by signalling the master from its pid
 // file.

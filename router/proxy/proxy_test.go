@@ -41,6 +41,12 @@ func TestConformanceInProcess(t *testing.T) {
 		Send: func(t *testing.T, r router.Router, n int) (int, int) {
 			return routertest.Send(t, "http://"+r.(*Router).Addr(), n)
 		},
+		External: func(t *testing.T, r router.Router, w router.Weights) {
+			// The in-process proxy, set by another part of the process.
+			if err := r.(*Router).Proxy().SetWeights(dataplane.Weights{Legacy: w.Legacy, New: w.New}); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }
 
@@ -63,11 +69,20 @@ func TestConformanceRemote(t *testing.T) {
 				t.Fatal(err)
 			}
 			traffic[r] = "http://" + ln.Addr().String()
+			proxies[r] = p
 			return r
 		},
 		Send: func(t *testing.T, r router.Router, n int) (int, int) { return routertest.Send(t, traffic[r], n) },
+		External: func(t *testing.T, r router.Router, w router.Weights) {
+			// The remote proxy, set on the proxy itself as another admin client would.
+			if err := proxies[r].SetWeights(dataplane.Weights{Legacy: w.Legacy, New: w.New}); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }
+
+var proxies = map[router.Router]*dataplane.Proxy{}
 
 var traffic = map[router.Router]string{}
 

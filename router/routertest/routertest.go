@@ -38,6 +38,12 @@ type Harness struct {
 	// Settle waits until a weight change is visible in the traffic (NGINX
 	// reloads, ALB propagation); zero means no wait.
 	Settle time.Duration
+	// External, when not nil, moves the data plane's weights to w the way
+	// something outside cutover would (an operator on the runtime API, a
+	// hand edit of the rule, another field manager). The suite then checks
+	// that Weights reads the change back rather than what the router last
+	// set: a shift finds traffic moved behind its back only so.
+	External func(t *testing.T, r router.Router, w router.Weights)
 }
 
 // Run runs the suite.
@@ -62,6 +68,32 @@ func Run(t *testing.T, h Harness) {
 			if got != want {
 				t.Fatalf("set %v, read back %v", want, got)
 			}
+		}
+	})
+
+	t.Run("ReadsWhatChangedOutside", func(t *testing.T) {
+		if h.External == nil {
+			t.Skip("the harness cannot change the data plane outside the router")
+		}
+		r := h.New(t)
+		set := router.ForNew(weights[0])
+		if err := r.SetWeights(ctx, set); err != nil {
+			t.Fatalf("SetWeights(%v): %v", set, err)
+		}
+		moved := set
+		for _, w := range weights {
+			if w != weights[0] {
+				moved = router.ForNew(w)
+				break
+			}
+		}
+		h.External(t, r, moved)
+		got, err := r.Weights(ctx)
+		if err != nil {
+			t.Fatalf("Weights after the change outside: %v", err)
+		}
+		if got != moved {
+			t.Fatalf("set %v, moved outside to %v, read back %v", set, moved, got)
 		}
 	})
 
