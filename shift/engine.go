@@ -452,6 +452,11 @@ func (e *stepper) analyse(in Input) bool {
 	case judge.Pass:
 		e.s.Consecutive = 0
 		e.s.Inconclusive = 0
+		if e.s.Drifted {
+			// Traffic the shift did not set: no pass for the step (the
+			// step is held again once resume sets the weight).
+			break
+		}
 		if !e.s.Passed {
 			e.acts = append(e.acts, Action{Kind: ActRecord, Event: Event{Type: "analysis", Step: e.s.Step, Weight: e.s.Weight, Message: "first passing analysis of this step", Verdict: v}})
 		}

@@ -469,6 +469,12 @@ func TestDriftInAHoldPausesAndResumeSetsTheWeightAgain(t *testing.T) {
 	if acts := d.tick(Input{ReadBack: &moved}); len(events(acts)) != 0 {
 		t.Fatalf("second read-back recorded %v", events(acts))
 	}
+	// Analyses still run while paused (a failure still rolls back), but
+	// one on traffic the shift did not set is no pass for the step.
+	d.s.Passed = false
+	if acts := d.verdict(judge.Pass); len(events(acts)) != 0 || d.s.Passed {
+		t.Fatalf("a passing analysis after the drift did %v (passed %v)", events(acts), d.s.Passed)
+	}
 	// The hold is not promoted from where it was: resume sets 10 % again
 	// and the step is held for its whole time once confirmed.
 	d.advance(time.Minute)
