@@ -179,25 +179,7 @@ func TestMixedTemplateGoesToEveryImporter(t *testing.T) {
 	if fmt.Sprint(formats) != fmt.Sprint(want) {
 		t.Fatalf("services %v, want %v", formats, want)
 	}
-	// status of each resource-level or deeper field, per importer
-	seen := map[string]map[string][]service.Status{}
-	for _, s := range res.Services {
-		for _, f := range s.Report.Findings {
-			if !strings.HasPrefix(f.Field, "Resources.") {
-				continue
-			}
-			id := strings.SplitN(f.Field, ".", 3)[1]
-			if seen[id] == nil {
-				seen[id] = map[string][]service.Status{}
-			}
-			seen[id][s.Origin.Format] = append(seen[id][s.Origin.Format], f.Status)
-		}
-	}
-	for id, by := range seen {
-		if len(by) > 1 {
-			t.Errorf("resource %s is reported by two importers: %v", id, by)
-		}
-	}
+	seen := resourcesOnce(t, res)
 	for _, id := range []string{"ApiTaskDef6B2C2A51", "ApiServiceC1D2E3F4"} {
 		if len(seen[id]["ecs"]) == 0 {
 			t.Errorf("%s: no ECS finding: %v", id, seen[id])
@@ -274,6 +256,55 @@ func TestValuesToFillAreNamedAlikeAndExist(t *testing.T) {
 		}
 		if fills == 0 {
 			t.Errorf("%s: no value to fill: the case checks nothing", name)
+		}
+	}
+}
+
+// resourcesOnce fails when two importers report on one resource of a
+// template, and returns the statuses of each resource's findings by
+// importer.
+func resourcesOnce(t *testing.T, res *Result) map[string]map[string][]service.Status {
+	t.Helper()
+	seen := map[string]map[string][]service.Status{}
+	for _, s := range res.Services {
+		for _, f := range s.Report.Findings {
+			if !strings.HasPrefix(f.Field, "Resources.") {
+				continue
+			}
+			id := strings.SplitN(f.Field, ".", 3)[1]
+			if seen[id] == nil {
+				seen[id] = map[string][]service.Status{}
+			}
+			seen[id][s.Origin.Format] = append(seen[id][s.Origin.Format], f.Status)
+		}
+	}
+	for id, by := range seen {
+		if len(by) > 1 {
+			t.Errorf("resource %s is reported by two importers: %v", id, by)
+		}
+	}
+	return seen
+}
+
+// TestSAMTemplateWithAnECSService: a SAM template that also defines an
+// ECS service gives its functions to the Lambda importer and its service
+// to the ECS one; the ECS resources are not reported as staying on AWS.
+func TestSAMTemplateWithAnECSService(t *testing.T) {
+	res, err := Convert(context.Background(), []string{"testdata/mixed-sam/template.yaml"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := map[string]string{}
+	for _, s := range res.Services {
+		formats[s.Name] = s.Origin.Format
+	}
+	if formats["orders-api"] != "ecs" || formats["authorize-function"] != "lambda" || len(formats) != 4 {
+		t.Fatalf("services %v", formats)
+	}
+	seen := resourcesOnce(t, res)
+	for _, id := range []string{"TaskDefinition", "Service"} {
+		if len(seen[id]["ecs"]) == 0 {
+			t.Errorf("%s: %v, want the ECS importer's findings", id, seen[id])
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,22 +75,9 @@ type cfnTemplate struct {
 }
 
 // detectTemplate reports whether Detect should give the file to ecs: a
-// template with a task definition and no SAM function. A SAM template
-// went to the lambda importer before templates came here, and still does;
-// its task definitions convert with --from ecs.
-func detectTemplate(top map[string]json.RawMessage) bool {
-	if !isTemplate(top) {
-		return false
-	}
-	var res map[string]cfnResource
-	_ = json.Unmarshal(top[cfnTemplateName], &res)
-	for _, v := range res {
-		if strings.HasPrefix(v.Type, "AWS::Serverless::") {
-			return false
-		}
-	}
-	return !bytes.Contains(top["Transform"], []byte("AWS::Serverless"))
-}
+// template with a task definition, plain or SAM (convert gives a SAM
+// template to the lambda importer as well, each converting its own).
+func detectTemplate(top map[string]json.RawMessage) bool { return isTemplate(top) }
 
 // isTemplate reports whether top is a CloudFormation template with an ECS
 // task definition.

@@ -237,7 +237,8 @@ func TestDetect(t *testing.T) {
 		{"cloudformation yaml", "Resources:\n  TD:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: !Ref Name\n", true},
 		{"cdk synth json", `{"Resources": {"TD": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [{"Name": "a", "Image": {"Fn::Sub": "x"}}]}}}}`, true},
 		{"cloudformation with a function and a task definition", "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n  TD:\n    Type: AWS::ECS::TaskDefinition\n", true},
-		{"sam template with a task definition", "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n  TD:\n    Type: AWS::ECS::TaskDefinition\n", false},
+		// convert gives a SAM template to the lambda importer too.
+		{"sam template with a task definition", "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n  TD:\n    Type: AWS::ECS::TaskDefinition\n", true},
 		{"cloudformation without ecs", "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n", false},
 	}
 	for _, c := range cases {
