@@ -137,6 +137,8 @@ func resourceWhy(typ string) string {
 		return typ + ": CDK's record of the construct library versions, for AWS's usage statistics"
 	case typ == "AWS::Lambda::Function":
 		return typ + ": a plain Lambda function beside the SAM ones, which cutover does not read: convert it from its deployed form (aws lambda get-function --function-name <its name>)"
+	case typ == "AWS::CloudFormation::Stack", typ == "AWS::Serverless::Application":
+		return typ + ": a nested stack, whose resources are in a template of its own: give that template to convert too (cdk synth writes it to cdk.out/*.nested.template.json; sam build to .aws-sam/build/)"
 	case strings.HasPrefix(typ, "AWS::Lambda::EventSourceMapping"):
 		return typ + ": a plain CloudFormation mapping; give its deployed form (aws lambda list-event-source-mappings) to convert it"
 	}
