@@ -72,8 +72,114 @@ func readCFN(p *part) ([]*function, error) {
 			consumed[id] = true
 		}
 	}
+	for _, id := range res.keys() {
+		if types[id] != "AWS::ApiGateway::Method" {
+			continue
+		}
+		ok, err := cfnRestMethod(res, id, types, byID, consumed)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			consumed[id] = true
+		}
+	}
 	samTemplateReport(fns[0], p, r, types, consumed)
 	return fns, nil
+}
+
+// cfnRestMethod reads a REST API (v1) method whose integration is a Lambda
+// proxy to a function of the template (CDK's LambdaRestApi and
+// LambdaIntegration, or the same by hand): an HTTP trigger with the
+// API Gateway v1 event shape, at the path its resources spell.
+func cfnRestMethod(res val, id string, types map[string]string, byID map[string]*function, consumed map[string]bool) (bool, error) {
+	props := res.get(id).get("Properties")
+	integ := props.get("Integration")
+	typ, _ := integ.get("Type").raw()
+	if typ != "AWS_PROXY" {
+		return false, nil // MOCK (CORS preflight), HTTP, AWS service integrations
+	}
+	fn := byID[subRef(integ.get("Uri"), types, "AWS::Lambda::Function")]
+	if fn == nil {
+		return false, nil
+	}
+	// The path: PathPart up the ParentId chain to the API's root.
+	var parts []string
+	var chain []string
+	cur := props.get("ResourceId")
+	for depth := 0; depth < 32; depth++ {
+		rid := subRef(cur, types, "AWS::ApiGateway::Resource")
+		if types[rid] != "AWS::ApiGateway::Resource" {
+			break // GetAtt Api.RootResourceId, or what cannot be followed
+		}
+		part, ok := res.get(rid).get("Properties").get("PathPart").raw()
+		if !ok || part == "" {
+			return false, props.get("ResourceId").errf("resource %s has no PathPart to build the route's path from", rid)
+		}
+		parts = append([]string{part}, parts...)
+		chain = append(chain, rid)
+		cur = res.get(rid).get("Properties").get("ParentId")
+	}
+	path := "/" + strings.Join(parts, "/")
+
+	rv := fn.rooted(res.get(id))
+	resourceAttrs(rv)
+	p := rv.get("Properties")
+	mv := p.get("HttpMethod")
+	method, note, ok := fn.word(mv)
+	if !ok {
+		return false, mv.errf("the HTTP method cannot be resolved, and the HTTPRoute needs it")
+	}
+	method = strings.ToUpper(method)
+	report(mv, "HTTPRoute method and serve --route", note)
+	if method == "ANY" {
+		method = ""
+	}
+	p.get("ResourceId").t.Mapped(p.get("ResourceId").field, "HTTPRoute path "+path)
+	for _, rid := range chain {
+		consumed[rid] = true
+		rr := fn.rooted(res.get(rid))
+		resourceAttrs(rr)
+		rp := rr.get("Properties")
+		rp.t.Mapped(rp.get("PathPart").field, "HTTPRoute path "+path)
+		rp.t.Use(rp.get("ParentId").field)
+		rp.t.Use(rp.get("RestApiId").field)
+	}
+	ip := p.get("Integration")
+	for _, k := range ip.keys() {
+		switch v := ip.get(k); k {
+		case "Type", "Uri", "IntegrationHttpMethod":
+			v.t.Use(v.field)
+		default:
+			if !v.absent() {
+				v.t.Drop(v.field, "an API Gateway integration setting ("+k+") with no counterpart in the HTTPRoute")
+			}
+		}
+	}
+	if v := p.get("RestApiId"); !v.absent() {
+		v.t.Warn(v.field, "Gateway API HTTPRoute", "the API's stage, custom domain, throttling, API keys and usage plans stay with API Gateway; the chart's HTTPRoute takes the traffic once cutover shift moves it")
+	}
+	if v := p.get("AuthorizationType"); !v.absent() {
+		if s, _, _ := fn.word(v); s == "NONE" {
+			v.t.Use(v.field)
+		} else {
+			v.t.Warn(v.field, "", "API Gateway authorized these requests ("+v.text()+"); nothing checks them in front of the pod: enforce the same at the Gateway (JWT/OIDC filter, external auth) before exposing the route")
+		}
+	}
+	for _, k := range p.keys() {
+		switch k {
+		case "HttpMethod", "ResourceId", "Integration", "RestApiId", "AuthorizationType":
+		default:
+			if v := p.get(k); !v.absent() {
+				v.t.Drop(v.field, "an API Gateway method setting ("+k+") with no counterpart in the HTTPRoute; enforce it in the code or the Gateway")
+			}
+		}
+	}
+	tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: cdkName(res.get(id), id), Enabled: true, EventShape: "apigw-v1"}, at: rv}
+	tr.Route = &service.Route{Path: path, Method: method}
+	fn.addRoute(service.Route{Path: routePrefix(path), Method: method})
+	fn.addTrigger(tr)
+	return true, nil
 }
 
 // cdkInternalFunctions are the logical id prefixes of the singleton
