@@ -192,6 +192,9 @@ type run struct {
 	lastStep int
 	outcome  *audit.Record
 	refs     []Ref
+	// drifts are the run's router-drift records: weights moved outside
+	// the shift.
+	drifts []*audit.Record
 }
 
 func auditTrail(recs []audit.Record, in Integrity) Section {
@@ -229,6 +232,11 @@ func auditTrail(recs []audit.Record, in Integrity) Section {
 				u.steps++
 				u.lastStep = d.Step
 			}
+		case audit.KindRouterDrift:
+			if u := open[r.Service]; u != nil {
+				u.drifts = append(u.drifts, r)
+				u.refs = append(u.refs, ref(r))
+			}
 		case audit.KindCompleted, audit.KindRolledBack, audit.KindAbort:
 			if u := open[r.Service]; u != nil && u.outcome == nil {
 				u.outcome = r
@@ -242,6 +250,7 @@ func auditTrail(recs []audit.Record, in Integrity) Section {
 		runs = append(runs, u)
 	}
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].start.Seq < runs[j].start.Seq })
+	drifts := 0
 	for _, u := range runs {
 		outcome := "in progress (no outcome recorded)"
 		if u.outcome != nil {
@@ -268,6 +277,19 @@ func auditTrail(recs []audit.Record, in Integrity) Section {
 		if u.plan.Resumed {
 			steps += " (resumed)"
 		}
+		if len(u.drifts) > 0 {
+			drifts += len(u.drifts)
+			outcome += fmt.Sprintf("; %s outside the shift, each paused it", plural(len(u.drifts), "weight change"))
+			for _, d := range u.drifts {
+				var w audit.WeightData
+				d.DecodeData(&w)
+				got := "?"
+				if w.Got != nil {
+					got = pct(*w.Got)
+				}
+				s.Notes = append(s.Notes, fmt.Sprintf("%s: at %s the router read back new %s while the shift had set %s: the traffic was moved outside the controlled change (record %s).", u.service, stamp(d.Time), got, pct(w.Want), ref(d)))
+			}
+		}
 		s.Rows = append(s.Rows, Row{
 			Cells:   []string{u.service, "shift", stamp(u.start.Time), u.start.Actor, plan, steps, outcome},
 			Records: u.refs,
@@ -280,6 +302,9 @@ func auditTrail(recs []audit.Record, in Integrity) Section {
 	case !in.Whole:
 		s.Status = Exceptions
 		s.Summary = fmt.Sprintf("%s recorded, but the log is not whole: see Integrity.", plural(len(s.Rows), "change"))
+	case drifts > 0:
+		s.Status = Exceptions
+		s.Summary = fmt.Sprintf("%s and %s recorded in a hash-chained log of %s; detected: %s made outside a shift (each paused its shift until someone resumed or aborted it).", plural(converts, "convert run"), plural(len(runs), "shift"), plural(int(in.Records), "record"), plural(drifts, "weight change"))
 	default:
 		s.Status = Evidenced
 		s.Summary = fmt.Sprintf("%s and %s recorded in a hash-chained log of %s.", plural(converts, "convert run"), plural(len(runs), "shift"), plural(int(in.Records), "record"))

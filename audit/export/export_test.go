@@ -170,6 +170,35 @@ func TestReports(t *testing.T) {
 			t.Fatal("a tampered log evidences its trail")
 		}
 	})
+	t.Run("drift", func(t *testing.T) {
+		// A shift whose router was moved by hand mid-hold: the trail
+		// shows the run and flags the change made outside it.
+		log := fullLog()[1:5]
+		log = append(log,
+			entry{audit.KindRouterDrift, "payments-api", "alice", audit.WeightData{Step: 0, Want: 10, Got: f(0), Router: "haproxy"}},
+			entry{audit.KindPause, "payments-api", "alice", audit.StepData{Step: 0, Weight: 10}},
+			entry{audit.KindAbort, "payments-api", "bob", audit.StepData{Step: 0, Weight: 10, Reason: "someone drained the new side by hand"}})
+		rep := build(t, write(t, log, false), false)
+		var trail export.Section
+		for _, s := range rep.Sections {
+			if s.ID == "change-audit-trail" {
+				trail = s
+			}
+		}
+		if trail.Status != export.Exceptions || !strings.Contains(trail.Summary, "1 weight change made outside a shift") {
+			t.Fatalf("trail %s: %s", trail.Status, trail.Summary)
+		}
+		if len(trail.Rows) != 1 || !strings.Contains(trail.Rows[0].Cells[6], "aborted") || !strings.Contains(trail.Rows[0].Cells[6], "1 weight change outside the shift") {
+			t.Fatalf("rows %+v", trail.Rows)
+		}
+		found := false
+		for _, n := range trail.Notes {
+			found = found || strings.Contains(n, "read back new 0% while the shift had set 10%")
+		}
+		if !found {
+			t.Fatalf("notes %q", trail.Notes)
+		}
+	})
 	t.Run("unsigned-in-progress", func(t *testing.T) {
 		rep := build(t, write(t, fullLog()[1:3], false), false)
 		assertFormats(t, "unsigned-in-progress", rep)
