@@ -156,25 +156,7 @@ func cfnRestMethod(res val, id string, types map[string]string, byID map[string]
 			}
 		}
 	}
-	if v := p.get("RestApiId"); !v.absent() {
-		v.t.Warn(v.field, "Gateway API HTTPRoute", "the API's stage, custom domain, throttling, API keys and usage plans stay with API Gateway; the chart's HTTPRoute takes the traffic once cutover shift moves it")
-	}
-	if v := p.get("AuthorizationType"); !v.absent() {
-		if s, _, _ := fn.word(v); s == "NONE" {
-			v.t.Use(v.field)
-		} else {
-			v.t.Warn(v.field, "", "API Gateway authorized these requests ("+v.text()+"); nothing checks them in front of the pod: enforce the same at the Gateway (JWT/OIDC filter, external auth) before exposing the route")
-		}
-	}
-	for _, k := range p.keys() {
-		switch k {
-		case "HttpMethod", "ResourceId", "Integration", "RestApiId", "AuthorizationType":
-		default:
-			if v := p.get(k); !v.absent() {
-				v.t.Drop(v.field, "an API Gateway method setting ("+k+") with no counterpart in the HTTPRoute; enforce it in the code or the Gateway")
-			}
-		}
-	}
+	fn.apiSettings(p, "RestApiId", "the API's stage, custom domain, throttling, API keys and usage plans", "method", "HttpMethod", "ResourceId", "Integration")
 	tr := &trigger{Trigger: service.Trigger{Kind: service.TriggerHTTP, Name: cdkName(res.get(id), id), Enabled: true, EventShape: "apigw-v1"}, at: rv}
 	tr.Route = &service.Route{Path: path, Method: method}
 	fn.addRoute(service.Route{Path: routePrefix(path), Method: method})
@@ -364,25 +346,8 @@ func (fn *function) cfnSchedule(tr *trigger, p, expr, input val) error {
 	if err := fn.setSchedule(tr, expr, s, note); err != nil {
 		return err
 	}
-	if !input.absent() {
-		if s := fn.res.resolve(input); s.ok {
-			tr.Input = s.text
-			report(input, "serve --input", s.note)
-		} else {
-			input.t.Warn(input.field, "", "the schedule's input cannot be resolved ("+s.reason+"): the function receives the default scheduled event; pass --input in values")
-		}
-	}
-	if v := p.get("State"); !v.absent() {
-		if s, _, ok := fn.word(v); ok && strings.EqualFold(s, "DISABLED") {
-			tr.Enabled = false
-			v.t.Warn(v.field, "", "the schedule was disabled: suspend the CronJob in values")
-		} else {
-			v.t.Use(v.field)
-		}
-	}
-	if v := p.get("ScheduleExpressionTimezone"); !v.absent() {
-		fn.scheduleTimeZone(tr, v)
-	}
+	fn.scheduleInput(tr, input)
+	fn.scheduleStateAndZone(tr, p)
 	for _, k := range []string{"Name", "Description", "GroupName", "EventBusName"} {
 		if v := p.get(k); !v.absent() {
 			v.t.Drop(v.field, "the EventBridge rule's "+strings.ToLower(k))
@@ -670,8 +635,18 @@ func cfnRoute(res val, id string, types map[string]string, fns []*function, byID
 	tr.Route = &service.Route{Path: path, Method: method}
 	fn.addRoute(service.Route{Path: routePrefix(path), Method: method})
 	p.t.Use(p.get("Target").field)
-	if v := p.get("ApiId"); !v.absent() {
-		v.t.Warn(v.field, "Gateway API HTTPRoute", "the API's stage, custom domain, throttling and usage plans stay with API Gateway; the chart's HTTPRoute takes the traffic once cutover shift moves it")
+	fn.apiSettings(p, "ApiId", "the API's stage, custom domain, throttling and usage plans", "route", "RouteKey", "Target")
+	fn.addTrigger(tr)
+	return true, nil
+}
+
+// apiSettings reports what an API Gateway route (v2) or method (v1)
+// says beyond its path and target: the API it belongs to (apiKey, whose
+// stage-level settings stay behind), its authorization, and, as dropped,
+// every property not in handled.
+func (fn *function) apiSettings(p val, apiKey, stays, what string, handled ...string) {
+	if v := p.get(apiKey); !v.absent() {
+		v.t.Warn(v.field, "Gateway API HTTPRoute", stays+" stay with API Gateway; the chart's HTTPRoute takes the traffic once cutover shift moves it")
 	}
 	if v := p.get("AuthorizationType"); !v.absent() {
 		if s, _, _ := fn.word(v); s == "NONE" {
@@ -681,16 +656,13 @@ func cfnRoute(res val, id string, types map[string]string, fns []*function, byID
 		}
 	}
 	for _, k := range p.keys() {
-		switch k {
-		case "RouteKey", "Target", "ApiId", "AuthorizationType":
-		default:
-			if v := p.get(k); !v.absent() {
-				v.t.Drop(v.field, "an API Gateway route setting ("+k+") with no counterpart in the HTTPRoute; enforce it in the code or the Gateway")
-			}
+		if k == apiKey || k == "AuthorizationType" || slices.Contains(handled, k) {
+			continue
+		}
+		if v := p.get(k); !v.absent() {
+			v.t.Drop(v.field, "an API Gateway "+what+" setting ("+k+") with no counterpart in the HTTPRoute; enforce it in the code or the Gateway")
 		}
 	}
-	fn.addTrigger(tr)
-	return true, nil
 }
 
 // templateQueue says what the template tells of a queue it creates: its

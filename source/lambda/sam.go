@@ -532,14 +532,7 @@ func (fn *function) samSchedule(tr *trigger, typ string, p val) error {
 	if err := fn.setSchedule(tr, sv, expr, note); err != nil {
 		return err
 	}
-	if v := p.get("Input"); !v.absent() {
-		if s := fn.res.resolve(v); s.ok {
-			tr.Input = s.text
-			report(v, "serve --input", s.note)
-		} else {
-			v.t.Warn(v.field, "", "the schedule's input cannot be resolved ("+s.reason+"): the function receives the default scheduled event; pass --input in values")
-		}
-	}
+	fn.scheduleInput(tr, p.get("Input"))
 	if v := p.get("Enabled"); !v.absent() {
 		if b, _, ok, err := fn.flag(v); err != nil {
 			return err
@@ -550,17 +543,7 @@ func (fn *function) samSchedule(tr *trigger, typ string, p val) error {
 			v.t.Use(v.field)
 		}
 	}
-	if v := p.get("State"); !v.absent() {
-		if s, _, ok := fn.word(v); ok && strings.EqualFold(s, "DISABLED") {
-			tr.Enabled = false
-			v.t.Warn(v.field, "", "the schedule was disabled: suspend the CronJob in values")
-		} else {
-			v.t.Use(v.field)
-		}
-	}
-	if v := p.get("ScheduleExpressionTimezone"); !v.absent() {
-		fn.scheduleTimeZone(tr, v)
-	}
+	fn.scheduleStateAndZone(tr, p)
 	for _, k := range []string{"Name", "Description", "GroupName"} {
 		if v := p.get(k); !v.absent() {
 			v.t.Drop(v.field, "the EventBridge rule's "+strings.ToLower(k))
@@ -679,4 +662,35 @@ func routePrefix(p string) string {
 		p = "/"
 	}
 	return p
+}
+
+// scheduleInput reads a schedule's Input: the event the function
+// receives, passed to serve --input.
+func (fn *function) scheduleInput(tr *trigger, v val) {
+	if v.absent() {
+		return
+	}
+	if s := fn.res.resolve(v); s.ok {
+		tr.Input = s.text
+		report(v, "serve --input", s.note)
+	} else {
+		v.t.Warn(v.field, "", "the schedule's input cannot be resolved ("+s.reason+"): the function receives the default scheduled event; pass --input in values")
+	}
+}
+
+// scheduleStateAndZone reads the State (DISABLED suspends the CronJob)
+// and ScheduleExpressionTimezone of a SAM schedule event, an EventBridge
+// rule or a Scheduler schedule.
+func (fn *function) scheduleStateAndZone(tr *trigger, p val) {
+	if v := p.get("State"); !v.absent() {
+		if s, _, ok := fn.word(v); ok && strings.EqualFold(s, "DISABLED") {
+			tr.Enabled = false
+			v.t.Warn(v.field, "", "the schedule was disabled: suspend the CronJob in values")
+		} else {
+			v.t.Use(v.field)
+		}
+	}
+	if v := p.get("ScheduleExpressionTimezone"); !v.absent() {
+		fn.scheduleTimeZone(tr, v)
+	}
 }
