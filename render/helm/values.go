@@ -910,9 +910,6 @@ func (b *builder) defaultsFindings() {
 	if len(memRatio) > 0 {
 		b.warn("memory", BaseValuesFile+" resourceDefaults.memoryLimitRatio", "%s %s a memory request but no limit in the input: the limit is %d × the request, so a leak is stopped in its container, not on the node; past it the container is OOM-killed, so set its limits.memory in %s from the container's peak", strings.Join(memRatio, ", "), hasVerb(len(memRatio)), defaultMemoryLimitRatio, change)
 	}
-	if b.kind() == service.KindJob && b.keda {
-		b.warn("networkPolicy", "", "no NetworkPolicy for the pods of the KEDA ScaledJob: kube-score cannot see the pods KEDA creates and reports any policy for them as selecting none (networkpolicy-targets-pod CRITICAL). The pods serve no port; a namespace-wide default-deny ingress policy covers them")
-	}
 }
 
 func runVerb(n int) string {
