@@ -890,7 +890,7 @@ func (b *builder) defaultsFindings() {
 	if len(defaultID) > 0 || len(inputID) > 0 {
 		var parts []string
 		if len(defaultID) > 0 {
-			parts = append(parts, fmt.Sprintf("%s %s as user %d, group %d (base.yaml podSecurityContext): the input named no user", strings.Join(defaultID, ", "), runVerb(len(defaultID)), defaultUID, defaultUID))
+			parts = append(parts, fmt.Sprintf("%s %s as user %d, group %d (base.yaml podSecurityContext): the input named no user", strings.Join(defaultID, ", "), oneOrMany(len(defaultID), "runs", "run"), defaultUID, defaultUID))
 		}
 		if len(inputID) > 0 {
 			parts = append(parts, inputID...)
@@ -905,25 +905,11 @@ func (b *builder) defaultsFindings() {
 		b.warn("readonlyRootFilesystem", BaseValuesFile+" containerSecurityContext.readOnlyRootFilesystem", "the root filesystem of %s is read-only (the input did not say); %s. If the application writes elsewhere, mount a volume there, or set readOnlyRootFilesystem: false in the container's securityContext in %s", strings.Join(readOnly, ", "), tmp, change)
 	}
 	if len(cpuRatio) > 0 {
-		b.warn("cpu", BaseValuesFile+" resourceDefaults.cpuLimitRatio", "%s %s no CPU limit in the input: the limit is %d × the CPU request, so a runaway process cannot starve its node; a container at its limit is throttled, so raise its limits.cpu in %s if latency suffers", strings.Join(cpuRatio, ", "), hasVerb(len(cpuRatio)), defaultCPULimitRatio, change)
+		b.warn("cpu", BaseValuesFile+" resourceDefaults.cpuLimitRatio", "%s %s no CPU limit in the input: the limit is %d × the CPU request, so a runaway process cannot starve its node; a container at its limit is throttled, so raise its limits.cpu in %s if latency suffers", strings.Join(cpuRatio, ", "), oneOrMany(len(cpuRatio), "has", "have"), defaultCPULimitRatio, change)
 	}
 	if len(memRatio) > 0 {
-		b.warn("memory", BaseValuesFile+" resourceDefaults.memoryLimitRatio", "%s %s a memory request but no limit in the input: the limit is %d × the request, so a leak is stopped in its container, not on the node; past it the container is OOM-killed, so set its limits.memory in %s from the container's peak", strings.Join(memRatio, ", "), hasVerb(len(memRatio)), defaultMemoryLimitRatio, change)
+		b.warn("memory", BaseValuesFile+" resourceDefaults.memoryLimitRatio", "%s %s a memory request but no limit in the input: the limit is %d × the request, so a leak is stopped in its container, not on the node; past it the container is OOM-killed, so set its limits.memory in %s from the container's peak", strings.Join(memRatio, ", "), oneOrMany(len(memRatio), "has", "have"), defaultMemoryLimitRatio, change)
 	}
-}
-
-func runVerb(n int) string {
-	if n == 1 {
-		return "runs"
-	}
-	return "run"
-}
-
-func hasVerb(n int) string {
-	if n == 1 {
-		return "has"
-	}
-	return "have"
 }
 
 // kube-score checks that the input may force to fail, named in findings
@@ -1582,21 +1568,7 @@ func (b *builder) lowPorts(m ymap) {
 	}
 	sysctl := newMap().set("name", str("net.ipv4.ip_unprivileged_port_start")).set("value", str(strconv.Itoa(int(lowest))))
 	m.set("podSecurityContext", newMap().set("sysctls", seq(sysctl.node())).node())
-	b.warn("containers.ports", b.target("podSecurityContext.sysctls"), "%s %s below 1024 as a user other than root: the pod sets net.ipv4.ip_unprivileged_port_start=%d (a safe sysctl the Pod Security restricted level allows) so that it can bind %s; or move the application to a port above 1023 and remove the sysctl", strings.Join(names, ", "), listenVerb(len(names)), lowest, portWord(len(names)))
-}
-
-func listenVerb(n int) string {
-	if n == 1 {
-		return "listens on a port"
-	}
-	return "listen on ports"
-}
-
-func portWord(n int) string {
-	if n == 1 {
-		return "it"
-	}
-	return "them"
+	b.warn("containers.ports", b.target("podSecurityContext.sysctls"), "%s %s below 1024 as a user other than root: the pod sets net.ipv4.ip_unprivileged_port_start=%d (a safe sysctl the Pod Security restricted level allows) so that it can bind %s; or move the application to a port above 1023 and remove the sysctl", strings.Join(names, ", "), oneOrMany(len(names), "listens on a port", "listen on ports"), lowest, oneOrMany(len(names), "it", "them"))
 }
 
 // passesInput reports whether the main container's command already hands
@@ -1614,4 +1586,13 @@ func (b *builder) passesInput(input string) bool {
 		}
 	}
 	return false
+}
+
+// oneOrMany returns one when n is 1, else many: the words that agree with
+// a list of names in a message.
+func oneOrMany(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strings"
@@ -769,24 +770,20 @@ func (in *inputs) addTemplateTargetGroup(file string, pos *source.Positions, id 
 // addPresence adds a resource's paths to what its file holds: the
 // resources of one template share the file's positions.
 func (in *inputs) addPresence(pos *source.Positions, whole []byte) {
-	if in.present == nil {
-		in.present = map[*source.Positions]map[string]bool{}
+	in.present = addPaths(in.present, pos, presence(whole))
+	in.blank = addPaths(in.blank, pos, blanks(whole))
+}
+
+// addPaths adds paths to m[pos], making what is missing.
+func addPaths(m map[*source.Positions]map[string]bool, pos *source.Positions, paths map[string]bool) map[*source.Positions]map[string]bool {
+	if m == nil {
+		m = map[*source.Positions]map[string]bool{}
 	}
-	if in.present[pos] == nil {
-		in.present[pos] = map[string]bool{}
+	if m[pos] == nil {
+		m[pos] = map[string]bool{}
 	}
-	for k := range presence(whole) {
-		in.present[pos][k] = true
-	}
-	if in.blank == nil {
-		in.blank = map[*source.Positions]map[string]bool{}
-	}
-	if in.blank[pos] == nil {
-		in.blank[pos] = map[string]bool{}
-	}
-	for k := range blanks(whole) {
-		in.blank[pos][k] = true
-	}
+	maps.Copy(m[pos], paths)
+	return m
 }
 
 // cfnRefName returns the logical id a Ref names, in either form.
