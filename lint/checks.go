@@ -12,6 +12,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,7 +32,8 @@ type objects struct {
 	pdbs      []policyv1.PodDisruptionBudget
 	// scaled are KEDA ScaledObjects: the HPA KEDA creates at run time
 	// is not in the rendered output.
-	scaled []scaledObject
+	scaled   []scaledObject
+	policies []networkingv1.NetworkPolicy
 }
 
 // workload is anything with a pod template.
@@ -134,6 +136,12 @@ func (o *objects) add(u *unstructured.Unstructured) error {
 			return err
 		}
 		o.pdbs = append(o.pdbs, p)
+	case "NetworkPolicy.networking.k8s.io":
+		var p networkingv1.NetworkPolicy
+		if err := conv.FromUnstructured(u.Object, &p); err != nil {
+			return err
+		}
+		o.policies = append(o.policies, p)
 	case "ScaledObject.keda.sh":
 		s := scaledObject{Name: u.GetName(), TargetKind: "Deployment"}
 		s.TargetName, _, _ = unstructured.NestedString(u.Object, "spec", "scaleTargetRef", "name")

@@ -13,7 +13,8 @@ import (
 	"github.com/zegl/kube-score/score"
 	"github.com/zegl/kube-score/score/checks"
 	"github.com/zegl/kube-score/scorecard"
-	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // KubeScoreFinding is one kube-score check that an object failed.
@@ -102,49 +103,22 @@ func KubeScore(manifests []byte) ([]KubeScoreFinding, error) {
 }
 
 // scaledJobPolicies returns the names of the NetworkPolicies in the
-// stream whose pod selector matches the pod template of a KEDA ScaledJob
-// in the same stream.
+// stream whose pod selector (not the empty one) matches the pod template
+// of a KEDA ScaledJob in the same stream.
 func scaledJobPolicies(manifests []byte) map[string]bool {
-	type labels = map[string]string
-	var pods []labels
-	policies := map[string]labels{}
-	dec := yaml.NewDecoder(bytes.NewReader(manifests))
-	for {
-		var doc struct {
-			Kind     string
-			Metadata struct{ Name string }
-			Spec     struct {
-				PodSelector struct {
-					MatchLabels labels `yaml:"matchLabels"`
-				} `yaml:"podSelector"`
-				JobTargetRef struct {
-					Template struct {
-						Metadata struct{ Labels labels }
-					}
-				} `yaml:"jobTargetRef"`
-			}
-		}
-		if err := dec.Decode(&doc); err != nil {
-			break // io.EOF, or what kube-score already reported
-		}
-		switch doc.Kind {
-		case "ScaledJob":
-			pods = append(pods, doc.Spec.JobTargetRef.Template.Metadata.Labels)
-		case "NetworkPolicy":
-			policies[doc.Metadata.Name] = doc.Spec.PodSelector.MatchLabels
-		}
-	}
 	out := map[string]bool{}
-	for name, sel := range policies {
-		for _, pod := range pods {
-			match := len(sel) > 0
-			for k, v := range sel {
-				if pod[k] != v {
-					match = false
-				}
-			}
-			if match {
-				out[name] = true
+	o, err := decodeObjects(manifests)
+	if err != nil {
+		return out // what kube-score already reported
+	}
+	for _, p := range o.policies {
+		sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+		if err != nil || sel.Empty() {
+			continue
+		}
+		for _, w := range o.workloads {
+			if w.Kind == "ScaledJob" && sel.Matches(labels.Set(w.Template.Labels)) {
+				out[p.Name] = true
 			}
 		}
 	}
