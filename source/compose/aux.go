@@ -24,8 +24,7 @@ const maxAux = 64
 // A file that cannot be read or parsed is skipped: compose-go has loaded
 // the project already, so it was readable then or not needed.
 func (pr *project) addAuxFiles() {
-	var aux []rawFile
-	pr.walkIncludes(func(rf rawFile) { aux = append(aux, rf) })
+	aux := pr.included()
 	var extended []rawFile
 	for _, f := range append(append([]rawFile(nil), aux...), pr.files...) {
 		extended = append(extended, pr.extendedServices(f)...)
@@ -38,15 +37,18 @@ func (pr *project) addAuxFiles() {
 	pr.files = all
 }
 
-// walkIncludes calls fn for each file the given files include, at any
-// depth, each once, those it includes first; unreadable and unparsable
-// ones are skipped.
-func (pr *project) walkIncludes(fn func(rawFile)) {
+// included returns the files the given files include, at any depth, each
+// once, those it includes first; unreadable and unparsable ones are
+// skipped. They are read once: scanIncluded and addAuxFiles both use them.
+func (pr *project) included() []rawFile {
+	if pr.includes != nil {
+		return *pr.includes
+	}
+	var out []rawFile
 	seen := map[string]bool{}
-	n := 0
 	var include func(f rawFile, depth int)
 	include = func(f rawFile, depth int) {
-		if depth > 10 || n >= maxAux {
+		if depth > 10 || len(out) >= maxAux {
 			return
 		}
 		for _, p := range pr.includePaths(f) {
@@ -64,13 +66,14 @@ func (pr *project) walkIncludes(fn func(rawFile)) {
 				continue
 			}
 			include(rf, depth+1)
-			n++
-			fn(rf)
+			out = append(out, rf)
 		}
 	}
 	for _, f := range pr.files {
 		include(f, 0)
 	}
+	pr.includes = &out
+	return out
 }
 
 // scanIncluded runs interpolation over copies of the included files,
@@ -79,10 +82,10 @@ func (pr *project) walkIncludes(fn func(rawFile)) {
 // there, as compose would leave them, and are reported as left out; the
 // others become values to fill as in the named files.
 func (pr *project) scanIncluded() {
-	pr.walkIncludes(func(rf rawFile) {
+	for _, rf := range pr.included() {
 		var doc yaml.Node
 		if yaml.Unmarshal(rf.Data, &doc) != nil {
-			return
+			continue
 		}
 		before := len(pr.ip.omitted)
 		// An error is compose-go's to report when it loads the file.
@@ -92,7 +95,7 @@ func (pr *project) scanIncluded() {
 				pr.ip.blank[v] = true
 			}
 		}
-	})
+	}
 }
 
 // includePaths returns the files f's include: entries name, resolved

@@ -120,11 +120,13 @@ func (Importer) Import(ctx context.Context, files []source.File, opts source.Opt
 type project struct {
 	dir   string
 	files []rawFile
-	env   map[string]string
-	ip    *interpolator
-	p     *types.Project
-	name  string
-	opts  source.Options
+	// includes caches included(); nil until it is first called.
+	includes *[]rawFile
+	env      map[string]string
+	ip       *interpolator
+	p        *types.Project
+	name     string
+	opts     source.Options
 	// main is the index in files of the first file the user gave; the
 	// files before it are included or extended ones (aux.go).
 	main int
