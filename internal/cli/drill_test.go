@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/cutoverhq/cutover/audit"
 	"github.com/cutoverhq/cutover/drill"
 	"github.com/cutoverhq/cutover/internal/sim"
+	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 	"github.com/cutoverhq/cutover/shift"
 )
 
@@ -240,16 +240,6 @@ func startProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startSimBackends(t *testing.T) (legacy, newer string) {
 	t.Helper()
 	l, err := sim.StartBackend("legacy", 12*time.Millisecond, 6*time.Millisecond)
@@ -283,7 +273,7 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 func TestDrillAgainstRunningShift(t *testing.T) {
 	bin := buildCutover(t)
 	legacy, newer := startSimBackends(t)
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	plan := writeDrillPlan(t, legacy, newer, fmt.Sprintf("listen: %q", listen))
 	const token = "drill-test-admin-token"
 	startProcess(t, []string{"CUTOVER_ADMIN_TOKEN=" + token}, bin, "shift", "run", plan, "--admin", admin,
@@ -332,7 +322,7 @@ func TestDrillAgainstRunningShift(t *testing.T) {
 func TestRestartDrillRefusesNoConnection(t *testing.T) {
 	bin := buildCutover(t)
 	legacy, newer := startSimBackends(t)
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	pidFile := filepath.Join(t.TempDir(), "proxy.pid")
 	const token = "drill-test-proxy-token"
 	t.Setenv("CUTOVER_PROXY_TOKEN", token)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/cutoverhq/cutover/internal/awsstub"
 	"github.com/cutoverhq/cutover/internal/kinesisstub"
+	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 )
 
 var (
@@ -147,16 +147,6 @@ func TestLambdaServeJob(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -185,7 +175,7 @@ func TestLambdaServeSIGTERMDrains(t *testing.T) {
 	if err := build.Run(); err != nil {
 		t.Fatal(err)
 	}
-	addr, metrics := freePort(t), freePort(t)
+	addr, metrics := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "lambda", "serve", "--metrics", metrics, "--timeout", "10",
 		"--source", "http", "--listen", addr, "--route", "apigw-v2 $default", "--", fn, "http-sleep")
@@ -252,7 +242,7 @@ func TestLambdaServeSIGTERMDrains(t *testing.T) {
 
 func TestLambdaServeMetrics(t *testing.T) {
 	fn := testFunction(t)
-	addr, metrics := freePort(t), freePort(t)
+	addr, metrics := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/audit"
+	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 )
 
 // TestProxyAuditsAdminChangesAcrossARestart: `cutover proxy` records what
@@ -19,7 +20,7 @@ import (
 func TestProxyAuditsAdminChangesAcrossARestart(t *testing.T) {
 	bin := buildCutover(t)
 	legacy, newer := startSimBackends(t)
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	dir := t.TempDir()
 	log := "file:" + filepath.Join(dir, "audit.log")
 	pidFile := filepath.Join(dir, "proxy.pid")

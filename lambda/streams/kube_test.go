@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 	"github.com/cutoverhq/cutover/internal/testenv"
 	"github.com/cutoverhq/cutover/lambda"
 	"github.com/cutoverhq/cutover/lambda/internal/lambdatest"
+	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 	"github.com/cutoverhq/cutover/source"
 )
 
@@ -727,19 +727,9 @@ func cutoverBinary(t *testing.T) string {
 	return out
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startServe(t *testing.T, bin, fn, pod string, args ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{log: filepath.Join(t.TempDir(), "handled"), metrics: freeAddr(t), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &serveProcess{log: filepath.Join(t.TempDir(), "handled"), metrics: promtest.FreeAddr(t), stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	full := append([]string{"lambda", "serve", "--metrics", p.metrics, "--log-level", "debug", "--source", "kinesis"}, args...)
 	p.cmd = exec.Command(bin, append(full, "--", fn)...)
 	p.cmd.Env = append(os.Environ(), "HOSTNAME="+pod, "STREAMFN_LOG="+p.log, "AWS_ACCESS_KEY_ID=AKIDSTUB",

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/internal/testenv"
+	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 	"github.com/cutoverhq/cutover/router"
 	"github.com/cutoverhq/cutover/router/routertest"
 )
@@ -38,18 +39,6 @@ func nginxBin(t *testing.T) string {
 	}
 	t.Skip(msg)
 	return ""
-}
-
-// freePort returns a loopback address nothing listens on now. NGINX
-// cannot take a listener from the test the way HAProxy does, so there is
-// a small window in which another process could take it.
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // env is a real NGINX the test started, with its files in a temp dir.
@@ -77,8 +66,11 @@ func startNginx(t *testing.T, o envOpts) *env {
 	bin := nginxBin(t)
 	dir := t.TempDir()
 	e := &env{dir: dir, bin: bin, conf: filepath.Join(dir, "nginx.conf"), include: filepath.Join(dir, "cutover", "payments-api.conf"),
-		pidFile: filepath.Join(dir, "nginx.pid"), status: freePort(t)}
-	front := freePort(t)
+		// NGINX cannot take a listener from the test the way HAProxy
+		// does: there is a small window in which another process could
+		// take the port.
+		pidFile: filepath.Join(dir, "nginx.pid"), status: promtest.FreeAddr(t)}
+	front := promtest.FreeAddr(t)
 	e.front = "http://" + front
 	for _, n := range []string{"legacy", "legacy", "new", "new"} {
 		side := n
@@ -370,7 +362,7 @@ func TestWeightsComeFromTheWorkers(t *testing.T) {
 // one line.
 func TestStatusDoesNotAnswer(t *testing.T) {
 	e := startNginx(t, envOpts{})
-	r := e.router(t, Settings{Status: freePort(t), ReloadTimeout: "500ms"})
+	r := e.router(t, Settings{Status: promtest.FreeAddr(t), ReloadTimeout: "500ms"})
 	if _, err := r.Weights(context.Background()); err == nil || !strings.Contains(err.Error(), "does not answer") {
 		t.Fatalf("Weights: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cutoverhq/cutover/audit"
 	_ "github.com/cutoverhq/cutover/audit/file"
+	"github.com/cutoverhq/cutover/metrics/prometheus/promtest"
 	"github.com/cutoverhq/cutover/shift"
 )
 
@@ -120,16 +120,6 @@ func startBackend(t *testing.T, bin, name, listen string) (*proc, string) {
 	return p, sc.Text()
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -156,7 +146,7 @@ type shiftRun struct {
 }
 
 func runShift(t *testing.T, bin, planFile, state string) *shiftRun {
-	admin := freePort(t)
+	admin := promtest.FreeAddr(t)
 	s := &shiftRun{t: t, bin: bin, admin: admin, token: "e2e-shift-token-0123456789", state: state,
 		audit: "file:" + strings.TrimSuffix(state, ".state.json") + ".audit.log"}
 	s.proc = start(t, "shift run", []string{"CUTOVER_ADMIN_TOKEN=" + s.token, "CUTOVER_AUDIT=" + s.audit},
@@ -294,7 +284,7 @@ func TestShiftUnderLoadSurvivesKillAndRestart(t *testing.T) {
 	_, legacyAddr := startBackend(t, bin, "legacy", "127.0.0.1:0")
 	newProc, newAddr := startBackend(t, bin, "new", "127.0.0.1:0")
 
-	proxyAddr, proxyAdmin := freePort(t), freePort(t)
+	proxyAddr, proxyAdmin := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	const proxyToken = "e2e-proxy-token-0123456789"
 	pidFile := filepath.Join(dir, "proxy.pid")
 	proxy := start(t, "cutover proxy", []string{"CUTOVER_PROXY_TOKEN=" + proxyToken},
