@@ -10,6 +10,7 @@
 #   HAPROXY_THREADS=1 GOMAXPROCS=1 bench/proxy.sh   # one thread each
 #   TARGETS="haproxy cutover" bench/proxy.sh       # only these (haproxy is the reference)
 #   TARGETS="haproxy cutover fasthttp" bench/proxy.sh  # add a Go peer (bench/peers/fasthttp)
+#   TARGETS="haproxy cutover evloop" bench/proxy.sh    # add a Go epoll event-loop peer (bench/peers/evloop)
 #   PROXY_CMD='bin/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10' bench/proxy.sh
 #
 # The upstreams are one NGINX serving a fixed 128-byte body on two ports
@@ -49,12 +50,12 @@ trap cleanup EXIT INT TERM
 ports=($(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(6):
+for _ in range(7):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 ))
-UP_LEGACY=${ports[0]} UP_NEW=${ports[1]} P_HAPROXY=${ports[2]} P_NGINX=${ports[3]} P_OURS=${ports[4]} P_FASTHTTP=${ports[5]}
+UP_LEGACY=${ports[0]} UP_NEW=${ports[1]} P_HAPROXY=${ports[2]} P_NGINX=${ports[3]} P_OURS=${ports[4]} P_FASTHTTP=${ports[5]} P_EVLOOP=${ports[6]}
 targets=(${TARGETS:-direct haproxy nginx cutover})
 
 body=$(printf 'x%.0s' $(seq 1 127))
@@ -158,6 +159,14 @@ if [[ " ${targets[*]} " == *" fasthttp "* ]]; then
   "$work/fasthttp-peer" -listen 127.0.0.1:$P_FASTHTTP -legacy http://127.0.0.1:$UP_LEGACY -new http://127.0.0.1:$UP_NEW > "$work/fasthttp.log" 2>&1 & pids+=($!); pid[fasthttp]=$!
   wait_for+=($P_FASTHTTP)
 fi
+if [[ " ${targets[*]} " == *" evloop "* ]]; then
+  # The event-loop peer: the same split as an epoll loop per core, no
+  # goroutine per connection (a module of its own, Linux only).
+  echo "bench: building the evloop peer" >&2
+  (cd bench/peers/evloop && go build -o "$work/evloop-peer" .)
+  "$work/evloop-peer" -listen 127.0.0.1:$P_EVLOOP -legacy http://127.0.0.1:$UP_LEGACY -new http://127.0.0.1:$UP_NEW > "$work/evloop.log" 2>&1 & pids+=($!); pid[evloop]=$!
+  wait_for+=($P_EVLOOP)
+fi
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -176,6 +185,7 @@ declare -A url=(
   [nginx]="http://127.0.0.1:$P_NGINX/"
   [cutover]="http://127.0.0.1:$P_OURS/"
   [fasthttp]="http://127.0.0.1:$P_FASTHTTP/"
+  [evloop]="http://127.0.0.1:$P_EVLOOP/"
 )
 
 # Sanity: every target answers 200 with the body.
@@ -247,6 +257,11 @@ if [ -n "${rps[fasthttp]:-}" ]; then
   ftput=$(awk -v a="$(median "${rps[fasthttp]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
   flat=$(awk -v a="$(median "${p99[fasthttp]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
   echo "fasthttp/haproxy: throughput ${ftput}x, p99 ${flat}x (the Go peer: what the runtime reaches here without cutover's features)"
+fi
+if [ -n "${rps[evloop]:-}" ]; then
+  etput=$(awk -v a="$(median "${rps[evloop]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+  elat=$(awk -v a="$(median "${p99[evloop]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+  echo "evloop/haproxy: throughput ${etput}x, p99 ${elat}x (Go as an epoll event loop, no goroutine per connection)"
 fi
 echo "(direct = the legacy upstream without a proxy; CPU us/req = the proxy's own user+system time per request)"
 echo "($CONNS connections, $THREADS wrk threads, $DURATION x $ROUNDS round(s), $(nproc) CPUs, HAProxy/NGINX threads $HAPROXY_THREADS, GOMAXPROCS ${GOMAXPROCS:-default}, load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -1,0 +1,3 @@
+module github.com/cutoverhq/cutover/bench/peers/evloop
+
+go 1.26
