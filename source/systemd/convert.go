@@ -35,6 +35,9 @@ type conv struct {
 	// applied once kind knows whether a preStop sleep comes first.
 	shutdownSecs  int64
 	shutdownEntry *entry
+	// shutdownUnbounded is set when systemd waited for ever (0 or
+	// infinity): shutdownSecs is then unboundedStopSecs, a guess to report.
+	shutdownUnbounded bool
 }
 
 func convert(u *unit, opts source.Options) (*service.Service, error) {
@@ -745,7 +748,13 @@ func (cv *conv) kind() {
 	if e := cv.shutdownEntry; e != nil {
 		g := cv.shutdownSecs + cv.c.PreStopSleepSeconds
 		cv.svc.TerminationGracePeriodSeconds = &g
-		if cv.c.PreStopSleepSeconds > 0 {
+		if cv.shutdownUnbounded {
+			sleep := ""
+			if cv.c.PreStopSleepSeconds > 0 {
+				sleep = fmt.Sprintf(" (after a %ds preStop sleep)", cv.c.PreStopSleepSeconds)
+			}
+			cv.warn(e, fmt.Sprintf("terminationGracePeriodSeconds %d", g), fmt.Sprintf("%s=%s: systemd waited without limit for the process to stop; Kubernetes needs a limit and sends SIGKILL when it runs out, so %ds after SIGTERM%s was chosen: set the time the process really needs to stop", e.Key, e.Value, cv.shutdownSecs, sleep))
+		} else if cv.c.PreStopSleepSeconds > 0 {
 			cv.mapped(e, fmt.Sprintf("terminationGracePeriodSeconds %d (%ds preStop sleep, so load balancers stop sending first, + %ds after SIGTERM)", g, cv.c.PreStopSleepSeconds, cv.shutdownSecs))
 		} else {
 			cv.mapped(e, fmt.Sprintf("terminationGracePeriodSeconds %d", g))
@@ -756,6 +765,12 @@ func (cv *conv) kind() {
 // preStopSleep is the preStop sleep of a server, so load balancers stop
 // sending before SIGTERM.
 const preStopSleep = 5
+
+// unboundedStopSecs is the grace given to a process systemd waited on
+// without limit (TimeoutStopSec=0 or infinity): long enough for a slow
+// clean stop, short enough that a hung pod does not block a rollout for
+// ever.
+const unboundedStopSecs = 3600
 
 // shutdown maps TimeoutStopSec= and KillSignal=.
 func (cv *conv) shutdown() {
@@ -773,8 +788,12 @@ func (cv *conv) shutdown() {
 	if e != nil {
 		secs, ok := parseSeconds(e.Value)
 		switch {
-		case e.Value == "infinity":
-			cv.warn(e, "", "no stop timeout: Kubernetes needs one; the renderer's default applies")
+		case e.Value == "infinity" || ok && secs == 0:
+			// systemd reads both as "no timeout": it waits for ever.
+			// Kubernetes has no such grace; 0 there means kill at once.
+			cv.shutdownSecs = unboundedStopSecs
+			cv.shutdownUnbounded = true
+			cv.shutdownEntry = e
 		case !ok:
 			cv.warn(e, "", "cannot read the time span "+e.Value)
 		default:
@@ -806,7 +825,14 @@ func (cv *conv) shutdown() {
 			cv.drop(e, "systemd process supervision detail: a container has one main process, watched by the kubelet")
 		}
 	}
-	for _, key := range []string{"KillMode", "SendSIGKILL", "SendSIGHUP", "FinalKillSignal", "RestartKillSignal", "TimeoutAbortSec", "WatchdogSignal"} {
+	if e := cv.last("Service", "SendSIGKILL"); e != nil {
+		if !parseBool(e.Value) {
+			cv.warn(e, "", "SendSIGKILL=no: systemd never killed a process that ignored SIGTERM; Kubernetes sends SIGKILL when terminationGracePeriodSeconds ends, so make that long enough for a clean stop")
+		} else {
+			cv.drop(e, "Kubernetes sends SIGTERM to the container's main process, then SIGKILL after the grace period")
+		}
+	}
+	for _, key := range []string{"KillMode", "SendSIGHUP", "FinalKillSignal", "RestartKillSignal", "TimeoutAbortSec", "WatchdogSignal"} {
 		if e := cv.last("Service", key); e != nil {
 			cv.drop(e, "Kubernetes sends SIGTERM to the container's main process, then SIGKILL after the grace period")
 		}
