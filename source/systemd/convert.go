@@ -310,16 +310,14 @@ func (cv *conv) argvWords(e *entry, c *command) []string {
 		// Kubernetes $(VAR) stays one argument. A known value with
 		// spaces is inlined, word by word.
 		if m := wholeVarRe.FindStringSubmatch(w); m != nil {
-			if v, ok := cv.env[m[1]]; ok && strings.TrimSpace(v) == "" {
+			v, known := cv.env[m[1]]
+			if known && strings.TrimSpace(v) == "" && len(cv.missingEnvFiles) == 0 {
 				// systemd splits an empty $VAR into no word at all;
 				// Kubernetes would pass one empty argument.
-				if len(cv.missingEnvFiles) == 0 {
-					cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", fmt.Sprintf("$%s is empty, so systemd passed no argument for it: left out of the command (Kubernetes would pass an empty one); a change of %s needs a new conversion", m[1], m[1]))
-					continue
-				}
-				cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", fmt.Sprintf("$%s is empty here but may be set by %s, which was not found: systemd splits it into words (none when empty), Kubernetes passes $(%s) as one argument; once you know its value, write its words into the command", m[1], strings.Join(cv.missingEnvFiles, " or "), m[1]))
+				cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", fmt.Sprintf("$%s is empty, so systemd passed no argument for it: left out of the command (Kubernetes would pass an empty one); a change of %s needs a new conversion", m[1], m[1]))
+				continue
 			}
-			if v, ok := cv.env[m[1]]; ok && strings.ContainsAny(v, " \t") {
+			if known && strings.ContainsAny(v, " \t") {
 				if words, err := splitWords(v); err == nil {
 					for _, x := range words {
 						out = append(out, escapeDollar(x))
@@ -328,6 +326,9 @@ func (cv *conv) argvWords(e *entry, c *command) []string {
 					continue
 				}
 			}
+			if msg := cv.wordsWarning(m[1], v, known); msg != "" {
+				cv.svc.Report.Warn(e.File, e.Line, e.Field(), "", msg)
+			}
 			cv.needVar(e, m[1])
 			out = append(out, "$("+m[1]+")")
 			continue
@@ -335,6 +336,35 @@ func (cv *conv) argvWords(e *entry, c *command) []string {
 		out = append(out, cv.refs(e, w))
 	}
 	return out
+}
+
+// wordsWarning says why a whole-word $name, which systemd splits into
+// words, may not be the one argument $(name) Kubernetes passes: its value
+// is unknown, may come from an environment file that was not found, or
+// could not be split. It is empty when the known value is one word.
+func (cv *conv) wordsWarning(name, v string, known bool) string {
+	var why string
+	switch {
+	case !known:
+		if _, _, ok := cv.systemdVar(name); ok {
+			return "" // systemd's own variables are one word
+		}
+		why = fmt.Sprintf("$%s has no value here", name)
+		if len(cv.missingEnvFiles) > 0 {
+			why += " (it may come from " + strings.Join(cv.missingEnvFiles, " or ") + ", which was not found)"
+		}
+	case strings.ContainsAny(v, " \t"):
+		why = fmt.Sprintf("$%s (%q) cannot be split into words as systemd does", name, v)
+	case len(cv.missingEnvFiles) > 0:
+		is := "is empty here"
+		if strings.TrimSpace(v) != "" {
+			is = fmt.Sprintf("is %q here", v)
+		}
+		why = fmt.Sprintf("$%s %s but may be set by %s, which was not found", name, is, strings.Join(cv.missingEnvFiles, " or "))
+	default:
+		return ""
+	}
+	return fmt.Sprintf("%s: systemd splits it into words (none when empty), Kubernetes passes $(%s) as one argument; once you know its value, write its words into the command", why, name)
 }
 
 // refs rewrites ${VAR} in a word as $(VAR); "$$" is a literal $, and a
