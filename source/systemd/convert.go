@@ -648,10 +648,19 @@ func parseBool(s string) bool {
 	return false
 }
 
+// startLimitKeys are the start rate limit's keys. systemd reads them in
+// [Unit], and still in [Service] where they were before systemd 229.
+var startLimitKeys = map[string]bool{"StartLimitIntervalSec": true, "StartLimitBurst": true, "StartLimitInterval": true, "StartLimitAction": true}
+
 // unitSection maps [Unit]: ordering and conditions have no counterpart.
+// The start rate limit is mapped here from [Service] too.
 func (cv *conv) unitSection() {
 	for _, e := range cv.entries {
-		if e.Section != "Unit" || e.used {
+		if e.used || e.Section != "Unit" && !(e.Section == "Service" && startLimitKeys[e.Key]) {
+			continue
+		}
+		if startLimitKeys[e.Key] {
+			cv.drop(e, "the kubelet backs off restarts by itself (CrashLoopBackOff)")
 			continue
 		}
 		switch e.Key {
@@ -684,8 +693,6 @@ func (cv *conv) unitSection() {
 			cv.warn(e, "", fmt.Sprintf("Kubernetes has no ordering between workloads: %s may not be up when this starts; the app must retry (readiness probes gate traffic)", strings.Join(units, ", ")))
 		case "Conflicts":
 			cv.drop(e, "no counterpart: workloads do not exclude each other")
-		case "StartLimitIntervalSec", "StartLimitBurst", "StartLimitInterval", "StartLimitAction":
-			cv.drop(e, "the kubelet backs off restarts by itself (CrashLoopBackOff)")
 		case "OnFailure", "OnSuccess":
 			cv.warn(e, "", "no unit runs on failure: alert on the pod's restarts instead")
 		case "DefaultDependencies", "IgnoreOnIsolate", "RefuseManualStart", "RefuseManualStop", "AllowIsolate", "StopWhenUnneeded", "JobTimeoutSec", "SourcePath", "CollectMode":
