@@ -181,6 +181,10 @@ type Container struct {
 	// RunAsUser and RunAsGroup are numeric ids; nil keeps the image's user.
 	RunAsUser  *int64
 	RunAsGroup *int64
+	// UserName is the user the input named by name ("git"), not by id:
+	// Kubernetes runs only ids, so RunAsUser stays nil for it. Empty when
+	// the input named an id or no user; the report says which.
+	UserName string `json:",omitempty"`
 	// ReadOnlyRootFilesystem as the input said; nil means not said.
 	ReadOnlyRootFilesystem *bool
 	// Privileged as the input said. Kubernetes defaults make it false.

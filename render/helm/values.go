@@ -832,7 +832,14 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 	case c.RunAsUser != nil && *c.RunAsUser == 0:
 		b.warn(field+".user", b.target(vpath+".securityContext.runAsUser"), "runs as root, as the input said: the Pod Security restricted level refuses it, and kube-score reports %s CRITICAL", ksUserGroupID)
 	case lowID(c.RunAsUser) || lowID(c.RunAsGroup):
-		b.warn(field+".user", b.target(vpath+".securityContext"), "runs as %s: the input named ids below %d, which kube-score reports as %s CRITICAL; keep them while the image's files belong to them", idText(c), minSafeID, ksUserGroupID)
+		var low []string
+		if lowID(c.RunAsUser) {
+			low = append(low, fmt.Sprintf("user %d", *c.RunAsUser))
+		}
+		if lowID(c.RunAsGroup) {
+			low = append(low, fmt.Sprintf("group %d", *c.RunAsGroup))
+		}
+		b.warn(field+".user", b.target(vpath+".securityContext"), "runs as %s: the input's %s %s below %d, which kube-score reports as %s CRITICAL; keep %s while the image's files belong to %s", idText(c), strings.Join(low, " and "), oneOrMany(len(low), "is", "are"), minSafeID, ksUserGroupID, oneOrMany(len(low), "it", "them"), oneOrMany(len(low), "it", "them"))
 	}
 	if c.ReadOnlyRootFilesystem != nil && !*c.ReadOnlyRootFilesystem {
 		b.warn(field+".readonlyRootFilesystem", b.target(vpath+".securityContext.readOnlyRootFilesystem"), "a writable root filesystem, as the input asked: kube-score reports %s CRITICAL; remove the setting if the application writes only to /tmp and its volumes", ksReadOnlyRoot)
@@ -859,12 +866,14 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 // reviewer should check, and each says where to change it.
 func (b *builder) defaultsFindings() {
 	s := b.svc
-	var defaultID, inputID, readOnly, cpuRatio, memRatio []string
+	var defaultID, namedID, inputID, readOnly, cpuRatio, memRatio []string
 	tmpMounted := false
 	for _, list := range [][]service.Container{s.Containers, s.InitContainers, s.Sidecars} {
 		for i := range list {
 			c := &list[i]
 			switch {
+			case c.RunAsUser == nil && c.RunAsGroup == nil && c.UserName != "":
+				namedID = append(namedID, fmt.Sprintf("%s (user %q)", c.Name, c.UserName))
 			case c.RunAsUser == nil && c.RunAsGroup == nil:
 				defaultID = append(defaultID, c.Name)
 			case c.RunAsUser == nil || c.RunAsGroup == nil:
@@ -887,10 +896,13 @@ func (b *builder) defaultsFindings() {
 		}
 	}
 	change := "values/services/" + s.Name + ".yaml"
-	if len(defaultID) > 0 || len(inputID) > 0 {
+	if len(defaultID) > 0 || len(namedID) > 0 || len(inputID) > 0 {
 		var parts []string
 		if len(defaultID) > 0 {
 			parts = append(parts, fmt.Sprintf("%s %s as user %d, group %d (base.yaml podSecurityContext): the input named no user", strings.Join(defaultID, ", "), oneOrMany(len(defaultID), "runs", "run"), defaultUID, defaultUID))
+		}
+		if len(namedID) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s as user %d, group %d (base.yaml podSecurityContext): the input named the user by name, and Kubernetes runs only numeric ids", strings.Join(namedID, ", "), oneOrMany(len(namedID), "runs", "run"), defaultUID, defaultUID))
 		}
 		if len(inputID) > 0 {
 			parts = append(parts, inputID...)

@@ -268,7 +268,8 @@ func (cv *conv) user(t *ftrack, c *service.Container, cref, u string) {
 			msgs = append(msgs, "runs as root: the restricted Pod Security Standard refuses it")
 		}
 	} else {
-		msgs = append(msgs, fmt.Sprintf("user %q is a name: Kubernetes needs a numeric runAsUser (look it up in the image's /etc/passwd); the image's USER applies until then", uid))
+		c.UserName = uid
+		msgs = append(msgs, fmt.Sprintf("user %q is a name: Kubernetes needs a numeric runAsUser (look it up in the image's /etc/passwd); the chart's default user runs it until then", uid))
 	}
 	if hasGid {
 		if n, err := strconv.ParseInt(gid, 10, 64); err == nil {

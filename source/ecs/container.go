@@ -635,7 +635,8 @@ func (m *mapper) user(c *cinfo) error {
 			msgs = append(msgs, "runs as root: the restricted Pod Security Standard refuses it")
 		}
 	} else {
-		msgs = append(msgs, fmt.Sprintf("user %q is a name: Kubernetes takes a numeric uid (run `id -u %s` in the image) and the image's user stays in effect", uid, uid))
+		c.out.UserName = uid
+		msgs = append(msgs, fmt.Sprintf("user %q is a name: Kubernetes takes a numeric uid (run `id -u %s` in the image); the chart's default user runs it until then", uid, uid))
 	}
 	if hasGID {
 		target += ", runAsGroup"

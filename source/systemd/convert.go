@@ -589,7 +589,8 @@ func (cv *conv) identity() {
 			cv.c.RunAsUser = &n
 			cv.warn(e, ref+".securityContext.runAsUser 0", "runs as root: the restricted Pod Security Standard refuses it")
 		default:
-			cv.warn(e, "", fmt.Sprintf("user %q is a name on the VM: Kubernetes needs a numeric runAsUser; create the user in the image (USER %s) or set its uid", v, v))
+			cv.c.UserName = v
+			cv.warn(e, "", fmt.Sprintf("user %q is a name on the VM: Kubernetes needs a numeric runAsUser, so the chart's default user runs it; create the user in the image and set its uid as runAsUser", v))
 		}
 	}
 	if e := cv.last("Service", "Group"); e != nil {
@@ -634,6 +635,7 @@ func (cv *conv) finishInit() {
 		ic.Env = append([]service.EnvVar(nil), cv.c.Env...)
 		ic.EnvFromConfig = cv.c.EnvFromConfig
 		ic.RunAsUser, ic.RunAsGroup, ic.WorkingDir = cv.c.RunAsUser, cv.c.RunAsGroup, cv.c.WorkingDir
+		ic.UserName = cv.c.UserName
 		ic.ReadOnlyRootFilesystem = cv.c.ReadOnlyRootFilesystem
 		ic.CapAdd, ic.CapDrop = cv.c.CapAdd, cv.c.CapDrop
 		ic.VolumeMounts = append([]service.VolumeMount(nil), cv.c.VolumeMounts...)
