@@ -82,7 +82,17 @@ func (cv *conv) resources() {
 		}
 	}
 	if e := cv.last("Service", "LimitNOFILE"); e != nil {
-		cv.warn(e, "", "open-file limits come from the node's container runtime, not from the pod: check that the nodes' limit (ulimit -n in a pod) covers "+e.Value)
+		need := "is at least " + e.Value
+		soft, hard, pair := strings.Cut(e.Value, ":")
+		switch {
+		case e.Value == "infinity":
+			need = "is as high as the service needs: systemd set no limit (infinity)"
+		case pair && hard == "infinity":
+			need = "is at least " + soft + " (the soft limit; systemd set no hard limit)"
+		case pair:
+			need = "is at least " + soft + " (the soft limit; the hard limit was " + hard + ")"
+		}
+		cv.warn(e, "", "open-file limits come from the node's container runtime, not from the pod: check that the nodes' limit (ulimit -n in a pod) "+need)
 	}
 	for _, e := range cv.entries {
 		if e.Section == "Service" && !e.used && strings.HasPrefix(e.Key, "Limit") {
