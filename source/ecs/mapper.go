@@ -615,7 +615,7 @@ func (m *mapper) sharedEnv() map[string]bool {
 			continue
 		}
 		for _, kv := range c.def.Environment {
-			if kv.Name == "" {
+			if kv.Name == "" || strings.TrimSpace(kv.ValueFrom) != "" {
 				continue
 			}
 			if values[kv.Name] == nil {

@@ -85,6 +85,9 @@ type portMapping struct {
 type keyValue struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+	// ValueFrom is not ECS's in environment (it belongs under secrets),
+	// but files hold it there; empty when the entry has a value.
+	ValueFrom string `json:"valueFrom"`
 }
 
 type envFile struct {
