@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,7 +24,7 @@ func isQueue(k service.TriggerKind) bool {
 // none.
 func (fn *function) droppedEvents() []string {
 	at := source.JoinPath(fn.eventsAt.t.Prefix, fn.eventsAt.field)
-	var out []string
+	out := slices.Clone(fn.droppedSources)
 	for _, f := range fn.svc.Report.Findings {
 		if f.Status == service.Dropped && (strings.HasPrefix(f.Field, at+".") || strings.HasPrefix(f.Field, at+"[")) {
 			out = append(out, f.Field)
