@@ -112,7 +112,7 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 		}
 	}
 	sort.Strings(formats)
-	byName := map[string]string{}
+	var imported []*service.Service
 	for _, format := range formats {
 		imp, err := source.Lookup(format)
 		if err != nil {
@@ -122,18 +122,21 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range svcs {
-			if prev, dup := byName[s.Name]; dup {
-				return nil, &source.InputError{File: strings.Join(s.Origin.Files, ", "), Err: fmt.Errorf("service %q is also defined by %s; rename one", s.Name, prev)}
-			}
-			byName[s.Name] = strings.Join(s.Origin.Files, ", ")
-			checkImages(s)
-			separateProbes(s)
-			if err := s.Validate(); err != nil {
-				return nil, fmt.Errorf("importer %s: %w", format, err)
-			}
-			res.Services = append(res.Services, s)
+		imported = append(imported, svcs...)
+	}
+	capNames(imported)
+	byName := map[string]string{}
+	for _, s := range imported {
+		if prev, dup := byName[s.Name]; dup {
+			return nil, &source.InputError{File: strings.Join(s.Origin.Files, ", "), Err: fmt.Errorf("service %q is also defined by %s; rename one", s.Name, prev)}
 		}
+		byName[s.Name] = strings.Join(s.Origin.Files, ", ")
+		checkImages(s)
+		separateProbes(s)
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("importer %s: %w", s.Origin.Format, err)
+		}
+		res.Services = append(res.Services, s)
 	}
 	if len(res.Services) == 0 {
 		return nil, &source.InputError{File: strings.Join(paths, ", "), Err: fmt.Errorf("no service found in the input")}
@@ -154,6 +157,30 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 		res.Outputs[p] = hex.EncodeToString(sum[:])
 	}
 	return res, nil
+}
+
+// capNames shortens the names Helm cannot use as release names, whatever
+// importer derived them, and says so in the report: without it the chart
+// renders but no Argo CD Application of the service can install it.
+func capNames(svcs []*service.Service) {
+	taken := map[string]bool{}
+	for _, s := range svcs {
+		taken[s.Name] = true
+	}
+	for _, s := range svcs {
+		if len(s.Name) <= service.MaxNameLen {
+			continue
+		}
+		old := s.Name
+		s.Name = service.CapName(old, func(n string) bool { return taken[n] })
+		taken[s.Name] = true
+		file := ""
+		if len(s.Origin.Files) > 0 {
+			file = s.Origin.Files[0]
+		}
+		s.Report.Warn(file, 0, "", "service name "+s.Name,
+			fmt.Sprintf("%q is longer than the %d characters Helm allows in a release name: the service, its chart values and its Argo CD Applications are named %q", old, service.MaxNameLen, s.Name))
+	}
 }
 
 // unwrapPath drops the *PathError wrapper, whose message repeats the path

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -120,6 +121,56 @@ func TestLatestImageIsKeptAndReported(t *testing.T) {
 	}
 	if !strings.Contains(string(res.Tree["MIGRATION.md"]), "tagged latest or untagged") {
 		t.Errorf("the report does not name the unpinned image")
+	}
+}
+
+// TestLongServiceNamesFitHelmReleaseNames: names of 54 to 63 characters
+// (a CDK task definition family, a Serverless service-stage-function)
+// converted with exit 0 into charts no Argo CD Application could install,
+// since Helm refuses release names longer than 53.
+func TestLongServiceNamesFitHelmReleaseNames(t *testing.T) {
+	dir := t.TempDir()
+	families := []string{
+		"CoreSaidaInfrastructureOrchestratorAppOrchestratorTaskDef58C2CA2F",
+		"CoreSaidaInfrastructureOrchestratorAppOrchestratorTaskDef91B0AA17",
+		"short-one",
+	}
+	var paths []string
+	for i, fam := range families {
+		p := filepath.Join(dir, fmt.Sprintf("td%d.json", i))
+		td := fmt.Sprintf(`{"family": %q, "containerDefinitions": [{"name": "app", "image": "nginx:1.27", "essential": true}]}`, fam)
+		if err := os.WriteFile(p, []byte(td), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	res, err := Convert(context.Background(), paths, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range res.Services {
+		names = append(names, s.Name)
+	}
+	// The two families share their first 53 characters: the second keeps
+	// apart by a hash of its whole name.
+	want := []string{"coresaidainfrastructureorchestratorapporches-11ee550f", "coresaidainfrastructureorchestratorapporchestratortas", "short-one"}
+	if !slices.Equal(names, want) {
+		t.Errorf("names = %q, want %q", names, want)
+	}
+	for _, n := range names {
+		if len(n) > service.MaxNameLen || service.ValidateName(n) != nil {
+			t.Errorf("service name %q is no Helm release name", n)
+		}
+	}
+	report := string(res.Tree["MIGRATION.md"])
+	for _, n := range want[:2] {
+		if !strings.Contains(report, "Argo CD Applications are named "+strconv.Quote(n)) {
+			t.Errorf("the report does not name the rename to %s", n)
+		}
+	}
+	if strings.Contains(report, `"short-one" is longer`) {
+		t.Errorf("the report renames a name that fits")
 	}
 }
 

@@ -13,6 +13,8 @@
 package service
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -677,6 +679,28 @@ func SanitizeName(s string) string {
 		out = strings.TrimRight(out[:63], "-")
 	}
 	return out
+}
+
+// MaxNameLen is the longest service name: each service is a Helm release
+// (one Argo CD Application per environment), and Helm refuses release
+// names longer than 53 characters.
+const MaxNameLen = 53
+
+// CapName returns name cut to MaxNameLen characters, still a DNS-1123
+// label; when the cut name is taken, the last characters give way to a
+// hash of the whole name, so that two long names that share a prefix stay
+// apart. A name that fits is returned as it is.
+func CapName(name string, taken func(string) bool) string {
+	if len(name) <= MaxNameLen {
+		return name
+	}
+	out := strings.TrimRight(name[:MaxNameLen], "-")
+	if !taken(out) {
+		return out
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := "-" + hex.EncodeToString(sum[:4])
+	return strings.TrimRight(name[:MaxNameLen-len(suffix)], "-") + suffix
 }
 
 // SortedKeys returns a map's keys in order; renderers use it so that the

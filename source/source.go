@@ -9,8 +9,10 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/cutoverhq/cutover/internal/registry"
@@ -82,7 +84,27 @@ func Detect(f File) (string, error) {
 			return name, nil
 		}
 	}
+	if err := jsonSyntax(f); err != nil {
+		return "", err
+	}
 	return "", &InputError{File: f.Path, Err: fmt.Errorf("cannot tell the input format; name it with --from (%s)", strings.Join(importers.Names(), ", "))}
+}
+
+// jsonSyntax returns the syntax error of a .json file that does not
+// parse, with its line: no importer recognises such a file, and "cannot
+// tell the input format" would hide the comment or trailing comma that is
+// the real fault.
+func jsonSyntax(f File) error {
+	if !strings.EqualFold(filepath.Ext(f.Path), ".json") {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal(f.Data, &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return nil
+	}
+	return &InputError{File: f.Path, Line: LineOfOffset(f.Data, se.Offset), Err: fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(se.Error(), "json: "))}
 }
 
 // DetectAll returns the names of every importer, in registration order,

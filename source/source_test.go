@@ -115,3 +115,27 @@ func TestPositionsDoNotExpandAliases(t *testing.T) {
 		t.Errorf("merge keys not indexed: %v", merged.lines)
 	}
 }
+
+// TestDetectNamesTheJSONSyntaxError: a task definition with "#" comments
+// gave "cannot tell the input format; name it with --from", hiding the
+// syntax error and its line.
+func TestDetectNamesTheJSONSyntaxError(t *testing.T) {
+	for _, tc := range []struct {
+		path, data string
+		want       string
+	}{
+		{"taskdef.json", "{\n  \"family\": \"web\", # task definition\n  \"cpu\": \"256\"\n}\n", "taskdef.json:2: invalid JSON: invalid character '#' looking for beginning of object key string"},
+		{"TASKDEF.JSON", "{\n  \"family\": \"web\",\n}\n", "TASKDEF.JSON:3: invalid JSON: invalid character '}' looking for beginning of object key string"},
+		{"unknown.json", "{\"hello\": \"world\"}\n", "unknown.json: cannot tell the input format"},
+		{"notes.yaml", "a: [1, 2\n# not JSON at all\n", "notes.yaml: cannot tell the input format"},
+	} {
+		_, err := Detect(File{Path: tc.path, Data: []byte(tc.data)})
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Detect(%s) = %v, want an InputError starting %q", tc.path, err, tc.want)
+		}
+		if _, errAll := DetectAll(File{Path: tc.path, Data: []byte(tc.data)}); errAll == nil || errAll.Error() != err.Error() {
+			t.Errorf("DetectAll(%s) = %v, want Detect's %v", tc.path, errAll, err)
+		}
+	}
+}

@@ -94,7 +94,9 @@ func (m *mapper) mapContainer(c *cinfo, sharedEnv map[string]bool) error {
 		out.WorkingDir = d.WorkingDirectory
 		t.Mapped("workingDirectory", c.target+".workingDir")
 	}
-	m.env(c, sharedEnv)
+	if err := m.env(c, sharedEnv); err != nil {
+		return err
+	}
 	if err := m.envFiles(c); err != nil {
 		return err
 	}
@@ -226,12 +228,25 @@ func looksSecret(name, value string) bool {
 // env maps plain environment variables: values all containers agree on go
 // to the ConfigMap, others stay literal, placeholders and plain-text
 // credentials become values to fill.
-func (m *mapper) env(c *cinfo, shared map[string]bool) {
+func (m *mapper) env(c *cinfo, shared map[string]bool) error {
 	for i, kv := range c.def.Environment {
 		f := fmt.Sprintf("environment[%d]", i)
 		if strings.TrimSpace(kv.Name) == "" {
 			if m.has(c.t, f) {
 				c.t.Drop(f, "an environment entry without a name")
+			}
+			continue
+		}
+		if strings.TrimSpace(kv.ValueFrom) != "" {
+			// ECS takes valueFrom only under secrets and rejects it here, but
+			// the file means the secret the ARN names: dropping the ARN
+			// would leave the variable empty.
+			caveat := "ECS expects valueFrom under secrets, not environment: cutover read the entry as the secret it names"
+			if kv.Value != "" {
+				caveat += fmt.Sprintf(" and ignored its value %q", kv.Value)
+			}
+			if err := m.secret(c, f, kv.Name, kv.ValueFrom, caveat); err != nil {
+				return err
 			}
 			continue
 		}
@@ -264,6 +279,7 @@ func (m *mapper) env(c *cinfo, shared map[string]bool) {
 			c.t.Mapped(f, c.target+".env "+kv.Name)
 		}
 	}
+	return nil
 }
 
 // envFiles turns S3 environment files, which cutover cannot read, into
@@ -306,29 +322,52 @@ func (m *mapper) secrets(c *cinfo) error {
 		if strings.TrimSpace(s.Name) == "" && strings.TrimSpace(s.ValueFrom) == "" {
 			continue
 		}
-		if strings.TrimSpace(s.Name) == "" {
-			return inputErr(c.t, f+".name", "the secret has no name (the environment variable it sets)")
-		}
-		ref, err := parseSecret(s.ValueFrom)
-		if err != nil {
-			return inputErr(c.t, f+".valueFrom", "%v", err)
-		}
-		ref.Name = m.addSecret(s.Name, c.name, ref)
-		c.out.Env = append(c.out.Env, service.EnvVar{Name: s.Name, Secret: ref.Name})
-		target := "ExternalSecret key " + ref.Name
-		switch {
-		case hasPlaceholder(s.ValueFrom):
-			c.t.Fill(f+".valueFrom", target, fmt.Sprintf("the reference is %s: fill it in the values before rendering", placeholderWhat(s.ValueFrom)))
-			c.t.Mapped(f+".name", c.target+".env "+s.Name)
-		case arnPlaceholder(s.ValueFrom):
-			// Only the account was redacted: the name is all the store
-			// needs, since it reads in its own account.
-			c.t.Warn(f, target, fmt.Sprintf("the reference is %s: the ExternalSecret names %s, which the SecretStore reads in its own account and region", placeholderWhat(s.ValueFrom), ref.Key))
-		default:
-			c.t.Mapped(f, target)
+		if err := m.secret(c, f, s.Name, s.ValueFrom, ""); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// secret maps the entry at f, which sets the variable name from the
+// secret valueFrom names, to a secret reference. A caveat, when not empty,
+// makes a row that would say mapped a warning that says it.
+func (m *mapper) secret(c *cinfo, f, name, valueFrom, caveat string) error {
+	if strings.TrimSpace(name) == "" {
+		return inputErr(c.t, f+".name", "the secret has no name (the environment variable it sets)")
+	}
+	ref, err := parseSecret(valueFrom)
+	if err != nil {
+		return inputErr(c.t, f+".valueFrom", "%v", err)
+	}
+	ref.Name = m.addSecret(name, c.name, ref)
+	c.out.Env = append(c.out.Env, service.EnvVar{Name: name, Secret: ref.Name})
+	target := "ExternalSecret key " + ref.Name
+	switch {
+	case hasPlaceholder(valueFrom):
+		c.t.Fill(f+".valueFrom", target, fmt.Sprintf("the reference is %s: fill it in the values before rendering", placeholderWhat(valueFrom)))
+		if caveat != "" {
+			c.t.Warn(f+".name", c.target+".env "+name, caveat)
+		} else {
+			c.t.Mapped(f+".name", c.target+".env "+name)
+		}
+	case arnPlaceholder(valueFrom):
+		// Only the account was redacted: the name is all the store
+		// needs, since it reads in its own account.
+		c.t.Warn(f, target, joinCaveat(fmt.Sprintf("the reference is %s: the ExternalSecret names %s, which the SecretStore reads in its own account and region", placeholderWhat(valueFrom), ref.Key), caveat))
+	case caveat != "":
+		c.t.Warn(f, target, caveat)
+	default:
+		c.t.Mapped(f, target)
+	}
+	return nil
+}
+
+func joinCaveat(msg, caveat string) string {
+	if caveat == "" {
+		return msg
+	}
+	return msg + "; " + caveat
 }
 
 // addSecret adds ref under name, or finds it; a name two containers use

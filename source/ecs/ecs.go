@@ -264,7 +264,7 @@ type tdDoc struct {
 	td     *taskDefinition
 	// outerTags are the tags describe-task-definition --include TAGS
 	// prints beside the task definition.
-	outerTags []tag
+	outerTags tagList
 	used      bool
 	// bare is set for a list of container definitions without the task
 	// definition around them: container i is at "[i]".
@@ -382,7 +382,7 @@ func (in *inputs) add(f source.File) error {
 	case kindTaskDefOutput:
 		var v struct {
 			TaskDefinition *taskDefinition `json:"taskDefinition"`
-			Tags           []tag           `json:"tags"`
+			Tags           tagList         `json:"tags"`
 		}
 		if err := decode(d, &v); err != nil {
 			return err

@@ -615,7 +615,7 @@ func (m *mapper) sharedEnv() map[string]bool {
 			continue
 		}
 		for _, kv := range c.def.Environment {
-			if kv.Name == "" {
+			if kv.Name == "" || strings.TrimSpace(kv.ValueFrom) != "" {
 				continue
 			}
 			if values[kv.Name] == nil {
@@ -632,9 +632,20 @@ func (m *mapper) sharedEnv() map[string]bool {
 }
 
 // labels turns tags into labels; later tags (the service's) win.
-func (m *mapper) labels(t *source.Tracker, field string, tags []tag) {
-	for i, tg := range tags {
-		f := fmt.Sprintf("%s[%d]", field, i)
+func (m *mapper) labels(t *source.Tracker, field string, tags tagList) {
+	switch {
+	case tags.bad != "":
+		t.Drop(field, fmt.Sprintf("tags are a list of {key, value} or an object of keys, not %s: no labels were made from them", tags.bad))
+		return
+	case tags.object && len(tags.tags) > 0:
+		t.Warn(field, "labels", "an object of tag keys, where ECS takes a list of {key, value} (register-task-definition refuses it): read as the tags it names")
+	}
+	for _, tg := range tags.tags {
+		f := source.JoinPath(field, tg.path)
+		if tg.bad != "" {
+			t.Drop(f, tg.bad)
+			continue
+		}
 		key := strings.TrimSpace(tg.Key)
 		if key == "" {
 			continue

@@ -1,7 +1,9 @@
 package ecs
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -37,12 +39,117 @@ type taskDefinition struct {
 	} `json:"ephemeralStorage"`
 	// Tags is register-task-definition input's own tags field;
 	// describe-task-definition prints them beside the task definition.
-	Tags []tag `json:"tags"`
+	Tags tagList `json:"tags"`
 }
 
 type tag struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+	// path is the tag's field below the tags field: "[0]" in a list,
+	// the key in an object.
+	path string
+	// bad, when not empty, says why the entry is no tag (a list item
+	// that is not an object of strings); Key and Value are empty.
+	bad string
+}
+
+// tagList is a tags field. ECS takes a list of {key, value}; Terraform's
+// tags and hand-written files hold an object of keys instead, which
+// register-task-definition refuses but which means the same tags. Tags
+// are metadata, so UnmarshalJSON never fails: the mapper, which knows the
+// field's line, reports what it could not read.
+type tagList struct {
+	tags []tag
+	// object is true when the field held an object of keys.
+	object bool
+	// bad, when not empty, is the JSON kind found where neither form was
+	// ("a string", "a number").
+	bad string
+}
+
+func (l *tagList) UnmarshalJSON(b []byte) error {
+	*l = tagList{}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	switch b[0] {
+	case 'n':
+		return nil
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(b, &items); err != nil {
+			l.bad = "a malformed list"
+			return nil
+		}
+		for i, raw := range items {
+			var tg tag
+			if err := json.Unmarshal(raw, &tg); err != nil {
+				tg = tag{bad: "a tag is an object with a string key and value, not " + jsonKind(raw)}
+			}
+			tg.path = fmt.Sprintf("[%d]", i)
+			l.tags = append(l.tags, tg)
+		}
+	case '{':
+		// A decoder keeps the keys in the file's order, which a map
+		// would not.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if _, err := dec.Token(); err != nil {
+			l.bad = "a malformed object"
+			return nil
+		}
+		l.object = true
+		for dec.More() {
+			k, err := dec.Token()
+			key, _ := k.(string)
+			var raw json.RawMessage
+			if err == nil {
+				err = dec.Decode(&raw)
+			}
+			if err != nil {
+				l.tags, l.bad = nil, "a malformed object"
+				return nil
+			}
+			tg := tag{Key: key, path: key}
+			var v any
+			_ = json.Unmarshal(raw, &v)
+			switch v := v.(type) {
+			case string:
+				tg.Value = v
+			case nil:
+			case float64, bool:
+				tg.Value = string(bytes.TrimSpace(raw))
+			default:
+				tg = tag{path: key, bad: "a tag's value is a string, not " + jsonKind(raw)}
+			}
+			l.tags = append(l.tags, tg)
+		}
+	default:
+		l.bad = jsonKind(b)
+	}
+	return nil
+}
+
+// jsonKind names the kind of a JSON value for a message.
+func jsonKind(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
 }
 
 type containerDef struct {
@@ -85,6 +192,9 @@ type portMapping struct {
 type keyValue struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+	// ValueFrom is not ECS's in environment (it belongs under secrets),
+	// but files hold it there; empty when the entry has a value.
+	ValueFrom string `json:"valueFrom"`
 }
 
 type envFile struct {
@@ -192,10 +302,10 @@ type ecsService struct {
 			AssignPublicIP string   `json:"assignPublicIp"`
 		} `json:"awsvpcConfiguration"`
 	} `json:"networkConfiguration"`
-	SchedulingStrategy   string `json:"schedulingStrategy"`
-	HealthCheckGrace     num    `json:"healthCheckGracePeriodSeconds"`
-	EnableExecuteCommand *bool  `json:"enableExecuteCommand"`
-	Tags                 []tag  `json:"tags"`
+	SchedulingStrategy   string  `json:"schedulingStrategy"`
+	HealthCheckGrace     num     `json:"healthCheckGracePeriodSeconds"`
+	EnableExecuteCommand *bool   `json:"enableExecuteCommand"`
+	Tags                 tagList `json:"tags"`
 	VolumeConfigurations []struct {
 		Name             string `json:"name"`
 		ManagedEBSVolume *struct {

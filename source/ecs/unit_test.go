@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -482,6 +483,36 @@ func TestRespellKeys(t *testing.T) {
 	for _, c := range cases {
 		if got := string(respellKeys([]byte(c.in))); got != c.want {
 			t.Errorf("respellKeys(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+// TestTagsDoNotBlockConversion pins that a tags field of any shape decodes:
+// an object of keys (Terraform's form) refused a valid task definition with
+// "tags: want a list, found object".
+func TestTagsDoNotBlockConversion(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		want   []tag
+		object bool
+		bad    string
+	}{
+		{in: `[{"key": "team", "value": "core"}]`, want: []tag{{Key: "team", Value: "core", path: "[0]"}}},
+		{in: `[{"Key": "team", "Value": "core"}, "x"]`, want: []tag{{Key: "team", Value: "core", path: "[0]"}, {path: "[1]", bad: "a tag is an object with a string key and value, not a string"}}},
+		{in: `{"b": "2", "a": 1, "c": null}`, object: true, want: []tag{{Key: "b", Value: "2", path: "b"}, {Key: "a", Value: "1", path: "a"}, {Key: "c", path: "c"}}},
+		{in: `{"x": {"y": 1}}`, object: true, want: []tag{{path: "x", bad: "a tag's value is a string, not an object"}}},
+		{in: `"team=core"`, bad: "a string"},
+		{in: `null`},
+	} {
+		var v struct {
+			Tags tagList `json:"tags"`
+		}
+		if err := json.Unmarshal([]byte(`{"tags": `+tc.in+`}`), &v); err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(v.Tags.tags, tc.want) || v.Tags.object != tc.object || v.Tags.bad != tc.bad {
+			t.Errorf("%s: got %+v, want tags %+v object %v bad %q", tc.in, v.Tags, tc.want, tc.object, tc.bad)
 		}
 	}
 }

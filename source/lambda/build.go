@@ -54,6 +54,9 @@ type function struct {
 	// eventsAt is where the function's events are (or would be); the
 	// finding for a function without any lands there.
 	eventsAt val
+	// droppedSources name the sources that invoked the function outside
+	// its events (a WebSocket route) and that were not converted.
+	droppedSources []string
 	// trackers are the trackers of every file part the function read;
 	// finish reports what none of them consumed.
 	trackers []*source.Tracker

@@ -61,7 +61,13 @@ func readCFN(p *part) ([]*function, error) {
 		}
 	}
 	for _, id := range res.keys() {
+		// A WebSocket API's routes are no HTTP routes: they stay
+		// unconsumed, and the template's report says why.
 		if types[id] != "AWS::ApiGatewayV2::Route" {
+			continue
+		}
+		if onWebSocketAPI(res, id, types) {
+			webSocketRoute(res, id, types, byID)
 			continue
 		}
 		ok, err := cfnRoute(res, id, types, fns, byID, consumed)
@@ -576,6 +582,51 @@ func subRef(v val, types map[string]string, want string) string {
 		}
 	}
 	return ""
+}
+
+// onWebSocketAPI reports whether the resource id is an API Gateway v2
+// API of ProtocolType WEBSOCKET, or a route, integration, stage or other
+// part of one (its ApiId names it).
+func onWebSocketAPI(res val, id string, types map[string]string) bool {
+	if !strings.HasPrefix(types[id], "AWS::ApiGatewayV2::") {
+		return false
+	}
+	api := id
+	if types[id] != "AWS::ApiGatewayV2::Api" {
+		api = subRef(res.get(id).get("Properties").get("ApiId"), types, "AWS::ApiGatewayV2::Api")
+	}
+	if types[api] != "AWS::ApiGatewayV2::Api" {
+		return false
+	}
+	pt, _ := res.get(api).get("Properties").get("ProtocolType").raw()
+	return strings.EqualFold(pt, "WEBSOCKET")
+}
+
+// webSocketRoute tells the function a WebSocket route invokes that the
+// route is not converted, so that its report does not say nothing invoked
+// it.
+func webSocketRoute(res val, id string, types map[string]string, byID map[string]*function) {
+	iid := subRef(res.get(id).get("Properties").get("Target"), types, "AWS::ApiGatewayV2::Integration")
+	uri := res.get(iid).get("Properties").get("IntegrationUri")
+	refs := []val{uri}
+	if name, arg, ok := intrinsic(uri); ok && name == "Fn::Sub" {
+		// !Sub [template, {FuncArn: !GetAtt Fn.Arn}]: the function is
+		// in the variables.
+		if items := arg.items(); len(items) == 2 {
+			for _, k := range items[1].keys() {
+				refs = append(refs, items[1].get(k))
+			}
+		}
+	}
+	for _, v := range refs {
+		for _, typ := range []string{"AWS::Lambda::Function", "AWS::Serverless::Function"} {
+			if fn := byID[subRef(v, types, typ)]; fn != nil {
+				key, _ := res.get(id).get("Properties").get("RouteKey").raw()
+				fn.droppedSources = append(fn.droppedSources, fmt.Sprintf("the WebSocket route %s, Resources.%s", key, id))
+				return
+			}
+		}
+	}
 }
 
 // cfnRoute reads an HTTP API route whose integration (AWS_PROXY to a

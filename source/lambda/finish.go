@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,21 @@ func isQueue(k service.TriggerKind) bool {
 		return true
 	}
 	return false
+}
+
+// droppedEvents returns the fields of the function's events the report
+// already drops: a function whose only sources had no Kubernetes
+// counterpart did have event sources, and the report must not say it had
+// none.
+func (fn *function) droppedEvents() []string {
+	at := source.JoinPath(fn.eventsAt.t.Prefix, fn.eventsAt.field)
+	out := slices.Clone(fn.droppedSources)
+	for _, f := range fn.svc.Report.Findings {
+		if f.Status == service.Dropped && (strings.HasPrefix(f.Field, at+".") || strings.HasPrefix(f.Field, at+"[")) {
+			out = append(out, f.Field)
+		}
+	}
+	return out
 }
 
 // finishKind decides how the workload runs from its triggers: HTTP makes a
@@ -41,8 +57,13 @@ func (fn *function) finishKind() {
 		svc.Kind = service.KindCron
 	default:
 		svc.Kind = service.KindJob
-		fn.eventsAt.t.Warn(fn.eventsAt.field, "Job",
-			"the function has no event source: it ran when something invoked it (the Invoke API, S3, SNS, Step Functions, another function); it becomes a Job that runs one invocation, so those callers must now create Jobs or call a server")
+		if dropped := fn.droppedEvents(); len(dropped) > 0 {
+			fn.eventsAt.t.Warn(fn.eventsAt.field, "Job",
+				fmt.Sprintf("the function's event sources were dropped (%s, each reported with why), so nothing on Kubernetes invokes it; it becomes a Job that runs one invocation: keep those sources on AWS calling a server, or have their callers create Jobs", strings.Join(dropped, ", ")))
+		} else {
+			fn.eventsAt.t.Warn(fn.eventsAt.field, "Job",
+				"the function has no event source: it ran when something invoked it (the Invoke API, S3, SNS, Step Functions, another function); it becomes a Job that runs one invocation, so those callers must now create Jobs or call a server")
+		}
 	}
 	for _, tr := range fn.triggers {
 		switch {

@@ -46,6 +46,7 @@ func readSAM(p *part) ([]*function, error) {
 	types := r.resources
 	globals := doc.get("Globals").get("Function")
 	var fns []*function
+	byID := map[string]*function{}
 	for _, id := range res.keys() {
 		if types[id] != "AWS::Serverless::Function" {
 			continue
@@ -61,9 +62,15 @@ func readSAM(p *part) ([]*function, error) {
 			return nil, err
 		}
 		fns = append(fns, fn)
+		byID[id] = fn
 	}
 	if len(fns) == 0 {
 		return nil, res.errf("the template defines no AWS::Serverless::Function")
+	}
+	for _, id := range res.keys() {
+		if types[id] == "AWS::ApiGatewayV2::Route" && onWebSocketAPI(res, id, types) {
+			webSocketRoute(res, id, types, byID)
+		}
 	}
 	skip := map[string]bool{}
 	for id, typ := range types {
@@ -107,6 +114,10 @@ func samTemplateReport(fn *function, p *part, r *cfn, types map[string]string, s
 			for _, id := range v.keys() {
 				typ := types[id]
 				if skip[id] {
+					continue
+				}
+				if onWebSocketAPI(v, id, types) {
+					t.Drop(k+"."+id, typ+": part of a WebSocket API, which is not converted: Kubernetes has no counterpart of API Gateway's managed connections (it holds each client's connection, invokes the function per message and for $connect and $disconnect, and takes replies through @connections); keep the API on AWS invoking the function, or serve WebSockets from the application itself")
 					continue
 				}
 				t.Drop(k+"."+id, resourceWhy(typ))
