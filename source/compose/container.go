@@ -22,10 +22,12 @@ func (cv *conv) container(t *ftrack, name string, sc types.ServiceConfig, main b
 		cref = "initContainers[" + c.Name + "]"
 	}
 	cv.image(t, &c, cref, sc, main)
-	c.Command = cv.command(t, &c, "entrypoint", cref+".command", sc.Entrypoint)
-	c.Args = cv.command(t, &c, "command", cref+".args", sc.Command)
+	// environment first: a withheld secret the command uses is then
+	// already the container's env var (see varEnv).
 	cv.environment(t, &c, cref, sc, main)
 	cv.envFiles(t, &c, cref, sc, main)
+	c.Command = cv.command(t, &c, "entrypoint", cref+".command", sc.Entrypoint)
+	c.Args = cv.command(t, &c, "command", cref+".args", sc.Command)
 
 	if sc.WorkingDir != "" {
 		if hasSentinel(sc.WorkingDir) {
@@ -228,20 +230,43 @@ func (cv *conv) command(t *ftrack, c *service.Container, field, target string, c
 		for _, v := range vars {
 			cv.varEnv(c, v)
 		}
-		t.Fill(field, target, fmt.Sprintf("uses %s, which is not set: became $(VAR) references to env vars you fill", varList(vars)))
+		unset, secret := cv.pr.ip.split(vars)
+		var msgs []string
+		if len(unset) > 0 {
+			msgs = append(msgs, fmt.Sprintf("uses %s, which is not set: became $(VAR) references to env vars you fill", varList(unset)))
+		}
+		if len(secret) > 0 {
+			msgs = append(msgs, cv.withheldMsg(secret, "$(VAR) references"))
+		}
+		if len(unset) > 0 {
+			t.Fill(field, target, strings.Join(msgs, "; "))
+		} else {
+			t.Warn(field, target, strings.Join(msgs, "; "))
+		}
 		return out
 	}
 	t.Mapped(field, target)
 	return out
 }
 
-// varEnv gives the container an env var holding an unset variable, for
-// $(VAR) references.
+// withheldMsg says what became of secret-looking variables a field
+// interpolated: refs names what stands in their place.
+func (cv *conv) withheldMsg(vars []string, refs string) string {
+	return fmt.Sprintf("uses %s, which looks like a secret: the value was not copied; became %s to env vars the container reads from AWS Secrets Manager secret %s/%s (store it there)", varList(vars), refs, cv.pr.name, cv.svc.Name)
+}
+
+// varEnv gives the container an env var holding an unset variable (a
+// value to fill) or a withheld secret (from Secrets Manager), for $(VAR)
+// and shell references.
 func (cv *conv) varEnv(c *service.Container, name string) {
 	for _, e := range c.Env {
 		if e.Name == name {
 			return
 		}
+	}
+	if cv.pr.ip.withheld[name] {
+		c.Env = append(c.Env, service.EnvVar{Name: name, Secret: cv.secretRef(name)})
+		return
 	}
 	u := cv.pr.ip.unset[name]
 	reason := fmt.Sprintf("variable %s is not set in the environment or .env", name)

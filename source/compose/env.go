@@ -38,6 +38,12 @@ func secretLooking(name, value string) bool {
 	return secretNameRe.MatchString(name)
 }
 
+// withheldIn reports whether s holds a secret the interpolator withheld.
+func withheldIn(ip *interpolator, s string) bool {
+	_, secret := ip.split(sentinelVars(s))
+	return len(secret) > 0
+}
+
 // secretRef makes env var name a reference to a Secrets Manager entry:
 // one secret per service (<project>/<service>), one JSON property per
 // variable, which is how External Secrets reads it.
@@ -106,6 +112,10 @@ func (cv *conv) environment(t *ftrack, c *service.Container, cref string, sc typ
 		case secretLooking(key, *v):
 			c.Env = append(c.Env, service.EnvVar{Name: key, Secret: cv.secretRef(key)})
 			t.Warn(field, target+" ← Secret", cv.secretMsg(key))
+		case withheldIn(cv.pr.ip, *v):
+			// FOO: ${DB_PASSWORD}: the value holds a secret.
+			c.Env = append(c.Env, service.EnvVar{Name: key, Secret: cv.secretRef(key)})
+			t.Warn(field, target+" ← Secret", fmt.Sprintf("uses %s, which %s", varList(sentinelVars(*v)), cv.secretMsg(key)))
 		case hasSentinel(*v):
 			vars := sentinelVars(*v)
 			name := key
