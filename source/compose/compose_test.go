@@ -343,6 +343,10 @@ func TestUnsetVariableInIncludedFileWhereNoValueCanStand(t *testing.T) {
 	if !errors.As(err, &ie) || ie.File != sub || ie.Line != 4 || !strings.Contains(err.Error(), "$QUEUE_MEM, which is not set") {
 		t.Fatalf("got %v", err)
 	}
+	// The advice named a --env flag that convert does not have.
+	if !strings.Contains(err.Error(), "set it "+setVarAdvice) || strings.Contains(err.Error(), "--env ") {
+		t.Errorf("error does not say how to set the variable: %v", err)
+	}
 	// Set, it converts.
 	svcs, err := Importer{}.Import(context.Background(), []source.File{main}, source.Options{Env: map[string]string{"QUEUE_MEM": "512m"}})
 	if err != nil || len(svcs) != 2 {

@@ -95,14 +95,14 @@ func (cv *conv) environment(t *ftrack, c *service.Container, cref string, sc typ
 			}
 			if val, ok := cv.pr.env[key]; ok {
 				// compose resolves a bare name from .env and the
-				// environment it runs in, which --env stands for.
+				// environment it runs in (with --use-env).
 				if main {
 					cv.config(key, val)
 					c.Env = append(c.Env, service.EnvVar{Name: key, ConfigKey: key})
-					t.Mapped(field, target+" ← ConfigMap (value from .env or --env)")
+					t.Mapped(field, target+" ← ConfigMap (value from .env or, with --use-env, the environment)")
 				} else {
 					c.Env = append(c.Env, service.EnvVar{Name: key, Value: strings.ReplaceAll(val, "$(", "$$(")})
-					t.Mapped(field, target+" (value from .env or --env)")
+					t.Mapped(field, target+" (value from .env or, with --use-env, the environment)")
 				}
 				continue
 			}
