@@ -72,9 +72,12 @@ func volSuffix(target string) string {
 	return "-" + s
 }
 
-// rawVolumes returns the raw volumes entries keyed by their target.
-func rawTargets(t *ftrack, field string) map[string]item {
+// rawTargets returns the raw volumes entries keyed by their target, and
+// the entries a later one for the same target replaced: compose-go keeps
+// one mount per target, the last.
+func rawTargets(t *ftrack, field string) (map[string]item, []replaced) {
 	out := map[string]item{}
+	var gone []replaced
 	for _, it := range t.items(field) {
 		target := ""
 		switch it.val.Kind {
@@ -90,14 +93,33 @@ func rawTargets(t *ftrack, field string) map[string]item {
 			}
 		}
 		if target != "" {
+			if prev, ok := out[path.Clean(target)]; ok {
+				gone = append(gone, replaced{item: prev, by: it, target: target})
+			}
 			out[path.Clean(target)] = it
 		}
 	}
-	return out
+	return out, gone
+}
+
+// replaced is a mount entry a later one for the same target replaced.
+type replaced struct {
+	item
+	by     item
+	target string
 }
 
 func (cv *conv) volumes(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig) {
-	raws := rawTargets(t, "volumes")
+	raws, gone := rawTargets(t, "volumes")
+	for _, g := range gone {
+		if g.file == g.by.file {
+			// prometheus-grafana: "./etc/prometheus:/prometheus" then
+			// "prom_data:/prometheus"; the first vanished unreported.
+			t.in(g.file).Drop(g.path, fmt.Sprintf("%s mounts at %s too: one target takes one mount, and the later entry is the one converted", g.by.path, g.target))
+			continue
+		}
+		t.in(g.file).Mapped(g.path, fmt.Sprintf("replaced by %s of %s, which mounts at %s too", g.by.path, cv.pr.displayPath(cv.pr.files[g.by.file].Path), g.target))
+	}
 	for _, v := range sc.Volumes {
 		it, ok := raws[path.Clean(v.Target)]
 		tr, field := t.in(t.pick("volumes")), "volumes"
