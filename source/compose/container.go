@@ -158,9 +158,11 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		}
 		c.ImageValue = cv.svc.AddValue(valueName, def, "the input has a CI placeholder, not an image: "+sc.Image)
 		t.Fill("image", target, "CI placeholder "+sc.Image+": fill the image reference your pipeline produces")
-	case sc.Build != nil && !hasRegistry(sc.Image):
-		// compose builds and tags the image locally; a cluster can pull
-		// it only once it is pushed to a registry under another name.
+	case sc.Build != nil && !strings.Contains(sc.Image, "/"):
+		// compose builds and tags the image locally ("api-seed:dev"); a
+		// cluster can pull it only once it is pushed to a registry under
+		// another name. A repository ("ninech/netbox", "ghcr.io/x/y") is
+		// one the cluster can pull: it stays, below.
 		c.ImageValue = cv.svc.AddValue(valueName, "", "compose builds "+sc.Image+" locally: push it to a registry the cluster pulls from (ECR) and fill the full reference")
 		t.Fill("image", target, sc.Image+" is a local tag of an image compose builds: push it to a registry and fill the reference")
 	default:
@@ -180,7 +182,9 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 	}
 	if sc.Build != nil && t.Has("image") {
 		if c.Image != "" {
-			t.Warn("build", cref+".image", "cutover does not build images: compose tags the build as "+c.Image+"; push it there from CI")
+			// netbox: "ninech/netbox:${VERSION-latest}" names a
+			// repository the cluster can pull from.
+			t.Warn("build", cref+".image", fmt.Sprintf("compose also builds this image (from %s) and tags it %s; cutover does not build images: the chart pulls %s, so push the build there from CI (or change the value)", cv.pr.displayPath(sc.Build.Context), c.Image, c.Image))
 		} else {
 			t.Warn("build", target, "cutover does not build images: build this context in CI, push the image and fill the value")
 		}
@@ -415,12 +419,4 @@ func memQuantity(b int64) string {
 		}
 	}
 	return strconv.FormatInt(b, 10)
-}
-
-// hasRegistry reports whether an image names a registry host
-// (ghcr.io/…, 123.dkr.ecr…/…, localhost:5000/…) rather than a bare
-// repository a docker build tags locally.
-func hasRegistry(image string) bool {
-	first, _, ok := strings.Cut(image, "/")
-	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
 }
