@@ -21,6 +21,16 @@ const maxConfigFile = 512 << 10
 
 var secretFileRe = regexp.MustCompile(`(?i)(\.pem$|\.key$|\.p12$|\.pfx$|\.jks$|\.keystore$|id_rsa|id_ed25519|id_ecdsa|secret|passw|credential|token|\.htpasswd$|\.env$|\.netrc$|\.pgpass$)`)
 
+// fileExtRe is a file name's extension (nginx.conf, prometheus.yml), not
+// a directory's conf.d.
+var fileExtRe = regexp.MustCompile(`^[^.].*\.([A-Za-z][A-Za-z0-9]{1,5})$`)
+
+// looksLikeFile reports whether a host path that does not exist names a
+// file rather than a directory, by its extension.
+func looksLikeFile(p string) bool {
+	return fileExtRe.MatchString(baseName(p))
+}
+
 // storage maps volumes, tmpfs, secrets, configs and shm_size.
 func (cv *conv) storage(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig) {
 	cv.volumes(t, c, cref, sc)
@@ -261,6 +271,26 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 			}
 		}
 	}
+	if (exists && !st.IsDir()) || (!exists && looksLikeFile(src)) {
+		// An emptyDir at a file's path (./proxy/nginx.conf at
+		// /etc/nginx/conf.d/default.conf) would replace the image's
+		// file with a directory: nothing is mounted.
+		kind := "ConfigMap"
+		if secretFileRe.MatchString(baseName(src)) {
+			kind = "Secret"
+		}
+		why := "does not exist"
+		switch {
+		case !cv.pr.inProject(src):
+			why = "is outside the project (on the compose host), so it was not read"
+		case exists && st.Size() > maxConfigFile:
+			why = fmt.Sprintf("is too large for a ConfigMap (%d bytes)", st.Size())
+		case exists:
+			why = "could not be read"
+		}
+		tr.Warn(field, "", fmt.Sprintf("the host file %s %s: nothing is mounted at %s, where an empty directory would replace the image's file; give the container the file from a %s (mounted with subPath %s), or put it beside the compose file and convert again", display, why, v.Target, kind, baseName(v.Target)))
+		return ""
+	}
 	if cv.holdsData(v) && (!exists || st.IsDir()) {
 		// A database's data directory: an emptyDir would lose the data
 		// at every restart.
@@ -275,8 +305,6 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 		why = "the host path " + display + " is not beside the compose file (it lives on the compose host)"
 	case st.IsDir():
 		why = "the host directory " + display + " does not exist on Kubernetes nodes"
-	case st.Size() > maxConfigFile:
-		why = display + " is too large for a ConfigMap"
 	}
 	tr.Warn(field, "emptyDir "+name+" at "+v.Target, why+": the container gets an empty directory; bake the content into the image, or use a volume")
 	return name
