@@ -301,6 +301,9 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 	name := cv.volume(service.Volume{Name: "bind" + volSuffix(v.Target), Kind: service.VolumeEmptyDir})
 	why := "the host path " + display + " does not exist on Kubernetes nodes"
 	switch {
+	case !exists && cv.pr.inProject(src):
+		// airflow's ./dags: beside the compose file, just not there.
+		why = "the host path " + display + " does not exist"
 	case !exists:
 		why = "the host path " + display + " is not beside the compose file (it lives on the compose host)"
 	case st.IsDir():
