@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/distribution/reference"
 
 	"github.com/cutoverhq/cutover/service"
 )
@@ -130,6 +131,7 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		valueName = service.FillKey("image", c.Name)
 	}
 	target := "values fill." + valueName
+	_, refErr := reference.ParseNormalizedNamed(sc.Image)
 	switch {
 	case sc.Image == "" && sc.Build != nil:
 		ctxDir := sc.Build.Context
@@ -158,6 +160,12 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		}
 		c.ImageValue = cv.svc.AddValue(valueName, def, "the input has a CI placeholder, not an image: "+sc.Image)
 		t.Fill("image", target, "CI placeholder "+sc.Image+": fill the image reference your pipeline produces")
+	case refErr != nil:
+		// apache/airflow's "${AIRFLOW_IMAGE_NAME:-apache/airflow:|version|}":
+		// a template marker its docs substitute; as it is, every pod
+		// would fail with InvalidImageName.
+		c.ImageValue = cv.svc.AddValue(valueName, "", fmt.Sprintf("the input's image %s is not a valid image reference", sc.Image))
+		t.Fill("image", target, fmt.Sprintf("%s is not a valid image reference (%v): fill the image reference", sc.Image, refErr))
 	case sc.Build != nil && !strings.Contains(sc.Image, "/"):
 		// compose builds and tags the image locally ("api-seed:dev"); a
 		// cluster can pull it only once it is pushed to a registry under
