@@ -299,7 +299,10 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 			shell = shellJoin(h.Test[1:])
 		}
 	}
-	if g, ok := httpCheck(shell); ok {
+	// A check whose URL holds a variable (unset, or a withheld secret)
+	// stays a shell command, which expands it from an env var: an httpGet
+	// path would carry the sentinel.
+	if g, ok := httpCheck(shell); ok && !hasSentinel(shell) {
 		probe.HTTPGet = g
 		how = fmt.Sprintf("httpGet %s on port %d in place of the %s check, which needs no %s in the image", g.Path, g.Port, baseName(strings.Fields(shell)[0]), baseName(strings.Fields(shell)[0]))
 		cv.healthPath = g.Path
