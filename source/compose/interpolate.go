@@ -122,6 +122,20 @@ func (ip *interpolator) replace(substring string, mapping template.Mapping, cfg 
 	}
 	name, rest := m[1], m[2]
 	braced := strings.HasPrefix(substring, "${")
+	if end := closingBrace(substring); braced && end >= 0 && end+1 < len(substring) {
+		// compose-go hands "${A:-x}:${B}" over as one expression and
+		// would substitute ":${B}" itself: blank, and logged, where B is
+		// unset. Each expression is resolved here.
+		head, err := ip.replace(substring[:end+1], mapping, cfg)
+		if err != nil {
+			return "", err
+		}
+		tail, err := ip.substitute(substring[end+1:])
+		if err != nil {
+			return "", err
+		}
+		return head + tail, nil
+	}
 	op := ""
 	if braced {
 		for _, o := range []string{":?", "?", ":-", "-", ":+", "+"} {
@@ -177,6 +191,24 @@ func (ip *interpolator) split(vars []string) (unset, secret []string) {
 		}
 	}
 	return unset, secret
+}
+
+// closingBrace returns the index of the brace that closes the "${" s
+// starts with, counting nested ones (${A:-${B}}), or -1.
+func closingBrace(s string) int {
+	depth := 0
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // unsetValue is what an unset variable without a default becomes: its
