@@ -17,16 +17,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cutoverhq/cutover/service"
@@ -89,6 +92,7 @@ func (Importer) Detect(f source.File) bool {
 // does (compose.yaml then compose.override.yaml); files in different
 // directories are separate projects.
 func (Importer) Import(ctx context.Context, files []source.File, opts source.Options) ([]*service.Service, error) {
+	defer quietLibraryLog()()
 	var groups [][]source.File
 	index := map[string]int{}
 	for _, f := range files {
@@ -236,6 +240,24 @@ func importProject(ctx context.Context, files []source.File, opts source.Options
 	}
 	pr.addAuxFiles()
 	return pr.convert()
+}
+
+// libraryLog guards logrus's global output while an import silences it.
+var libraryLog sync.Mutex
+
+// quietLibraryLog silences logrus, compose-go's logger, until the function
+// it returns is called. compose-go writes raw lines to stderr ("The
+// \"DB_PORT\" variable is not set. Defaulting to a blank string.") from
+// paths that do not take its WithoutLogging option; the report says all
+// of it already, at the field's line.
+func quietLibraryLog() (restore func()) {
+	libraryLog.Lock()
+	prev := logrus.StandardLogger().Out
+	logrus.SetOutput(io.Discard)
+	return func() {
+		logrus.SetOutput(prev)
+		libraryLog.Unlock()
+	}
 }
 
 // load runs compose-go's loader, turning a panic of it (it asserts types

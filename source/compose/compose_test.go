@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/cutoverhq/cutover/internal/golden"
 	"github.com/cutoverhq/cutover/service"
@@ -343,9 +346,42 @@ func TestUnsetVariableInIncludedFileWhereNoValueCanStand(t *testing.T) {
 	if !errors.As(err, &ie) || ie.File != sub || ie.Line != 4 || !strings.Contains(err.Error(), "$QUEUE_MEM, which is not set") {
 		t.Fatalf("got %v", err)
 	}
+	// The advice named a --env flag that convert does not have.
+	if !strings.Contains(err.Error(), "set it "+setVarAdvice) || strings.Contains(err.Error(), "--env ") {
+		t.Errorf("error does not say how to set the variable: %v", err)
+	}
 	// Set, it converts.
 	svcs, err := Importer{}.Import(context.Background(), []source.File{main}, source.Options{Env: map[string]string{"QUEUE_MEM": "512m"}})
 	if err != nil || len(svcs) != 2 {
 		t.Fatalf("with QUEUE_MEM set: %d services, %v", len(svcs), err)
+	}
+}
+
+// TestComposeGoLogsNothing: compose-go logged raw logrus lines to stderr
+// (`level=warning msg="The \"DB_PORT\" variable is not set…"`) beside the
+// report, which says the same at the field's line (padrao-infra).
+func TestComposeGoLogsNothing(t *testing.T) {
+	var buf strings.Builder
+	prev := logrus.StandardLogger().Out
+	logrus.SetOutput(&buf)
+	defer logrus.SetOutput(prev)
+	dir := t.TempDir()
+	f := source.File{Path: filepath.Join(dir, "compose.yaml"), Data: []byte("services:\n  db:\n    image: postgres:18-alpine\n    container_name: ${ENV}-postgres\n    ports:\n      - \"${DB_BIND_IP:-127.0.0.1}:${DB_PORT}:5432\"\n    volumes:\n      - db_data:/var/lib/postgresql/data\nvolumes:\n  db_data:\n    name: ${ENV}_db_data\n")}
+	svcs, err := Importer{}.Import(context.Background(), []source.File{f}, source.Options{})
+	if err != nil || len(svcs) != 1 {
+		t.Fatalf("Import: %d services, %v", len(svcs), err)
+	}
+	if buf.Len() > 0 {
+		t.Errorf("compose-go logged:\n%s", buf.String())
+	}
+	// compose-go substituted the rest of "${DB_BIND_IP:-127.0.0.1}:${DB_PORT}:5432"
+	// itself: DB_PORT became blank (and logged), the report never named it.
+	for _, want := range []string{"uses $ENV, which is not set", "host port from $DB_PORT, which is not set"} {
+		if !strings.Contains(string(report(svcs)), want) {
+			t.Errorf("the report does not say %q:\n%s", want, report(svcs))
+		}
+	}
+	if logrus.StandardLogger().Out != io.Writer(&buf) {
+		t.Errorf("logrus output not restored")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/distribution/reference"
 
 	"github.com/cutoverhq/cutover/service"
 )
@@ -22,10 +23,12 @@ func (cv *conv) container(t *ftrack, name string, sc types.ServiceConfig, main b
 		cref = "initContainers[" + c.Name + "]"
 	}
 	cv.image(t, &c, cref, sc, main)
-	c.Command = cv.command(t, &c, "entrypoint", cref+".command", sc.Entrypoint)
-	c.Args = cv.command(t, &c, "command", cref+".args", sc.Command)
+	// environment first: a withheld secret the command uses is then
+	// already the container's env var (see varEnv).
 	cv.environment(t, &c, cref, sc, main)
 	cv.envFiles(t, &c, cref, sc, main)
+	c.Command = cv.command(t, &c, "entrypoint", cref+".command", sc.Entrypoint)
+	c.Args = cv.command(t, &c, "command", cref+".args", sc.Command)
 
 	if sc.WorkingDir != "" {
 		if hasSentinel(sc.WorkingDir) {
@@ -128,6 +131,7 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		valueName = service.FillKey("image", c.Name)
 	}
 	target := "values fill." + valueName
+	_, refErr := reference.ParseNormalizedNamed(sc.Image)
 	switch {
 	case sc.Image == "" && sc.Build != nil:
 		ctxDir := sc.Build.Context
@@ -156,9 +160,17 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		}
 		c.ImageValue = cv.svc.AddValue(valueName, def, "the input has a CI placeholder, not an image: "+sc.Image)
 		t.Fill("image", target, "CI placeholder "+sc.Image+": fill the image reference your pipeline produces")
-	case sc.Build != nil && !hasRegistry(sc.Image):
-		// compose builds and tags the image locally; a cluster can pull
-		// it only once it is pushed to a registry under another name.
+	case refErr != nil:
+		// apache/airflow's "${AIRFLOW_IMAGE_NAME:-apache/airflow:|version|}":
+		// a template marker its docs substitute; as it is, every pod
+		// would fail with InvalidImageName.
+		c.ImageValue = cv.svc.AddValue(valueName, "", fmt.Sprintf("the input's image %s is not a valid image reference", sc.Image))
+		t.Fill("image", target, fmt.Sprintf("%s is not a valid image reference (%v): fill the image reference", sc.Image, refErr))
+	case sc.Build != nil && !strings.Contains(sc.Image, "/"):
+		// compose builds and tags the image locally ("api-seed:dev"); a
+		// cluster can pull it only once it is pushed to a registry under
+		// another name. A repository ("ninech/netbox", "ghcr.io/x/y") is
+		// one the cluster can pull: it stays, below.
 		c.ImageValue = cv.svc.AddValue(valueName, "", "compose builds "+sc.Image+" locally: push it to a registry the cluster pulls from (ECR) and fill the full reference")
 		t.Fill("image", target, sc.Image+" is a local tag of an image compose builds: push it to a registry and fill the reference")
 	default:
@@ -178,7 +190,9 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 	}
 	if sc.Build != nil && t.Has("image") {
 		if c.Image != "" {
-			t.Warn("build", cref+".image", "cutover does not build images: compose tags the build as "+c.Image+"; push it there from CI")
+			// netbox: "ninech/netbox:${VERSION-latest}" names a
+			// repository the cluster can pull from.
+			t.Warn("build", cref+".image", fmt.Sprintf("compose also builds this image (from %s) and tags it %s; cutover does not build images: the chart pulls %s, so push the build there from CI (or change the value)", cv.pr.displayPath(sc.Build.Context), c.Image, c.Image))
 		} else {
 			t.Warn("build", target, "cutover does not build images: build this context in CI, push the image and fill the value")
 		}
@@ -228,20 +242,43 @@ func (cv *conv) command(t *ftrack, c *service.Container, field, target string, c
 		for _, v := range vars {
 			cv.varEnv(c, v)
 		}
-		t.Fill(field, target, fmt.Sprintf("uses %s, which is not set: became $(VAR) references to env vars you fill", varList(vars)))
+		unset, secret := cv.pr.ip.split(vars)
+		var msgs []string
+		if len(unset) > 0 {
+			msgs = append(msgs, fmt.Sprintf("uses %s, which is not set: became $(VAR) references to env vars you fill", varList(unset)))
+		}
+		if len(secret) > 0 {
+			msgs = append(msgs, cv.withheldMsg(secret, "$(VAR) references"))
+		}
+		if len(unset) > 0 {
+			t.Fill(field, target, strings.Join(msgs, "; "))
+		} else {
+			t.Warn(field, target, strings.Join(msgs, "; "))
+		}
 		return out
 	}
 	t.Mapped(field, target)
 	return out
 }
 
-// varEnv gives the container an env var holding an unset variable, for
-// $(VAR) references.
+// withheldMsg says what became of secret-looking variables a field
+// interpolated: refs names what stands in their place.
+func (cv *conv) withheldMsg(vars []string, refs string) string {
+	return fmt.Sprintf("uses %s, which looks like a secret: the value was not copied; became %s to env vars the container reads from AWS Secrets Manager secret %s/%s (store it there)", varList(vars), refs, cv.pr.name, cv.svc.Name)
+}
+
+// varEnv gives the container an env var holding an unset variable (a
+// value to fill) or a withheld secret (from Secrets Manager), for $(VAR)
+// and shell references.
 func (cv *conv) varEnv(c *service.Container, name string) {
 	for _, e := range c.Env {
 		if e.Name == name {
 			return
 		}
+	}
+	if cv.pr.ip.withheld[name] {
+		c.Env = append(c.Env, service.EnvVar{Name: name, Secret: cv.secretRef(name)})
+		return
 	}
 	u := cv.pr.ip.unset[name]
 	reason := fmt.Sprintf("variable %s is not set in the environment or .env", name)
@@ -391,12 +428,4 @@ func memQuantity(b int64) string {
 		}
 	}
 	return strconv.FormatInt(b, 10)
-}
-
-// hasRegistry reports whether an image names a registry host
-// (ghcr.io/…, 123.dkr.ecr…/…, localhost:5000/…) rather than a bare
-// repository a docker build tags locally.
-func hasRegistry(image string) bool {
-	first, _, ok := strings.Cut(image, "/")
-	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
 }

@@ -484,7 +484,7 @@ func (cv *conv) omittedFindings(prefix string) {
 				continue
 			}
 			if f.Path == o.File {
-				cv.root.in(i).Warn(o.Path, "", fmt.Sprintf("%q uses %s, which is not set: the field was left out; set %s (--env or .env) and convert again", o.Raw, varList(o.Vars), varList(o.Vars)))
+				cv.root.in(i).Warn(o.Path, "", fmt.Sprintf("%q uses %s, which is not set: the field was left out; set %s %s", o.Raw, varList(o.Vars), varList(o.Vars), setVarAdvice))
 			}
 		}
 	}

@@ -38,6 +38,27 @@ func secretLooking(name, value string) bool {
 	return secretNameRe.MatchString(name)
 }
 
+// withheldIn reports whether s holds a secret the interpolator withheld.
+func withheldIn(ip *interpolator, s string) bool {
+	_, secret := ip.split(sentinelVars(s))
+	return len(secret) > 0
+}
+
+// secretVarsIn returns the set, secret-looking variables a raw env file
+// line interpolates ($DB_PASSWORD, ${API_TOKEN:-x}) into value, once
+// each: one quoted as a literal ('$API_TOKEN') is not in the value.
+func (cv *conv) secretVarsIn(raw, value string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range varRefRe.FindAllStringSubmatch(raw, -1) {
+		if v, ok := cv.pr.env[m[1]]; ok && v != "" && !seen[m[1]] && strings.Contains(value, v) && secretLooking(m[1], v) {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
 // secretRef makes env var name a reference to a Secrets Manager entry:
 // one secret per service (<project>/<service>), one JSON property per
 // variable, which is how External Secrets reads it.
@@ -89,14 +110,14 @@ func (cv *conv) environment(t *ftrack, c *service.Container, cref string, sc typ
 			}
 			if val, ok := cv.pr.env[key]; ok {
 				// compose resolves a bare name from .env and the
-				// environment it runs in, which --env stands for.
+				// environment it runs in (with --use-env).
 				if main {
 					cv.config(key, val)
 					c.Env = append(c.Env, service.EnvVar{Name: key, ConfigKey: key})
-					t.Mapped(field, target+" ← ConfigMap (value from .env or --env)")
+					t.Mapped(field, target+" ← ConfigMap (value from .env or, with --use-env, the environment)")
 				} else {
 					c.Env = append(c.Env, service.EnvVar{Name: key, Value: strings.ReplaceAll(val, "$(", "$$(")})
-					t.Mapped(field, target+" (value from .env or --env)")
+					t.Mapped(field, target+" (value from .env or, with --use-env, the environment)")
 				}
 				continue
 			}
@@ -106,6 +127,10 @@ func (cv *conv) environment(t *ftrack, c *service.Container, cref string, sc typ
 		case secretLooking(key, *v):
 			c.Env = append(c.Env, service.EnvVar{Name: key, Secret: cv.secretRef(key)})
 			t.Warn(field, target+" ← Secret", cv.secretMsg(key))
+		case withheldIn(cv.pr.ip, *v):
+			// FOO: ${DB_PASSWORD}: the value holds a secret.
+			c.Env = append(c.Env, service.EnvVar{Name: key, Secret: cv.secretRef(key)})
+			t.Warn(field, target+" ← Secret", fmt.Sprintf("uses %s, which %s", varList(sentinelVars(*v)), cv.secretMsg(key)))
 		case hasSentinel(*v):
 			vars := sentinelVars(*v)
 			name := key
@@ -218,12 +243,24 @@ func (cv *conv) envFiles(t *ftrack, c *service.Container, cref string, sc types.
 			continue
 		}
 		keys, lines := envFileOrder(data, vals)
+		text := strings.Split(string(data), "\n")
 		loaded := 0
 		for _, k := range keys {
 			v := vals[k]
 			line := lines[k]
 			if _, overridden := sc.Environment[k]; overridden {
 				cv.svc.Report.Mapped(display, line, k, "overridden by environment: "+k)
+				continue
+			}
+			var raw string
+			if line > 0 && line <= len(text) {
+				raw = text[line-1]
+			}
+			if secret := cv.secretVarsIn(raw, v); len(secret) > 0 {
+				// DB_COPY=${DB_PASSWORD}: the value is a secret
+				// whatever the key's name.
+				c.Env = append(c.Env, service.EnvVar{Name: k, Secret: cv.secretRef(k)})
+				cv.svc.Report.Warn(display, line, k, fmt.Sprintf("%s.env[%s] ← Secret", cref, k), fmt.Sprintf("uses %s, which %s", varList(secret), cv.secretMsg(k)))
 				continue
 			}
 			if secretLooking(k, v) {

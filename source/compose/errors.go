@@ -122,11 +122,15 @@ func (pr *project) loadError(err error) error {
 			}
 		}
 		if len(unset) > 0 {
-			text += fmt.Sprintf(" (%q uses %s, which is not set: set it with --env or .env and convert again)", n.Value, varList(unset))
+			text += fmt.Sprintf(" (%q uses %s, which is not set: set it %s)", n.Value, varList(unset), setVarAdvice)
 		}
 	}
 	return &source.InputError{File: f.Path, Line: f.pos.Line(field), Field: field, Err: errors.New(text)}
 }
+
+// setVarAdvice says how to give convert a variable: convert reads .env
+// beside the compose file, and its own environment only with --use-env.
+const setVarAdvice = "in .env, or in the environment with --use-env, and convert again"
 
 // varRefRe finds the variable names of $NAME and ${NAME…} expressions.
 var varRefRe = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)

@@ -92,10 +92,18 @@ type interpolator struct {
 	// value to fill can stand: compose-go substitutes them as "" there
 	// (see project.scanIncluded).
 	blank map[string]bool
+	// withheld lists the variables that are set but look like secrets
+	// (LDAP_ADMIN_PASSWORD) and were used in a field the importer maps
+	// back from a sentinel: their value is never written to the output,
+	// the container reads them from Secrets Manager (see conv.varEnv).
+	withheld map[string]bool
+	// path is the field being interpolated; "" outside prepare, where
+	// nothing is withheld (paths read from the compose host).
+	path string
 }
 
 func newInterpolator(env map[string]string) *interpolator {
-	return &interpolator{env: env, unset: map[string]*unsetVar{}, defaulted: map[string]bool{}, blank: map[string]bool{}}
+	return &interpolator{env: env, unset: map[string]*unsetVar{}, defaulted: map[string]bool{}, blank: map[string]bool{}, withheld: map[string]bool{}}
 }
 
 func (ip *interpolator) lookup(name string) (string, bool) {
@@ -114,6 +122,20 @@ func (ip *interpolator) replace(substring string, mapping template.Mapping, cfg 
 	}
 	name, rest := m[1], m[2]
 	braced := strings.HasPrefix(substring, "${")
+	if end := closingBrace(substring); braced && end >= 0 && end+1 < len(substring) {
+		// compose-go hands "${A:-x}:${B}" over as one expression and
+		// would substitute ":${B}" itself: blank, and logged, where B is
+		// unset. Each expression is resolved here.
+		head, err := ip.replace(substring[:end+1], mapping, cfg)
+		if err != nil {
+			return "", err
+		}
+		tail, err := ip.substitute(substring[end+1:])
+		if err != nil {
+			return "", err
+		}
+		return head + tail, nil
+	}
 	op := ""
 	if braced {
 		for _, o := range []string{":?", "?", ":-", "-", ":+", "+"} {
@@ -124,6 +146,12 @@ func (ip *interpolator) replace(substring string, mapping template.Mapping, cfg 
 		}
 	}
 	val, set := ip.env[name]
+	if set && val != "" && op != ":+" && op != "+" && secretField(ip.path) && secretLooking(name, val) {
+		// A password interpolated into a command or health check would
+		// land in the chart in plain text.
+		ip.withheld[name] = true
+		return sentinel(name), nil
+	}
 	switch op {
 	case ":-", "-", ":+", "+":
 		if !set || (val == "" && strings.HasPrefix(op, ":")) {
@@ -145,6 +173,42 @@ func (ip *interpolator) replace(substring string, mapping template.Mapping, cfg 
 	}
 	ip.markUnset(name, "")
 	return ip.unsetValue(name), nil
+}
+
+// split returns, once each and in order, the variables of vars that are
+// unset and those withheld as secrets.
+func (ip *interpolator) split(vars []string) (unset, secret []string) {
+	seen := map[string]bool{}
+	for _, v := range vars {
+		if seen[v] {
+			continue
+		}
+		seen[v] = true
+		if ip.withheld[v] {
+			secret = append(secret, v)
+		} else {
+			unset = append(unset, v)
+		}
+	}
+	return unset, secret
+}
+
+// closingBrace returns the index of the brace that closes the "${" s
+// starts with, counting nested ones (${A:-${B}}), or -1.
+func closingBrace(s string) int {
+	depth := 0
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // unsetValue is what an unset variable without a default becomes: its
@@ -295,7 +359,9 @@ func (ip *interpolator) scalar(file string, pos *source.Positions, path string, 
 	if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") {
 		return true, nil
 	}
+	ip.path = path
 	out, err := ip.substitute(n.Value)
+	ip.path = ""
 	if err != nil {
 		return false, &source.InputError{File: file, Line: pos.Line(path), Field: path,
 			Err: fmt.Errorf("invalid interpolation %q: write a literal $ as $$", n.Value)}
@@ -340,6 +406,23 @@ func sentinelAllowed(path string) bool {
 	}
 	switch parts[2] {
 	case "image", "environment", "command", "entrypoint", "working_dir", "user", "labels", "build":
+		return true
+	case "healthcheck":
+		return len(parts) >= 4 && parts[3] == "test"
+	}
+	return false
+}
+
+// secretField reports whether a secret-looking variable at path is
+// withheld (left as a sentinel): the fields whose sentinels become env var
+// references (command, entrypoint, health check) or env vars.
+func secretField(path string) bool {
+	parts := splitPath(path)
+	if len(parts) < 3 || parts[0] != "services" {
+		return false
+	}
+	switch parts[2] {
+	case "environment", "command", "entrypoint":
 		return true
 	case "healthcheck":
 		return len(parts) >= 4 && parts[3] == "test"

@@ -290,6 +290,7 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 	probe := &service.Probe{}
 	var how string
 	var shell string
+	var vars []string
 	switch h.Test[0] {
 	case "CMD-SHELL":
 		shell = strings.Join(h.Test[1:], " ")
@@ -298,7 +299,10 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 			shell = shellJoin(h.Test[1:])
 		}
 	}
-	if g, ok := httpCheck(shell); ok {
+	// A check whose URL holds a variable (unset, or a withheld secret)
+	// stays a shell command, which expands it from an env var: an httpGet
+	// path would carry the sentinel.
+	if g, ok := httpCheck(shell); ok && !hasSentinel(shell) {
 		probe.HTTPGet = g
 		how = fmt.Sprintf("httpGet %s on port %d in place of the %s check, which needs no %s in the image", g.Path, g.Port, baseName(strings.Fields(shell)[0]), baseName(strings.Fields(shell)[0]))
 		cv.healthPath = g.Path
@@ -309,7 +313,7 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 		switch h.Test[0] {
 		case "CMD-SHELL":
 			script := strings.Join(h.Test[1:], " ")
-			if vars := sentinelVars(script); len(vars) > 0 {
+			if vars = sentinelVars(script); len(vars) > 0 {
 				for _, v := range vars {
 					cv.varEnv(c, v)
 				}
@@ -319,7 +323,6 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 			how = "exec /bin/sh -c"
 		case "CMD":
 			args := append([]string(nil), h.Test[1:]...)
-			var vars []string
 			for _, a := range args {
 				vars = append(vars, sentinelVars(a)...)
 			}
@@ -329,7 +332,7 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 					cv.varEnv(c, v)
 				}
 				probe.Exec = []string{"/bin/sh", "-c", replaceVars(shellJoin(args), func(n string) string { return "${" + n + "}" })}
-				how = "exec /bin/sh -c (to expand unset variables you fill)"
+				how = "exec /bin/sh -c (to expand variables from env vars)"
 			} else {
 				probe.Exec = args
 				how = "exec"
@@ -361,8 +364,14 @@ func (cv *conv) healthcheck(t *ftrack, c *service.Container, cref string, sc typ
 	live := *probe
 	c.Readiness = &ready
 	c.Liveness = &live
-	t.Warn("healthcheck.test", cref+".readinessProbe, livenessProbe ("+how+")",
-		"the check gates traffic (readiness) and restarts the container after failureThreshold failures (liveness); if it checks dependencies, a dependency outage restarts pods: give liveness a lighter check")
+	msg := "the check gates traffic (readiness) and restarts the container after failureThreshold failures (liveness); if it checks dependencies, a dependency outage restarts pods: give liveness a lighter check"
+	if unset, secret := cv.pr.ip.split(vars); len(secret) > 0 {
+		msg += "; " + cv.withheldMsg(secret, "shell references")
+		if len(unset) > 0 {
+			msg += fmt.Sprintf("; %s, which is not set, became an env var you fill", varList(unset))
+		}
+	}
+	t.Warn("healthcheck.test", cref+".readinessProbe, livenessProbe ("+how+")", msg)
 	if h.StartPeriod != nil && *h.StartPeriod > 0 {
 		sp := durSecs(*h.StartPeriod)
 		st := *probe

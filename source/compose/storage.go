@@ -21,6 +21,16 @@ const maxConfigFile = 512 << 10
 
 var secretFileRe = regexp.MustCompile(`(?i)(\.pem$|\.key$|\.p12$|\.pfx$|\.jks$|\.keystore$|id_rsa|id_ed25519|id_ecdsa|secret|passw|credential|token|\.htpasswd$|\.env$|\.netrc$|\.pgpass$)`)
 
+// fileExtRe is a file name's extension (nginx.conf, prometheus.yml), not
+// a directory's conf.d.
+var fileExtRe = regexp.MustCompile(`^[^.].*\.([A-Za-z][A-Za-z0-9]{1,5})$`)
+
+// looksLikeFile reports whether a host path that does not exist names a
+// file rather than a directory, by its extension.
+func looksLikeFile(p string) bool {
+	return fileExtRe.MatchString(baseName(p))
+}
+
 // storage maps volumes, tmpfs, secrets, configs and shm_size.
 func (cv *conv) storage(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig) {
 	cv.volumes(t, c, cref, sc)
@@ -72,9 +82,12 @@ func volSuffix(target string) string {
 	return "-" + s
 }
 
-// rawVolumes returns the raw volumes entries keyed by their target.
-func rawTargets(t *ftrack, field string) map[string]item {
+// rawTargets returns the raw volumes entries keyed by their target, and
+// the entries a later one for the same target replaced: compose-go keeps
+// one mount per target, the last.
+func rawTargets(t *ftrack, field string) (map[string]item, []replaced) {
 	out := map[string]item{}
+	var gone []replaced
 	for _, it := range t.items(field) {
 		target := ""
 		switch it.val.Kind {
@@ -90,14 +103,33 @@ func rawTargets(t *ftrack, field string) map[string]item {
 			}
 		}
 		if target != "" {
+			if prev, ok := out[path.Clean(target)]; ok {
+				gone = append(gone, replaced{item: prev, by: it, target: target})
+			}
 			out[path.Clean(target)] = it
 		}
 	}
-	return out
+	return out, gone
+}
+
+// replaced is a mount entry a later one for the same target replaced.
+type replaced struct {
+	item
+	by     item
+	target string
 }
 
 func (cv *conv) volumes(t *ftrack, c *service.Container, cref string, sc types.ServiceConfig) {
-	raws := rawTargets(t, "volumes")
+	raws, gone := rawTargets(t, "volumes")
+	for _, g := range gone {
+		if g.file == g.by.file {
+			// prometheus-grafana: "./etc/prometheus:/prometheus" then
+			// "prom_data:/prometheus"; the first vanished unreported.
+			t.in(g.file).Drop(g.path, fmt.Sprintf("%s mounts at %s too: one target takes one mount, and the later entry is the one converted", g.by.path, g.target))
+			continue
+		}
+		t.in(g.file).Mapped(g.path, fmt.Sprintf("replaced by %s of %s, which mounts at %s too", g.by.path, cv.pr.displayPath(cv.pr.files[g.by.file].Path), g.target))
+	}
 	for _, v := range sc.Volumes {
 		it, ok := raws[path.Clean(v.Target)]
 		tr, field := t.in(t.pick("volumes")), "volumes"
@@ -239,6 +271,26 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 			}
 		}
 	}
+	if (exists && !st.IsDir()) || (!exists && looksLikeFile(src)) {
+		// An emptyDir at a file's path (./proxy/nginx.conf at
+		// /etc/nginx/conf.d/default.conf) would replace the image's
+		// file with a directory: nothing is mounted.
+		kind := "ConfigMap"
+		if secretFileRe.MatchString(baseName(src)) {
+			kind = "Secret"
+		}
+		why := "does not exist"
+		switch {
+		case !cv.pr.inProject(src):
+			why = "is outside the project (on the compose host), so it was not read"
+		case exists && st.Size() > maxConfigFile:
+			why = fmt.Sprintf("is too large for a ConfigMap (%d bytes)", st.Size())
+		case exists:
+			why = "could not be read"
+		}
+		tr.Warn(field, "", fmt.Sprintf("the host file %s %s: nothing is mounted at %s, where an empty directory would replace the image's file; give the container the file from a %s (mounted with subPath %s), or put it beside the compose file and convert again", display, why, v.Target, kind, baseName(v.Target)))
+		return ""
+	}
 	if cv.holdsData(v) && (!exists || st.IsDir()) {
 		// A database's data directory: an emptyDir would lose the data
 		// at every restart.
@@ -249,12 +301,13 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 	name := cv.volume(service.Volume{Name: "bind" + volSuffix(v.Target), Kind: service.VolumeEmptyDir})
 	why := "the host path " + display + " does not exist on Kubernetes nodes"
 	switch {
+	case !exists && cv.pr.inProject(src):
+		// airflow's ./dags: beside the compose file, just not there.
+		why = "the host path " + display + " does not exist"
 	case !exists:
 		why = "the host path " + display + " is not beside the compose file (it lives on the compose host)"
 	case st.IsDir():
 		why = "the host directory " + display + " does not exist on Kubernetes nodes"
-	case st.Size() > maxConfigFile:
-		why = display + " is too large for a ConfigMap"
 	}
 	tr.Warn(field, "emptyDir "+name+" at "+v.Target, why+": the container gets an empty directory; bake the content into the image, or use a volume")
 	return name
