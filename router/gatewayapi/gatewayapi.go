@@ -518,7 +518,11 @@ func (r *Router) waitObserved(ctx context.Context, gen int64) error {
 		st, err := r.Status(ctx)
 		switch {
 		case err != nil:
-			last = err
+			// A read cut short by the observe deadline itself says less
+			// than the state the last full read saw.
+			if ctx.Err() == nil || last == nil {
+				last = err
+			}
 		case observedAll(st, gen):
 			last = st.Err()
 			if last == nil {
