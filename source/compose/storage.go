@@ -309,6 +309,10 @@ func (cv *conv) bind(tr reporter, field string, c *service.Container, v types.Se
 	case st.IsDir():
 		why = "the host directory " + display + " does not exist on Kubernetes nodes"
 	}
+	if initDirs[path.Clean(v.Target)] {
+		tr.Warn(field, "emptyDir "+name+" at "+v.Target, why+": these are the database's init scripts, which run only on an empty data directory; the container gets an empty directory, so give it the scripts from a ConfigMap mounted at "+v.Target+" or bake them into the image")
+		return name
+	}
 	tr.Warn(field, "emptyDir "+name+" at "+v.Target, why+": the container gets an empty directory; bake the content into the image, or use a volume")
 	return name
 }
@@ -323,10 +327,18 @@ var dataDirs = map[string]bool{
 	"/var/lib/rabbitmq": true,
 }
 
+// initDirs are where database images look for scripts to run on an empty
+// data directory: configuration, not data.
+var initDirs = map[string]bool{
+	"/docker-entrypoint-initdb.d": true, "/docker-entrypoint-init.d": true,
+	"/always-initdb.d": true, "/docker-entrypoint-startdb.d": true,
+}
+
 // holdsData reports whether a writable mount holds a database's data: an
 // emptyDir there would lose it at every restart.
 func (cv *conv) holdsData(v types.ServiceVolumeConfig) bool {
-	if v.ReadOnly {
+	target := path.Clean(v.Target)
+	if v.ReadOnly || initDirs[target] || target == "/etc" || strings.HasPrefix(target, "/etc/") {
 		return false
 	}
 	_, isStateful := stateful[imageRepo(cv.svcImage)]
