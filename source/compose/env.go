@@ -32,6 +32,11 @@ func secretLooking(name, value string) bool {
 	if urlPassRe.MatchString(value) {
 		return true
 	}
+	if strings.HasPrefix(value, "/run/secrets/") && !strings.ContainsAny(value, " \t\n") {
+		// DATABASE_PASSWORD=/run/secrets/db-password: where compose
+		// mounts a secret, a path, not the secret.
+		return false
+	}
 	if notSecretRe.MatchString(name) && !strings.HasSuffix(strings.ToLower(name), "_key_id") {
 		return false
 	}
