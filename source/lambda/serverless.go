@@ -128,6 +128,11 @@ func (r *sls) eval(whole, body string, depth int) scalar {
 	var last scalar
 	for i, term := range terms {
 		x := r.term(term, depth)
+		if x.ok && i > 0 && x.text == "" {
+			// ${param:slack_url, ''}: an empty fallback is no value; the
+			// user fills the one the unknown source would give.
+			return scalar{reason: whole + ": " + last.reason + ", and its fallback is empty", sensitive: last.sensitive}
+		}
 		last = x
 		if x.secret != nil && len(terms) == 1 {
 			return x
