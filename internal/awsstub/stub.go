@@ -99,6 +99,33 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// PostJSON sends one call of a JSON-protocol service (X-Amz-Target
+// target, Content-Type contentType) to url, with the Authorization header
+// auth when it is not "", and returns the status and the body: for tests
+// of what a stub refuses before the SDK would ever send it.
+func PostJSON(t testing.TB, url, target, contentType, body, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", target)
+	req.Header.Set("Content-Type", contentType)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 // FakeEnv gives the AWS SDK static fake credentials for the test and keeps
 // it away from the machine's AWS files and the instance metadata service.
 func FakeEnv(t testing.TB) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/cutoverhq/cutover/internal/awsstub"
 )
 
 // These are protocol tests: the real AWS SDK for Go v2 against the stub.
@@ -326,20 +326,13 @@ func TestProtocolRefusesAnotherServicesSignature(t *testing.T) {
 		{"DynamoDBStreams_20120810.ListStreams", "kinesis"},
 		{"Kinesis_20131202.ListStreams", ""},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(`{}`))
-		req.Header.Set("X-Amz-Target", c.target)
-		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		auth := ""
 		if c.scope != "" {
-			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/"+s.Region+"/"+c.scope+"/aws4_request, SignedHeaders=host, Signature=00")
+			auth = "AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/" + s.Region + "/" + c.scope + "/aws4_request, SignedHeaders=host, Signature=00"
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 400 || !strings.Contains(string(b), "MissingAuthenticationToken") {
-			t.Errorf("%s signed for %q: %s %s", c.target, c.scope, resp.Status, b)
+		status, b := awsstub.PostJSON(t, s.URL, c.target, "application/x-amz-json-1.1", `{}`, auth)
+		if status != 400 || !strings.Contains(b, "MissingAuthenticationToken") {
+			t.Errorf("%s signed for %q: %d %s", c.target, c.scope, status, b)
 		}
 	}
 }

@@ -3,8 +3,6 @@ package sqsstub
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/cutoverhq/cutover/internal/awsstub"
 )
 
 // These are protocol tests: the real AWS SDK for Go v2 against the stub.
@@ -474,20 +474,9 @@ func TestProtocolRefusesAnotherServicesSignature(t *testing.T) {
 		"",
 		"AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/" + s.Region + "/kinesis/aws4_request, SignedHeaders=host, Signature=00",
 	} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(`{"QueueUrl":"`+url+`"}`))
-		req.Header.Set("X-Amz-Target", "AmazonSQS.GetQueueAttributes")
-		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 400 || !strings.Contains(string(b), "MissingAuthenticationToken") {
-			t.Errorf("Authorization %q: %s %s", auth, resp.Status, b)
+		status, b := awsstub.PostJSON(t, s.URL, "AmazonSQS.GetQueueAttributes", "application/x-amz-json-1.0", `{"QueueUrl":"`+url+`"}`, auth)
+		if status != 400 || !strings.Contains(b, "MissingAuthenticationToken") {
+			t.Errorf("Authorization %q: %d %s", auth, status, b)
 		}
 	}
 }
