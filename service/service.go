@@ -698,9 +698,16 @@ func CapName(name string, taken func(string) bool) string {
 	if !taken(out) {
 		return out
 	}
-	sum := sha256.Sum256([]byte(name))
-	suffix := "-" + hex.EncodeToString(sum[:4])
+	suffix := NameHash(name)
 	return strings.TrimRight(name[:MaxNameLen-len(suffix)], "-") + suffix
+}
+
+// NameHash is "-" and 8 hex digits of name's SHA-256: how a name cut to fit
+// a limit ends, so that the same name always gives the same result and two
+// names that differ only past the cut stay apart.
+func NameHash(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "-" + hex.EncodeToString(sum[:4])
 }
 
 // SortedKeys returns a map's keys in order; renderers use it so that the

@@ -1,8 +1,6 @@
 package lambda
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"unicode"
 
@@ -119,8 +117,7 @@ func checkpointName(svc, trigger string) string {
 	if len(full) <= 63 {
 		return full
 	}
-	sum := sha256.Sum256([]byte(full))
-	hash := "-" + hex.EncodeToString(sum[:4])
+	hash := service.NameHash(full)
 	head := strings.TrimRight(full[:63-len(hash)-len(suffix)], "-")
 	return head + hash + suffix
 }
