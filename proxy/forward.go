@@ -73,25 +73,87 @@ func (ex *exchange) replayable() bool { return ex.idempotent && ex.stream == nil
 // maxStaleRetries bounds fresh-connection retries after stale pooled ones.
 const maxStaleRetries = 4
 
+// retryState is what the attempts of one exchange learned so far. roundTrip
+// and the event loops (loop_linux.go) apply the same failure rules through
+// its methods, so both data planes retry and replay alike.
+type retryState struct {
+	side       Side
+	triedOther bool
+	replayed   bool
+	// unreachable marks a side this request could not reach: no replay
+	// goes back to it.
+	unreachable [2]bool
+	exclude     *backend
+	stale       int
+}
+
+// toOther moves to the other side, once per exchange, after a failure that
+// sent nothing. count records it as a retry of the side left.
+func (st *retryState) toOther(p *Proxy, count bool) bool {
+	o := st.side.other()
+	if st.triedOther || len(p.sides[o].backends) == 0 {
+		return false
+	}
+	if count {
+		p.stats.sides[st.side].retries.Add(1)
+	}
+	st.triedOther, st.side, st.exclude = true, o, nil
+	return true
+}
+
+// unreached: connecting to b failed, so nothing was sent and any method
+// may go elsewhere: another address of the side if one is up, else the
+// other side. The caller has released b's in-flight count.
+func (st *retryState) unreached(p *Proxy, b *backend, now int64, err error) bool {
+	p.stats.record(st.side, nanotime(), -1, 0, true)
+	p.markDown(b, now, err)
+	st.unreachable[st.side] = true
+	if st.exclude == nil && p.sides[st.side].anyUp(now, b) {
+		st.exclude = b
+		return true
+	}
+	return st.toOther(p, true)
+}
+
+// notSent: the request did not leave in full, so the upstream cannot have
+// acted on it. reused says the connection was a pooled one, which the
+// upstream may have closed: a fresh connection is tried first.
+func (st *retryState) notSent(p *Proxy, reused bool) bool {
+	if reused && st.stale < maxStaleRetries {
+		st.stale++
+		return true
+	}
+	p.stats.record(st.side, nanotime(), -1, 0, true)
+	st.unreachable[st.side] = true
+	return st.toOther(p, true)
+}
+
+// replay: the new side failed ex after it was sent (a 5xx, a reset, a
+// timeout). A replayable request goes to legacy, once, within the retry
+// budget; the client never sees the failure.
+func (st *retryState) replay(p *Proxy, ex *exchange, now int64) bool {
+	if st.side != SideNew || st.replayed || !ex.replayable() || len(p.sides[SideLegacy].backends) == 0 ||
+		st.unreachable[SideLegacy] || !p.budget.allow(now) {
+		return false
+	}
+	p.stats.sides[SideNew].replays.Add(1)
+	st.replayed, st.triedOther, st.side, st.exclude = true, true, SideLegacy, nil
+	return true
+}
+
 // roundTrip sends ex to ex.side (or the other side, per the failure rules
 // in the package comment) and returns the upstream connection positioned
 // after the response head, which is in ex.resp. The caller relays the
 // body and calls release.
 func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
-	side := ex.side
-	triedOther, replayed := false, false
-	// unreachable marks a side this request could not reach: no replay
-	// goes back to it.
-	var unreachable [2]bool
-	var exclude *backend
-	stale := 0
+	st := retryState{side: ex.side}
 	for {
 		now := nanotime()
+		side := st.side
 		set := &p.sides[side]
-		b := set.pick(now, exclude)
+		b := set.pick(now, st.exclude)
 		if b == nil {
-			if !triedOther && len(p.sides[side.other()].backends) > 0 {
-				triedOther, side, exclude = true, side.other(), nil
+			if st.toOther(p, false) {
 				continue
 			}
 			return nil, &errUpstream{502, errNoUpstream}
@@ -105,10 +167,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 				// answer of the side, without an upstream connection.
 				t := nanotime()
 				p.stats.record(side, t, t-ex.start, f.status, false)
-				if f.status >= 500 && side == SideNew && !replayed && ex.replayable() &&
-					len(p.sides[SideLegacy].backends) > 0 && !unreachable[SideLegacy] && p.budget.allow(t) {
-					ss.replays.Add(1)
-					replayed, triedOther, side, exclude = true, true, SideLegacy, nil
+				if f.status >= 500 && st.replay(p, ex, t) {
 					continue
 				}
 				ex.side = side
@@ -128,16 +187,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			// Nothing was sent: any method may go elsewhere.
 			b.inflight.Add(-1)
 			ss.inflight.Add(-1)
-			p.stats.record(side, nanotime(), -1, 0, true)
-			p.markDown(b, now, err)
-			unreachable[side] = true
-			if set.anyUp(now, b) && exclude == nil {
-				exclude = b
-				continue
-			}
-			if !triedOther && len(p.sides[side.other()].backends) > 0 {
-				ss.retries.Add(1)
-				triedOther, side, exclude = true, side.other(), nil
+			if st.unreached(p, b, now, err) {
 				continue
 			}
 			return nil, &errUpstream{502, err}
@@ -169,28 +219,24 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 				ex.b = b
 				ex.side = side
 				ex.ttfb = nanotime() - ex.start
-				if ex.resp.status >= 500 && side == SideNew && !replayed && ex.replayable() &&
-					len(p.sides[SideLegacy].backends) > 0 && !unreachable[SideLegacy] && p.budget.allow(nanotime()) {
-					// The new side failed an idempotent request:
-					// replay it on legacy; the client never sees this
-					// answer.
+				if ex.resp.status >= 500 && side == SideNew && st.replay(p, ex, nanotime()) {
+					// The new side failed an idempotent request: replay
+					// it on legacy; the client never sees this answer.
 					p.stats.record(SideNew, nanotime(), ex.ttfb, ex.resp.status, false)
-					ss.replays.Add(1)
 					p.discard(uc)
 					b.inflight.Add(-1)
 					ss.inflight.Add(-1)
-					replayed, triedOther, side, exclude = true, true, SideLegacy, nil
 					continue
 				}
 				return uc, nil
 			}
-			if !got && uc.requests > 0 && isClosedConn(err) && ex.replayable() && stale < maxStaleRetries {
+			if !got && uc.requests > 0 && isClosedConn(err) && ex.replayable() && st.stale < maxStaleRetries {
 				// The upstream closed the pooled connection as the request
 				// went out: it was not processed; try a fresh one.
 				uc.close()
 				b.inflight.Add(-1)
 				ss.inflight.Add(-1)
-				stale++
+				st.stale++
 				continue
 			}
 			sent = true
@@ -203,34 +249,25 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			return nil, &errUpstream{400, err}
 		}
 		if !sent {
-			// The request did not leave in full: the upstream cannot have
-			// acted on it, so any method may be sent again.
-			if uc.requests > 0 && stale < maxStaleRetries {
-				stale++
-				continue
-			}
-			p.stats.record(side, nanotime(), -1, 0, true)
-			unreachable[side] = true
-			if !triedOther && len(p.sides[side.other()].backends) > 0 {
-				ss.retries.Add(1)
-				triedOther, side, exclude = true, side.other(), nil
+			if st.notSent(p, uc.requests > 0) {
 				continue
 			}
 			return nil, &errUpstream{502, err}
 		}
 		p.stats.record(side, nanotime(), -1, 0, true)
-		if side == SideNew && !replayed && ex.replayable() && len(p.sides[SideLegacy].backends) > 0 &&
-			!unreachable[SideLegacy] && p.budget.allow(nanotime()) {
-			ss.replays.Add(1)
-			replayed, triedOther, side, exclude = true, true, SideLegacy, nil
+		if st.replay(p, ex, nanotime()) {
 			continue
 		}
-		status := 502
-		if isTimeout(err) {
-			status = 504
-		}
-		return nil, &errUpstream{status, err}
+		return nil, &errUpstream{timeoutStatus(err), err}
 	}
+}
+
+// timeoutStatus is the status a client gets for an upstream failure.
+func timeoutStatus(err error) int {
+	if isTimeout(err) {
+		return 504
+	}
+	return 502
 }
 
 func (p *Proxy) markDown(b *backend, now int64, err error) {

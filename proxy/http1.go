@@ -46,6 +46,8 @@ type clientConn struct {
 	// stream state of the request body being streamed.
 	streamLeft int64
 	iov        net.Buffers
+	// seed is what an event loop read before handing the connection over.
+	seed []byte
 }
 
 const (
@@ -90,6 +92,13 @@ func (cc *clientConn) setup() {
 	}
 	cc.tcp, _ = cc.c.(*net.TCPConn)
 	cc.io.init(cc.c)
+	if len(cc.seed) > 0 {
+		if len(cc.seed) > len(cc.rb.b) {
+			cc.rb.b = make([]byte, len(cc.seed))
+		}
+		cc.rb.w = copy(cc.rb.b, cc.seed)
+		cc.seed = nil
+	}
 }
 
 func (cc *clientConn) finish() {
@@ -261,7 +270,12 @@ func (cc *clientConn) reject(status int) {
 // client or a test can tell a failure of the new side from one that never
 // reached it.
 func (cc *clientConn) writeLocal(status int, keep bool, side string) {
-	b := cc.ob[:0]
+	cc.ob = appendLocal(cc.ob[:0], status, keep, side)
+	cc.write(cc.ob)
+}
+
+// appendLocal writes an answer made by the proxy itself.
+func appendLocal(b []byte, status int, keep bool, side string) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
@@ -278,9 +292,7 @@ func (cc *clientConn) writeLocal(status int, keep bool, side string) {
 	}
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, text...)
-	b = append(b, '\n')
-	cc.ob = b
-	cc.write(b)
+	return append(b, '\n')
 }
 
 func (cc *clientConn) write(b []byte) error {
@@ -305,25 +317,7 @@ func (cc *clientConn) handle() bool {
 	start := nanotime()
 	p.budget.request(start)
 
-	// Route.
-	var key []byte
-	setCookie := false
-	if p.cfg.header != nil {
-		key = headerValue(h, p.cfg.header)
-	}
-	if key == nil && p.cfg.cookie != nil {
-		key = cookieValue(h, p.cfg.cookie)
-		if key == nil {
-			key = newCookieValue(cc.cookie[:0])
-			setCookie = true
-		}
-	}
-	var bucket int
-	if key != nil {
-		bucket = bucketOf(key)
-	} else {
-		bucket = rand.IntN(buckets)
-	}
+	bucket, setCookie := p.route(h, &cc.cookie)
 
 	*ex = exchange{
 		p:          p,
@@ -488,6 +482,26 @@ func (cc *clientConn) resetBody() {
 	cc.body = cc.body[:0]
 }
 
+// route returns the bucket of a request: its sticky header's or cookie's,
+// or a fresh cookie's, written into cookie (setCookie: the answer sets it).
+func (p *Proxy) route(h *reqHead, cookie *[16]byte) (bucket int, setCookie bool) {
+	var key []byte
+	if p.cfg.header != nil {
+		key = headerValue(h, p.cfg.header)
+	}
+	if key == nil && p.cfg.cookie != nil {
+		key = cookieValue(h, p.cfg.cookie)
+		if key == nil {
+			key = newCookieValue(cookie[:0])
+			setCookie = true
+		}
+	}
+	if key == nil {
+		return rand.IntN(buckets), false
+	}
+	return bucketOf(key), setCookie
+}
+
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 func isIdempotent(m []byte) bool {
@@ -645,6 +659,16 @@ func (cc *clientConn) streamDone() bool {
 // appendResponseHead writes the head the client gets: the upstream's,
 // minus hop-by-hop fields, plus the proxy's own.
 func (cc *clientConn) appendResponseHead(b []byte, resp *respHead, chunked, setCookie, keep bool, minor int) []byte {
+	var cookie []byte
+	if setCookie {
+		cookie = cc.cookie[:]
+	}
+	return cc.p.appendResponseHead(b, resp, chunked, cookie, cc.tls, keep, minor)
+}
+
+// appendResponseHead writes the head a client gets; cookie, when not nil,
+// is the sticky cookie to set.
+func (p *Proxy) appendResponseHead(b []byte, resp *respHead, chunked bool, cookie []byte, tls, keep bool, minor int) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = append(b, resp.statusLine...)
 	b = append(b, '\r', '\n')
@@ -657,8 +681,8 @@ func (cc *clientConn) appendResponseHead(b []byte, resp *respHead, chunked, setC
 		b = append(b, resp.upgrade...)
 		b = append(b, '\r', '\n')
 	}
-	if setCookie {
-		b = cc.p.appendSetCookie(b, cc.cookie[:], cc.tls)
+	if cookie != nil {
+		b = p.appendSetCookie(b, cookie, tls)
 	}
 	if resp.status != 101 {
 		if !keep {
