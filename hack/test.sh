@@ -14,3 +14,8 @@ go vet ./...
 (cd bench/peers/evloop && go vet .)
 echo "== go test" >&2
 go test -count=1 -timeout 40m ./... "$@"
+# On Linux the proxy serves plain HTTP/1.1 from event loops and hands other
+# connections to a goroutine each; the goroutine data plane alone (other
+# systems, CUTOVER_DATAPLANE=goroutine) must pass the same tests.
+echo "== go test ./proxy (goroutine data plane)" >&2
+CUTOVER_DATAPLANE=goroutine go test -count=1 -timeout 10m ./proxy "$@"

@@ -76,6 +76,20 @@
 // golang.org/x/net/http2 and a slower path that shares routing, retries
 // and stats. Upgrade requests (WebSocket) are tunnelled after the 101.
 // Upstreams are spoken to in HTTP/1.1 over pooled keep-alive connections.
+//
+// # Data planes
+//
+// On Linux, Serve runs event loops (loop_linux.go): one per GOMAXPROCS,
+// each on a locked OS thread with its own epoll set, its own client and
+// upstream connections and its own upstream pools. They serve plain
+// HTTP/1.1 exchanges whose request fits the 8 KiB read buffer, with the
+// same parser, routing, retry rules (retryState) and stats as the rest.
+// Any other connection (TLS, HTTP/2, upgrades, larger or chunked bodies,
+// Expect, HTTP/1.0) and every connection while a mirror or a fault drill is
+// set is handed, with the bytes already read, to a goroutine per connection
+// (clientConn) before anything goes upstream. CUTOVER_DATAPLANE=goroutine,
+// a TLS listener or an HTTPS upstream serve everything from goroutines; so
+// do other systems.
 package proxy
 
 import (
@@ -112,13 +126,15 @@ type Proxy struct {
 	faults atomic.Pointer[faultSet]
 
 	closing atomic.Bool
-	mu      sync.Mutex
-	lns     map[*net.Listener]struct{}
-	conns   map[*clientConn]struct{}
-	connWG  sync.WaitGroup
-	serveWG sync.WaitGroup // Serve loops
-	done    chan struct{}  // closed by Shutdown: stops the reaper
-	stopped sync.Once
+	// aborting: Shutdown's deadline passed; event loops close everything.
+	aborting atomic.Bool
+	mu       sync.Mutex
+	lns      map[*net.Listener]struct{}
+	conns    map[*clientConn]struct{}
+	connWG   sync.WaitGroup
+	serveWG  sync.WaitGroup // Serve loops
+	done     chan struct{}  // closed by Shutdown: stops the reaper
+	stopped  sync.Once
 }
 
 // ErrClosed is returned by Serve after Shutdown.
@@ -241,6 +257,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		p.mu.Unlock()
 		p.serveWG.Done()
 	}()
+	if tl, ok := ln.(*net.TCPListener); ok && p.tlsConf == nil && loopEnabled() && p.canLoop() {
+		return p.serveLoops(tl)
+	}
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -269,6 +288,18 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		}
 		go cc.serve()
 	}
+}
+
+// canLoop: the event loops speak plain HTTP/1.1 to upstreams only.
+func (p *Proxy) canLoop() bool {
+	for i := range p.sides {
+		for _, b := range p.sides[i].backends {
+			if b.u.tls {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isTemporaryAccept(err error) bool {
@@ -337,6 +368,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
+		p.aborting.Store(true)
 		p.mu.Lock()
 		for cc := range p.conns {
 			cc.abort()

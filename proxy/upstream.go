@@ -34,26 +34,41 @@ var errHeadTooLarge = errors.New("head too large")
 // fill reads once from c into free space, compacting or growing the buffer
 // up to max bytes; with a full buffer at max it returns errHeadTooLarge.
 func (rb *rbuf) fill(c io.Reader, max int) (int, error) {
-	if rb.w == len(rb.b) {
-		switch {
-		case rb.r > 0:
-			n := copy(rb.b, rb.b[rb.r:rb.w])
-			rb.r, rb.w = 0, n
-		case len(rb.b) < max:
-			size := 2 * len(rb.b)
-			if size > max {
-				size = max
-			}
-			nb := make([]byte, size)
-			copy(nb, rb.b[:rb.w])
-			rb.b = nb
-		default:
-			return 0, errHeadTooLarge
-		}
+	if !rb.room(max) {
+		return 0, errHeadTooLarge
 	}
 	n, err := c.Read(rb.b[rb.w:])
 	rb.w += n
 	return n, err
+}
+
+// loopAddr is a backend's address as the loops connect to it.
+type loopAddr struct {
+	sa     syscall.Sockaddr
+	family int
+	tcp    *net.TCPAddr
+	err    error
+	at     int64 // when resolved (clock ns)
+}
+
+// room makes free space at the end of a full buffer, compacting it or
+// growing it up to max bytes. false: the buffer is full at max.
+func (rb *rbuf) room(max int) bool {
+	if rb.w < len(rb.b) {
+		return true
+	}
+	switch {
+	case rb.r > 0:
+		n := copy(rb.b, rb.b[rb.r:rb.w])
+		rb.r, rb.w = 0, n
+	case len(rb.b) < max:
+		nb := make([]byte, min(2*len(rb.b), max))
+		copy(nb, rb.b[:rb.w])
+		rb.b = nb
+	default:
+		return false
+	}
+	return true
 }
 
 // upConn is one connection to an upstream, owned by one request at a time
@@ -147,6 +162,10 @@ type backend struct {
 	idle      []*upConn
 	dialer    net.Dialer
 	tlsConf   *tls.Config
+	// addr is the address the event loops connect to, resolved off the
+	// loops (a DNS lookup would stall every connection of a loop).
+	addr      atomic.Pointer[loopAddr]
+	resolving atomic.Bool
 }
 
 // A pooled connection is checked before reuse (one non-blocking

@@ -79,7 +79,13 @@ the weights in force); SIGTERM or SIGINT stop accepting, let requests in flight
 finish, and exit.
 
 The admin API (on --admin, never on the traffic port) needs the bearer token
-from --admin-token-env (default $CUTOVER_PROXY_TOKEN).`,
+from --admin-token-env (default $CUTOVER_PROXY_TOKEN).
+
+On Linux, plain HTTP/1.1 exchanges are served by event loops, one per
+GOMAXPROCS, each on its own thread; TLS, HTTP/2, upgrades, request bodies
+larger than 8 KiB or chunked, mirrored requests, fault drills and HTTPS
+backends go to a goroutine per connection. CUTOVER_DATAPLANE=goroutine serves
+everything that way.`,
 		Example: `  export CUTOVER_PROXY_TOKEN=$(openssl rand -hex 16)
   cutover proxy --listen :8080 --admin 127.0.0.1:9090 \
       --legacy http://10.0.1.11:8080,http://10.0.1.12:8080 \

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package proxy
+
+import "net"
+
+func loopEnabled() bool { return false }
+
+func (p *Proxy) serveLoops(ln *net.TCPListener) error { return nil }
