@@ -11,6 +11,7 @@
 #   TARGETS="haproxy cutover" bench/proxy.sh       # only these (haproxy is the reference)
 #   TARGETS="haproxy cutover fasthttp" bench/proxy.sh  # add a Go peer (bench/peers/fasthttp)
 #   TARGETS="haproxy cutover evloop" bench/proxy.sh    # add a Go epoll event-loop peer (bench/peers/evloop)
+#   TARGETS="haproxy cutover goroutine" bench/proxy.sh # add cutover's goroutine-per-connection data plane
 #   PROXY_CMD='bin/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10' bench/proxy.sh
 #
 # The upstreams are one NGINX serving a fixed 128-byte body on two ports
@@ -50,12 +51,12 @@ trap cleanup EXIT INT TERM
 ports=($(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(7):
+for _ in range(8):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 ))
-UP_LEGACY=${ports[0]} UP_NEW=${ports[1]} P_HAPROXY=${ports[2]} P_NGINX=${ports[3]} P_OURS=${ports[4]} P_FASTHTTP=${ports[5]} P_EVLOOP=${ports[6]}
+UP_LEGACY=${ports[0]} UP_NEW=${ports[1]} P_HAPROXY=${ports[2]} P_NGINX=${ports[3]} P_OURS=${ports[4]} P_FASTHTTP=${ports[5]} P_EVLOOP=${ports[6]} P_GOROUTINE=${ports[7]}
 targets=(${TARGETS:-direct haproxy nginx cutover})
 
 body=$(printf 'x%.0s' $(seq 1 127))
@@ -159,6 +160,18 @@ if [[ " ${targets[*]} " == *" fasthttp "* ]]; then
   "$work/fasthttp-peer" -listen 127.0.0.1:$P_FASTHTTP -legacy http://127.0.0.1:$UP_LEGACY -new http://127.0.0.1:$UP_NEW > "$work/fasthttp.log" 2>&1 & pids+=($!); pid[fasthttp]=$!
   wait_for+=($P_FASTHTTP)
 fi
+if [[ " ${targets[*]} " == *" goroutine "* ]]; then
+  # cutover with its goroutine data plane only (CUTOVER_DATAPLANE=goroutine),
+  # which serves what the event loops hand over (TLS, HTTP/2, upgrades...).
+  gcmd=${PROXY_CMD:-"$work/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10"}
+  gcmd=${gcmd//\{listen\}/127.0.0.1:$P_GOROUTINE}
+  gcmd=${gcmd//\{legacy\}/http://127.0.0.1:$UP_LEGACY}
+  gcmd=${gcmd//\{new\}/http://127.0.0.1:$UP_NEW}
+  # Its own directory: the audit log (cutover-audit.log) takes one writer.
+  mkdir -p "$work/goroutine"
+  (cd "$work/goroutine" && CUTOVER_DATAPLANE=goroutine exec $gcmd) > "$work/goroutine.log" 2>&1 & pids+=($!); pid[goroutine]=$!
+  wait_for+=($P_GOROUTINE)
+fi
 if [[ " ${targets[*]} " == *" evloop "* ]]; then
   # The event-loop peer: the same split as an epoll loop per core, no
   # goroutine per connection (a module of its own, Linux only).
@@ -186,6 +199,7 @@ declare -A url=(
   [cutover]="http://127.0.0.1:$P_OURS/"
   [fasthttp]="http://127.0.0.1:$P_FASTHTTP/"
   [evloop]="http://127.0.0.1:$P_EVLOOP/"
+  [goroutine]="http://127.0.0.1:$P_GOROUTINE/"
 )
 
 # Sanity: every target answers 200 with the body.
@@ -262,6 +276,11 @@ if [ -n "${rps[evloop]:-}" ]; then
   etput=$(awk -v a="$(median "${rps[evloop]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
   elat=$(awk -v a="$(median "${p99[evloop]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
   echo "evloop/haproxy: throughput ${etput}x, p99 ${elat}x (Go as an epoll event loop, no goroutine per connection)"
+fi
+if [ -n "${rps[goroutine]:-}" ]; then
+  gtput=$(awk -v a="$(median "${rps[goroutine]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+  glat=$(awk -v a="$(median "${p99[goroutine]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+  echo "goroutine/haproxy: throughput ${gtput}x, p99 ${glat}x (cutover with CUTOVER_DATAPLANE=goroutine: a goroutine per connection)"
 fi
 echo "(direct = the legacy upstream without a proxy; CPU us/req = the proxy's own user+system time per request)"
 echo "($CONNS connections, $THREADS wrk threads, $DURATION x $ROUNDS round(s), $(nproc) CPUs, HAProxy/NGINX threads $HAPROXY_THREADS, GOMAXPROCS ${GOMAXPROCS:-default}, load average $(cut -d' ' -f1-3 /proc/loadavg))"
