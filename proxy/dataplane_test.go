@@ -3,7 +3,9 @@ package proxy
 import (
 	"bufio"
 	"crypto/sha256"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -192,5 +194,155 @@ func TestUpstreamByName(t *testing.T) {
 	_, bad := startProxy(t, Config{Legacy: []string{"http://no-such-host.invalid:80"}})
 	if resp, _ := get(t, c, bad+"/"); resp.StatusCode != 502 {
 		t.Errorf("unknown upstream host: %d, want 502", resp.StatusCode)
+	}
+}
+
+// TestRandomFramingsAndSplits: answers of every framing (Content-Length,
+// chunked with random chunk sizes, close-delimited, bodiless) and sizes
+// from 0 to 200 KiB, written by a raw upstream in random fragments with
+// pauses, come through byte for byte on keep-alive connections, with
+// requests sometimes pipelined two at a time.
+func TestRandomFramingsAndSplits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveFramings(c)
+		}
+	}()
+	_, url := startProxy(t, Config{Legacy: []string{"http://" + ln.Addr().String()}})
+	rng := rand.New(rand.NewPCG(1, 2))
+	modes := []string{"cl", "chunked", "close", "none", "head"}
+	var c net.Conn
+	var br *bufio.Reader
+	for i := 0; i < 300; i++ {
+		if c == nil {
+			c = dialProxy(t, url)
+			br = bufio.NewReader(c)
+		}
+		n := 1 + rng.IntN(2) // sometimes two requests in one write
+		type want struct {
+			mode string
+			size int
+			seed uint64
+		}
+		var reqs []byte
+		var wants []want
+		for k := 0; k < n; k++ {
+			w := want{modes[rng.IntN(len(modes))], rng.IntN(200 << 10), rng.Uint64()}
+			if rng.IntN(3) == 0 {
+				w.size = rng.IntN(100)
+			}
+			method := "GET"
+			if w.mode == "head" {
+				method = "HEAD"
+			}
+			reqs = fmt.Appendf(reqs, "%s /%s/%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", method, w.mode, w.size, w.seed)
+			wants = append(wants, w)
+			if w.mode == "close" {
+				break // nothing after a close-delimited answer
+			}
+		}
+		if _, err := c.Write(reqs); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		for _, w := range wants {
+			method := "GET"
+			if w.mode == "head" {
+				method = "HEAD"
+			}
+			resp, err := http.ReadResponse(br, &http.Request{Method: method})
+			if err != nil {
+				t.Fatalf("request %d (%s, %d bytes): %v", i, w.mode, w.size, err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantBody := framingBody(w.size, w.seed)
+			if w.mode == "none" || w.mode == "head" {
+				wantBody = nil
+			}
+			if err != nil || string(got) != string(wantBody) {
+				t.Fatalf("request %d (%s, %d bytes): %d bytes back (%v), not the upstream's", i, w.mode, w.size, len(got), err)
+			}
+			if resp.Close {
+				c.Close()
+				c = nil
+				break
+			}
+		}
+	}
+}
+
+func framingBody(size int, seed uint64) []byte {
+	b := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, 7))
+	for i := range b {
+		b[i] = 'a' + byte(r.IntN(26))
+	}
+	return b
+}
+
+// serveFramings answers GET /MODE/SIZE/SEED in the framing named, writing
+// in random fragments.
+func serveFramings(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	write := func(b []byte) error {
+		for len(b) > 0 {
+			k := min(len(b), 1+rng.IntN(20000))
+			if _, err := c.Write(b[:k]); err != nil {
+				return err
+			}
+			b = b[k:]
+			if rng.IntN(4) == 0 {
+				time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond)
+			}
+		}
+		return nil
+	}
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		var mode string
+		var size int
+		var seed uint64
+		fmt.Sscanf(strings.ReplaceAll(req.URL.Path, "/", " "), "%s %d %d", &mode, &size, &seed)
+		body := framingBody(size, seed)
+		var out []byte
+		switch mode {
+		case "cl", "head":
+			out = fmt.Appendf(out, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			if mode == "cl" {
+				out = append(out, body...)
+			}
+		case "chunked":
+			out = append(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"...)
+			for rest := body; len(rest) > 0; {
+				k := min(len(rest), 1+rng.IntN(9000))
+				out = fmt.Appendf(out, "%x\r\n", k)
+				out = append(out, rest[:k]...)
+				out = append(out, "\r\n"...)
+				rest = rest[k:]
+			}
+			out = append(out, "0\r\n\r\n"...)
+		case "close":
+			out = append(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"...)
+			out = append(out, body...)
+		case "none":
+			out = append(out, "HTTP/1.1 204 No Content\r\n\r\n"...)
+		}
+		if write(out) != nil || mode == "close" {
+			return
+		}
 	}
 }
