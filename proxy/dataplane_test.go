@@ -346,3 +346,30 @@ func serveFramings(c net.Conn) {
 		}
 	}
 }
+
+// TestLargeBodiesAreKeptForRetries: request bodies far larger than a read
+// buffer, sent in pieces, reach the upstream whole, and when the first
+// side refuses the connection they go whole to the other side.
+func TestLargeBodiesAreKeptForRetries(t *testing.T) {
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d %x", len(b), sha256.Sum256(b))
+	}
+	newer := newSide(t, "new", echo)
+	_, url := startProxy(t, Config{Legacy: []string{refusedURL(t)}, New: []string{newer.url()}})
+	c := dialProxy(t, url)
+	br := bufio.NewReader(c)
+	for _, size := range []int{9 << 10, 100 << 10, 900 << 10, 10} {
+		body := framingBody(size, uint64(size))
+		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
+		for rest := body; len(rest) > 0; {
+			k := min(len(rest), 30000)
+			c.Write(rest[:k])
+			rest = rest[k:]
+		}
+		resp, got := rawResponse(t, br, "POST")
+		if want := fmt.Sprintf("%d %x", size, sha256.Sum256(body)); resp.StatusCode != 200 || got != want {
+			t.Fatalf("%d-byte body: %d %q, want 200 %q", size, resp.StatusCode, got, want)
+		}
+	}
+}

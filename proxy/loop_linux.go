@@ -11,7 +11,7 @@ package proxy
 // non-blocking system calls, as HAProxy and NGINX do.
 //
 // A loop takes plain HTTP/1.1 exchanges: a request with no body or a
-// Content-Length body that fits the read buffer, no Upgrade, no Expect,
+// Content-Length body up to MaxReplayBody, no Upgrade, no Expect,
 // while no mirror and no fault drill is set, to plain-HTTP upstreams. Any
 // other request hands its connection, with the bytes already read, to the
 // goroutine path (clientConn) before anything goes upstream, so no request
@@ -70,6 +70,7 @@ type lconn struct {
 	up     *lup   // the attempt in flight
 	dl     int64
 	dlKind uint8
+	need   int // bytes the read buffer must hold for the request coming
 
 	busy      bool // an exchange is in flight
 	setCookie bool
@@ -557,6 +558,9 @@ func (l *loop) idleOrNext(c *lconn) {
 	if c.busy || c.fd < 0 {
 		return
 	}
+	if cap(c.body) > 64<<10 {
+		c.body = nil // let a large body go
+	}
 	if !c.keep || c.eof {
 		l.closeClient(c)
 		return
@@ -567,16 +571,16 @@ func (l *loop) idleOrNext(c *lconn) {
 func (l *loop) clientReadable(c *lconn) {
 	rb := &c.rb
 	if rb.w == len(rb.b) {
-		if rb.r > 0 {
-			n := copy(rb.b, rb.b[rb.r:rb.w])
-			rb.r, rb.w = 0, n
-		} else if c.busy || len(c.out) > 0 {
+		if rb.r == 0 && (c.busy || len(c.out) > 0) {
 			// Pipelined requests fill the buffer: read again once this
 			// exchange is done.
 			l.setEvents(c.fd, c.tag, &c.events, c.events&^(syscall.EPOLLIN|syscall.EPOLLRDHUP))
 			return
-		} else {
-			l.handoff(c) // a head larger than the buffer
+		}
+		// Room for a head up to MaxHeaderBytes, or for the request
+		// whose body is coming.
+		if !rb.room(max(c.need, l.p.cfg.MaxHeaderBytes)) {
+			l.handoff(c) // the goroutine path answers 431
 			return
 		}
 	}
@@ -627,7 +631,7 @@ func (l *loop) next2(c *lconn) {
 	}
 	n := headEnd(buf)
 	if n == 0 {
-		if len(buf) >= p.cfg.MaxHeaderBytes || len(buf) == len(c.rb.b) {
+		if len(buf) >= p.cfg.MaxHeaderBytes {
 			l.handoff(c)
 			return
 		}
@@ -642,15 +646,18 @@ func (l *loop) next2(c *lconn) {
 		return
 	}
 	if h.minor != 1 || h.chunked || h.expectContinue || (h.connUpgrade && len(h.upgrade) > 0) ||
-		int64(n)+max(h.contentLength, 0) > int64(len(c.rb.b)) || h.contentLength > p.cfg.MaxReplayBody ||
-		p.faults.Load() != nil || p.mirrorPct.Load() > 0 {
+		h.contentLength > p.cfg.MaxReplayBody || p.faults.Load() != nil || p.mirrorPct.Load() > 0 {
 		l.handoff(c)
 		return
 	}
 	if h.contentLength > 0 && int64(len(buf)) < int64(n)+h.contentLength {
+		// The body is on its way; the buffer grows to hold it (it is
+		// kept whole so that the request can be sent again).
+		c.need = n + int(h.contentLength)
 		l.clientDeadline(c, dlIdle, p.cfg.IdleTimeout)
-		return // the body is on its way
+		return
 	}
+	c.need = 0
 	l.clientDeadline(c, dlNone, 0)
 	start := nanotime()
 	p.budget.request(start)
@@ -670,6 +677,9 @@ func (l *loop) next2(c *lconn) {
 	c.body = append(c.body[:0], buf[n:int64(n)+max(h.contentLength, 0)]...)
 	ex.body = c.body
 	c.rb.consume(n + len(c.body))
+	if len(c.rb.b) > 8*clientBufSize && c.rb.len() == 0 {
+		c.rb.b = make([]byte, clientBufSize) // let a large body's buffer go
+	}
 	c.wb = ex.buf
 	c.rt = retryState{side: ex.side}
 	c.busy = true

@@ -82,9 +82,10 @@
 // On Linux, Serve runs event loops (loop_linux.go): one per GOMAXPROCS,
 // each on a locked OS thread with its own epoll set, its own client and
 // upstream connections and its own upstream pools. They serve plain
-// HTTP/1.1 exchanges whose request fits the 8 KiB read buffer, with the
-// same parser, routing, retry rules (retryState) and stats as the rest.
-// Any other connection (TLS, HTTP/2, upgrades, larger or chunked bodies,
+// HTTP/1.1 exchanges whose body, if any, has a Content-Length up to
+// MaxReplayBody, with the same parser, routing, retry rules (retryState)
+// and stats as the rest. Any other connection (TLS, HTTP/2, upgrades,
+// streamed or chunked bodies,
 // Expect, HTTP/1.0) and every connection while a mirror or a fault drill is
 // set is handed, with the bytes already read, to a goroutine per connection
 // (clientConn) before anything goes upstream. CUTOVER_DATAPLANE=goroutine,

@@ -83,8 +83,8 @@ from --admin-token-env (default $CUTOVER_PROXY_TOKEN).
 
 On Linux, plain HTTP/1.1 exchanges are served by event loops, one per
 GOMAXPROCS, each on its own thread; TLS, HTTP/2, upgrades, request bodies
-larger than 8 KiB or chunked, mirrored requests, fault drills and HTTPS
-backends go to a goroutine per connection. CUTOVER_DATAPLANE=goroutine serves
+larger than --max-replay-body or chunked, mirrored requests, fault drills and
+HTTPS backends go to a goroutine per connection. CUTOVER_DATAPLANE=goroutine serves
 everything that way.`,
 		Example: `  export CUTOVER_PROXY_TOKEN=$(openssl rand -hex 16)
   cutover proxy --listen :8080 --admin 127.0.0.1:9090 \
