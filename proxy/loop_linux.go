@@ -899,11 +899,16 @@ func (l *loop) upEvent(u *lup, ev uint32) {
 		}
 		l.closeUp(u)
 	case usSending:
-		if ev&syscall.EPOLLOUT != 0 {
-			l.upWrite(u)
-		} else if ev&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-			l.upWrite(u) // the write reports the error
+		if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP) != 0 && u.written >= u.headLen {
+			// The upstream answers (or closes) before taking the whole
+			// body: its answer, if one comes, is the outcome.
+			u.early, u.state = true, usHead
+			l.setEvents(u.fd, u.tag, &u.events, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+			l.deadline(&u.dl, nanotime()+int64(l.p.cfg.ResponseHeaderTimeout))
+			l.upReadable(u)
+			return
 		}
+		l.upWrite(u) // writable, or the write reports the error
 	default:
 		if ev&(syscall.EPOLLIN|syscall.EPOLLHUP|syscall.EPOLLERR|syscall.EPOLLRDHUP) != 0 {
 			l.upReadable(u)
