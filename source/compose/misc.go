@@ -72,7 +72,7 @@ func (cv *conv) labels(t *ftrack, field string, labels types.Labels) {
 		case strings.HasPrefix(k, "com.docker.") || strings.HasPrefix(k, "org.opencontainers."):
 			tr.Drop(p, "Docker runtime metadata")
 		case hasSentinel(v):
-			tr.Warn(p, "", fmt.Sprintf("uses %s, which is not set: label left out", varList(sentinelVars(v))))
+			tr.Warn(p, "", cv.varsWhy(v)+": label left out")
 		case validLabel(k, v):
 			if cv.svc.Labels == nil {
 				cv.svc.Labels = map[string]string{}
