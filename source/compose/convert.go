@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // convert turns every enabled service of the project into a Service.
@@ -533,7 +534,7 @@ func (pr *project) projectFindings(svc *service.Service, inits map[string][]stri
 		t.Mapped("include", "merged by compose")
 	}
 	for i, f := range pr.files {
-		for _, kv := range mapEntries(f.root) {
+		for _, kv := range source.MapEntries(f.root) {
 			k := kv[0].Value
 			if strings.HasPrefix(k, "x-") {
 				if f.derived {

@@ -515,7 +515,7 @@ func (pr *project) emptyAfterInterpolation(t *ftrack, prefix string) {
 					t.in(i).Use(path)
 				}
 			case yaml.MappingNode:
-				for _, kv := range mapEntries(n) {
+				for _, kv := range source.MapEntries(n) {
 					if kv[0].Value != "<<" {
 						walk(path+"."+kv[0].Value, kv[1], depth+1)
 					}
