@@ -57,15 +57,10 @@ func (p *Positions) walk(path string, n *yaml.Node) {
 			p.leaves[path] = true
 		}
 	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" {
-				// Merge keys: index the merged fields as the map's own.
-				for _, m := range mergeSources(v) {
-					p.walk(path, m)
-				}
-				continue
-			}
+		// Merged fields are indexed as the map's own, but only those it
+		// does not override: the report describes what a decoder reads.
+		for _, kv := range MapEntries(n) {
+			k, v := kv[0], kv[1]
 			child := k.Value
 			if path != "" {
 				child = path + "." + k.Value
@@ -82,6 +77,47 @@ func (p *Positions) walk(path string, n *yaml.Node) {
 			p.walk(child, v)
 		}
 	}
+}
+
+// MapEntries returns the key/value pairs of a YAML mapping as a decoder
+// reads them: its own keys first, then those merged in with `<<` that it
+// does not set itself, each key once. Of several merge sources
+// (`<<: [*a, *b]`) the first that sets a key wins, and a source's own
+// merge keys come after its own keys, as YAML's merge type says. Values
+// are returned as written (an alias stays an alias).
+func MapEntries(n *yaml.Node) [][2]*yaml.Node {
+	var out [][2]*yaml.Node
+	seen := map[string]bool{}
+	// done holds the maps already merged: merging one twice adds no key,
+	// and skipping it keeps a document that merges the same anchors over
+	// and over (a "billion laughs" of merge keys) linear.
+	done := map[*yaml.Node]bool{}
+	var add func(m *yaml.Node)
+	add = func(m *yaml.Node) {
+		if done[m] {
+			return
+		}
+		done[m] = true
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], m.Content[i+1]
+			if k.Value == "<<" {
+				merges = append(merges, mergeSources(v)...)
+				continue
+			}
+			if !seen[k.Value] {
+				seen[k.Value] = true
+				out = append(out, [2]*yaml.Node{k, v})
+			}
+		}
+		for _, s := range merges {
+			add(s)
+		}
+	}
+	if n != nil && n.Kind == yaml.MappingNode {
+		add(n)
+	}
+	return out
 }
 
 // mergeSources returns the maps a merge key's value names: an alias, or a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutoverhq/cutover/service"
 )
@@ -90,15 +91,23 @@ func TestLookupRefusesUnknownFormat(t *testing.T) {
 	}
 }
 
+// laughs returns a "billion laughs" document: anchor a is first, and each
+// of the anchors b to i is level applied to ten aliases of the one before
+// ("*a, *a, …").
+func laughs(first string, level func(refs string) string) string {
+	doc := "a: &a " + first + "\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		doc += n + ": &" + n + " " + level(strings.Repeat("*"+prev+", ", 9)+"*"+prev) + "\n"
+		prev = n
+	}
+	return doc
+}
+
 // Regression: indexing expanded aliases, so a "billion laughs" document of
 // a few hundred bytes kept the indexer busy for tens of seconds.
 func TestPositionsDoNotExpandAliases(t *testing.T) {
-	doc := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-	prev := "a"
-	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
-		doc += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
-		prev = n
-	}
+	doc := laughs("[x, x, x, x, x, x, x, x, x, x]", func(refs string) string { return "[" + refs + "]" })
 	p, err := ParsePositions("laughs.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +122,67 @@ func TestPositionsDoNotExpandAliases(t *testing.T) {
 	}
 	if merged.Line("web.image") == 0 || merged.Line("web.port") != 4 {
 		t.Errorf("merge keys not indexed: %v", merged.lines)
+	}
+}
+
+// Regression (netbox-docker, sentry self-hosted): a map that merged an
+// anchor and then set one of its keys itself indexed the anchor's entries
+// under that key too, so the report listed fields the document does not
+// have (as "not mapped") and gave the key the anchor's line.
+func TestPositionsSkipOverriddenMergedFields(t *testing.T) {
+	doc := `x-common: &common
+  restart: unless-stopped
+  environment:
+    LOG_LEVEL: info
+x-more: &more
+  restart: "no"
+  stop_signal: SIGINT
+web:
+  <<: [*common, *more]
+  environment:
+    PORT: "8080"
+`
+	p, err := ParsePositions("compose.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.leaves["web.environment.LOG_LEVEL"] {
+		t.Errorf("web.environment.LOG_LEVEL indexed: web's own environment replaces the anchor's")
+	}
+	for path, want := range map[string]int{
+		"web.environment":      10, // its own, not the anchor's line 3
+		"web.environment.PORT": 11,
+		"web.restart":          2, // the first merge source wins
+		"web.stop_signal":      7, // merged fields nobody overrides stay
+	} {
+		if got := p.Line(path); got != want {
+			t.Errorf("Line(%q) = %d, want %d", path, got, want)
+		}
+		if !p.leaves[path] && path != "web.environment" {
+			t.Errorf("%s not indexed as a field", path)
+		}
+	}
+}
+
+// A document that merges the same anchors over and over must not take
+// exponential time to index: each map is merged once per mapping.
+func TestMapEntriesMergeBomb(t *testing.T) {
+	doc := laughs("{x: 1, y: 2}", func(refs string) string { return "{<<: [" + refs + "]}" }) + "z: {<<: *i}\n"
+	done := make(chan *Positions)
+	go func() {
+		p, err := ParsePositions("merges.yaml", []byte(doc))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- p
+	}()
+	select {
+	case p := <-done:
+		if p != nil && p.Line("z.y") != 1 {
+			t.Errorf("z.y: line %d, want 1", p.Line("z.y"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("indexing 10 merge sources over 8 levels takes more than 10s")
 	}
 }
 

@@ -128,7 +128,7 @@ func (pr *project) includePaths(f rawFile) []string {
 		case e.Kind == yaml.ScalarNode:
 			add(e)
 		case e.Kind == yaml.MappingNode:
-			for _, kv := range mapEntries(e) {
+			for _, kv := range source.MapEntries(e) {
 				if kv[0].Value != "path" {
 					continue
 				}
@@ -156,7 +156,7 @@ func (pr *project) extendedServices(f rawFile) []rawFile {
 		return nil
 	}
 	var out []rawFile
-	for _, kv := range mapEntries(services) {
+	for _, kv := range source.MapEntries(services) {
 		out = append(out, pr.extendChain(f, kv[0].Value, kv[0].Value, 0)...)
 	}
 	return out
@@ -181,7 +181,7 @@ func (pr *project) extendChain(f rawFile, svc, name string, depth int) []rawFile
 	case yaml.ScalarNode:
 		base = ext.Value
 	case yaml.MappingNode:
-		for _, e := range mapEntries(ext) {
+		for _, e := range source.MapEntries(ext) {
 			v := resolve(e[1])
 			if v == nil || v.Kind != yaml.ScalarNode {
 				continue

@@ -236,11 +236,20 @@ func FuzzCompose(f *testing.F) {
 }
 
 // TestSecretValuesNeverLeave pins the rule that cutover never writes a
-// secret value: the secrets in the golden inputs must not appear in what
+// secret value: the secrets in the golden inputs, and the values of the
+// secret-looking variables of their .env files (which the files
+// interpolate into images, labels, commands…), must not appear in what
 // Import returns.
 func TestSecretValuesNeverLeave(t *testing.T) {
-	secrets := []string{"sk_live_THIS_IS_NOT_READ", "changeme-in-prod", "postgres://payments:payments@", "BEGIN PRIVATE KEY"}
-	for _, dir := range []string{"testdata/secrets-and-env-files", "testdata/web-db-worker"} {
+	for _, dir := range []string{"testdata/secrets-and-env-files", "testdata/web-db-worker", "testdata/secret-interpolated", "testdata/secret-interpolated-fields"} {
+		secrets := []string{"sk_live_THIS_IS_NOT_READ", "changeme-in-prod", "postgres://payments:payments@", "BEGIN PRIVATE KEY"}
+		if env, err := os.ReadFile(filepath.Join(dir, ".env")); err == nil {
+			for _, line := range strings.Split(string(env), "\n") {
+				if k, v, ok := strings.Cut(line, "="); ok && v != "" && secretLooking(k, v) {
+					secrets = append(secrets, v)
+				}
+			}
+		}
 		svcs, err := Importer{}.Import(context.Background(), inputs(t, dir), source.Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ func (cv *conv) container(t *ftrack, name string, sc types.ServiceConfig, main b
 
 	if sc.WorkingDir != "" {
 		if hasSentinel(sc.WorkingDir) {
-			t.Warn("working_dir", "", fmt.Sprintf("uses %s, which is not set: the image's WORKDIR applies; set it and convert again", varList(sentinelVars(sc.WorkingDir))))
+			t.Warn("working_dir", "", cv.leftOut(sc.WorkingDir, "the image's WORKDIR applies", "set it and convert again"))
 		} else {
 			c.WorkingDir = sc.WorkingDir
 			t.Mapped("working_dir", cref+".workingDir")
@@ -132,6 +132,9 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 	}
 	target := "values fill." + valueName
 	_, refErr := reference.ParseNormalizedNamed(sc.Image)
+	if sc.Build != nil {
+		cv.buildArgs(t, sc.Build.Args)
+	}
 	switch {
 	case sc.Image == "" && sc.Build != nil:
 		ctxDir := sc.Build.Context
@@ -149,8 +152,8 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 		if wholeVarRe.MatchString(def) {
 			keep = def // "${IMAGE}": the chart refuses it as it is
 		}
-		c.ImageValue = cv.svc.AddValue(valueName, keep, fmt.Sprintf("the image %s uses %s, which is not set", def, varList(sentinelVars(sc.Image))))
-		t.Fill("image", target, fmt.Sprintf("uses %s, which is not set: fill the image reference", varList(sentinelVars(sc.Image))))
+		c.ImageValue = cv.svc.AddValue(valueName, keep, fmt.Sprintf("the image %s %s", def, cv.varsWhy(sc.Image)))
+		t.Fill("image", target, cv.varsWhy(sc.Image)+": fill the image reference")
 	case isPlaceholder(sc.Image):
 		def := ""
 		if wholePlaceholderRe.MatchString(sc.Image) {
@@ -211,6 +214,23 @@ func (cv *conv) image(t *ftrack, c *service.Container, cref string, sc types.Ser
 	}
 }
 
+// buildArgs reports the build args that use a secret-looking variable.
+// cutover builds no image, so no build arg reaches the chart; but a
+// secret passed as one is in the image's history for anyone who pulls it.
+func (cv *conv) buildArgs(t *ftrack, args types.MappingWithEquals) {
+	paths, _ := t.keyed("build.args", entryKey)
+	for _, k := range service.SortedKeys(args) {
+		v := args[k]
+		if v == nil || !withheldIn(cv.pr.ip, *v) {
+			continue
+		}
+		it, found := paths[k]
+		tr, field := t.at(it, found, "build.args")
+		_, secret := cv.pr.ip.split(sentinelVars(*v))
+		tr.Warn(field, "", fmt.Sprintf("uses %s, which looks like a secret: the value was not copied; when CI builds the image, pass it as a build secret (docker build --secret), not a build arg, which stays in the image's history", varList(secret)))
+	}
+}
+
 func hasTag(image string) bool {
 	i := strings.LastIndex(image, ":")
 	return i > strings.LastIndex(image, "/")
@@ -267,6 +287,38 @@ func (cv *conv) withheldMsg(vars []string, refs string) string {
 	return fmt.Sprintf("uses %s, which looks like a secret: the value was not copied; became %s to env vars the container reads from AWS Secrets Manager secret %s/%s (store it there)", varList(vars), refs, cv.pr.name, cv.svc.Name)
 }
 
+// varsWhy says why a field that cannot refer to an env var (an image, a
+// label) did not get its value: the variables it uses that are not set,
+// and those that look like secrets, whose values are never copied into
+// the chart.
+func (cv *conv) varsWhy(s string) string {
+	unset, secret := cv.pr.ip.split(sentinelVars(s))
+	var why []string
+	if len(unset) > 0 {
+		why = append(why, fmt.Sprintf("uses %s, which is not set", varList(unset)))
+	}
+	if len(secret) > 0 {
+		why = append(why, fmt.Sprintf("uses %s, which looks like a secret, so its value was not copied (this field cannot read a Secret)", varList(secret)))
+	}
+	return strings.Join(why, "; ")
+}
+
+// leftOut is the report message of a field left out because of the
+// variables s uses: why, what applies instead, and, when only unset
+// variables are to blame, how to get it (retry, "" for none). A secret
+// stays out however often one converts: the field is for the user to set
+// by hand, without it.
+func (cv *conv) leftOut(s, instead, retry string) string {
+	msg := cv.varsWhy(s) + ": " + instead
+	if _, secret := cv.pr.ip.split(sentinelVars(s)); len(secret) > 0 {
+		return msg + "; set it by hand without the secret if the service needs it"
+	}
+	if retry != "" {
+		msg += "; " + retry
+	}
+	return msg
+}
+
 // varEnv gives the container an env var holding an unset variable (a
 // value to fill) or a withheld secret (from Secrets Manager), for $(VAR)
 // and shell references.
@@ -294,7 +346,7 @@ func (cv *conv) user(t *ftrack, c *service.Container, cref, u string) {
 		return
 	}
 	if hasSentinel(u) {
-		t.Warn("user", "", fmt.Sprintf("uses %s, which is not set: the image's USER applies", varList(sentinelVars(u))))
+		t.Warn("user", "", cv.leftOut(u, "the chart's default user runs it", ""))
 		return
 	}
 	uid, gid, hasGid := strings.Cut(u, ":")

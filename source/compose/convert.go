@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // convert turns every enabled service of the project into a Service.
@@ -421,9 +422,15 @@ func (cv *conv) dependsOn(t *ftrack, name string, sc types.ServiceConfig) {
 	}
 	sort.Strings(deps)
 	paths, _ := t.keyed("depends_on", entryKey)
+	implied := impliedDeps(sc)
 	for _, dep := range deps {
 		d := sc.DependsOn[dep]
 		it, found := paths[dep]
+		if !found && implied[dep] {
+			// Not written: compose-go added it for a link, a shared
+			// namespace or volumes_from, which have rows of their own.
+			continue
+		}
 		tr, field := t.at(it, found, "depends_on")
 		_, enabled := cv.pr.p.Services[dep]
 		switch {
@@ -445,6 +452,30 @@ func (cv *conv) dependsOn(t *ftrack, name string, sc types.ServiceConfig) {
 	if len(deps) == 0 {
 		t.Use("depends_on")
 	}
+}
+
+// impliedDeps returns the services compose-go adds to a service's
+// depends_on without the file saying so: those it links to, shares a
+// namespace with (network_mode: service:X, and ipc, pid, uts, cgroup) or
+// takes volumes from.
+func impliedDeps(sc types.ServiceConfig) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range sc.Links {
+		name, _, _ := strings.Cut(l, ":")
+		out[name] = true
+	}
+	for _, ns := range []string{sc.NetworkMode, sc.Ipc, sc.Pid, sc.Uts, sc.Cgroup} {
+		if name, ok := strings.CutPrefix(ns, types.ServicePrefix); ok {
+			out[name] = true
+		}
+	}
+	for _, v := range sc.VolumesFrom {
+		if !strings.HasPrefix(v, types.ContainerPrefix) {
+			name, _, _ := strings.Cut(v, ":")
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // initContainer runs a one-shot dependency before this service's
@@ -533,7 +564,7 @@ func (pr *project) projectFindings(svc *service.Service, inits map[string][]stri
 		t.Mapped("include", "merged by compose")
 	}
 	for i, f := range pr.files {
-		for _, kv := range mapEntries(f.root) {
+		for _, kv := range source.MapEntries(f.root) {
 			k := kv[0].Value
 			if strings.HasPrefix(k, "x-") {
 				if f.derived {

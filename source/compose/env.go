@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 var (
@@ -194,7 +195,7 @@ func (cv *conv) envFiles(t *ftrack, c *service.Container, cref string, sc types.
 	for _, it := range t.items("env_file") {
 		p := t.pr.interpolated(it.val.Value)
 		if it.val.Kind == yaml.MappingNode {
-			for _, kv := range mapEntries(it.val) {
+			for _, kv := range source.MapEntries(it.val) {
 				if kv[0].Value == "path" {
 					p = t.pr.interpolated(kv[1].Value)
 				}

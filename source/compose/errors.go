@@ -171,7 +171,7 @@ func (pr *project) findValue(token string) (int, string) {
 		if services == nil || services.Kind != yaml.MappingNode {
 			continue
 		}
-		for _, kv := range mapEntries(services) {
+		for _, kv := range source.MapEntries(services) {
 			if p := findIn(resolve(kv[1]), "services."+kv[0].Value, token, 0); p != "" {
 				return i, p
 			}
@@ -196,7 +196,7 @@ func findIn(n *yaml.Node, path, token string, depth int) string {
 			}
 		}
 	case yaml.MappingNode:
-		for _, kv := range mapEntries(n) {
+		for _, kv := range source.MapEntries(n) {
 			if p := findIn(resolve(kv[1]), path+"."+kv[0].Value, token, depth+1); p != "" {
 				return p
 			}

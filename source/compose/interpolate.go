@@ -409,26 +409,20 @@ func sentinelAllowed(path string) bool {
 		return true
 	case "healthcheck":
 		return len(parts) >= 4 && parts[3] == "test"
+	case "deploy":
+		return len(parts) >= 4 && parts[3] == "labels"
 	}
 	return false
 }
 
 // secretField reports whether a secret-looking variable at path is
-// withheld (left as a sentinel): the fields whose sentinels become env var
-// references (command, entrypoint, health check) or env vars.
-func secretField(path string) bool {
-	parts := splitPath(path)
-	if len(parts) < 3 || parts[0] != "services" {
-		return false
-	}
-	switch parts[2] {
-	case "environment", "command", "entrypoint":
-		return true
-	case "healthcheck":
-		return len(parts) >= 4 && parts[3] == "test"
-	}
-	return false
-}
+// withheld (left as a sentinel): every field whose sentinels the importer
+// maps back, so that no secret reaches the chart in plain text. In a
+// command, entrypoint or health check the sentinel becomes a reference to
+// an env var read from the Secret; in an environment value, the variable
+// itself does; the image, working_dir, user, labels and build args cannot
+// refer to an env var, so there the value is left out or left to fill.
+func secretField(path string) bool { return sentinelAllowed(path) && splitPath(path)[0] == "services" }
 
 // splitPath splits "services.web.ports[0]" into services, web, ports, [0].
 func splitPath(path string) []string {
@@ -521,7 +515,7 @@ func (pr *project) emptyAfterInterpolation(t *ftrack, prefix string) {
 					t.in(i).Use(path)
 				}
 			case yaml.MappingNode:
-				for _, kv := range mapEntries(n) {
+				for _, kv := range source.MapEntries(n) {
 					if kv[0].Value != "<<" {
 						walk(path+"."+kv[0].Value, kv[1], depth+1)
 					}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cutoverhq/cutover/service"
 )
 
 var (
@@ -72,7 +74,7 @@ func (cv *conv) labels(t *ftrack, field string, labels types.Labels) {
 		case strings.HasPrefix(k, "com.docker.") || strings.HasPrefix(k, "org.opencontainers."):
 			tr.Drop(p, "Docker runtime metadata")
 		case hasSentinel(v):
-			tr.Warn(p, "", fmt.Sprintf("uses %s, which is not set: label left out", varList(sentinelVars(v))))
+			tr.Warn(p, "", cv.varsWhy(v)+": label left out")
 		case validLabel(k, v):
 			if cv.svc.Labels == nil {
 				cv.svc.Labels = map[string]string{}
@@ -84,6 +86,22 @@ func (cv *conv) labels(t *ftrack, field string, labels types.Labels) {
 		}
 	}
 	t.Use(field)
+}
+
+// linksMsg says what becomes of links: each service is reached at the
+// DNS name of its Service, which is no alias; and nothing starts first.
+func linksMsg(links []string) string {
+	msg := "services reach each other by Service name (cluster DNS); links are not needed"
+	var aliased []string
+	for _, l := range links {
+		if name, alias, ok := strings.Cut(l, ":"); ok && alias != name {
+			aliased = append(aliased, fmt.Sprintf("%s as %s (use %s, or add a Service named %s by hand)", name, alias, service.SanitizeName(name), alias))
+		}
+	}
+	if len(aliased) > 0 {
+		msg += "; this service reached " + strings.Join(aliased, ", ")
+	}
+	return msg + "; compose also started the linked services first: on Kubernetes the app must retry until they answer"
 }
 
 // networking reports what Kubernetes networking replaces: compose networks,
@@ -132,7 +150,7 @@ func (cv *conv) networking(t *ftrack, sc types.ServiceConfig) {
 		t.Drop("hostname", "the pod's host name is its name; other services reach it through the Service "+cv.svc.Name)
 	}
 	if len(sc.Links) > 0 {
-		t.Drop("links", "services reach each other by Service name; links (and their aliases) are not needed")
+		t.Drop("links", linksMsg(sc.Links))
 	}
 	if len(sc.ExternalLinks) > 0 {
 		t.Warn("external_links", "", "containers outside the project: reach them through a Service of type ExternalName or their real address")

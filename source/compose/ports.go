@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // ports maps ports (published: reached from outside) and expose (reached
@@ -58,7 +59,7 @@ func (cv *conv) ports(t *ftrack, c *service.Container, cref string, sc types.Ser
 			pcs, _ = types.ParsePortConfig(cv.pr.interpolated(it.val.Value))
 		case yaml.MappingNode:
 			var p types.ServicePortConfig
-			for _, kv := range mapEntries(it.val) {
+			for _, kv := range source.MapEntries(it.val) {
 				v := cv.pr.interpolated(kv[1].Value)
 				switch kv[0].Value {
 				case "target":

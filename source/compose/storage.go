@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // maxConfigFile bounds a bind-mounted file turned into a ConfigMap key:
@@ -96,7 +97,7 @@ func rawTargets(t *ftrack, field string) (map[string]item, []replaced) {
 				target = v.Target
 			}
 		case yaml.MappingNode:
-			for _, kv := range mapEntries(it.val) {
+			for _, kv := range source.MapEntries(it.val) {
 				if kv[0].Value == "target" {
 					target = t.pr.interpolated(kv[1].Value)
 				}
@@ -402,7 +403,7 @@ func (cv *conv) secrets(t *ftrack, c *service.Container, cref string, sc types.S
 	for _, it := range t.items("secrets") {
 		src := it.val.Value
 		if it.val.Kind == yaml.MappingNode {
-			for _, kv := range mapEntries(it.val) {
+			for _, kv := range source.MapEntries(it.val) {
 				if kv[0].Value == "source" {
 					src = kv[1].Value
 				}
@@ -488,7 +489,7 @@ func (cv *conv) configs(t *ftrack, c *service.Container, cref string, sc types.S
 	for _, it := range t.items("configs") {
 		src := it.val.Value
 		if it.val.Kind == yaml.MappingNode {
-			for _, kv := range mapEntries(it.val) {
+			for _, kv := range source.MapEntries(it.val) {
 				if kv[0].Value == "source" {
 					src = kv[1].Value
 				}

@@ -141,7 +141,7 @@ func (t *ftrack) items(field string) []item {
 				out = append(out, item{file: i, path: field + "[" + strconv.Itoa(j) + "]", val: resolve(c)})
 			}
 		case yaml.MappingNode:
-			for _, kv := range mapEntries(n) {
+			for _, kv := range source.MapEntries(n) {
 				out = append(out, item{file: i, path: field + "." + kv[0].Value, key: kv[0], val: resolve(kv[1])})
 			}
 		case yaml.ScalarNode:
@@ -175,7 +175,7 @@ func (f rawFile) node(path string) *yaml.Node {
 			return nil
 		}
 		var next *yaml.Node
-		for _, kv := range mapEntries(n) {
+		for _, kv := range source.MapEntries(n) {
 			if kv[0].Value == part {
 				next = kv[1]
 				break
@@ -194,47 +194,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
-}
-
-// mapEntries returns the key/value pairs of a mapping, its own keys first,
-// then those merged in with `<<`, without duplicates.
-func mapEntries(n *yaml.Node) [][2]*yaml.Node {
-	var out [][2]*yaml.Node
-	seen := map[string]bool{}
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Value == "<<" {
-			merges = append(merges, v)
-			continue
-		}
-		if !seen[k.Value] {
-			seen[k.Value] = true
-			out = append(out, [2]*yaml.Node{k, v})
-		}
-	}
-	for _, m := range merges {
-		m = resolve(m)
-		var srcs []*yaml.Node
-		if m.Kind == yaml.SequenceNode {
-			srcs = m.Content
-		} else {
-			srcs = []*yaml.Node{m}
-		}
-		for _, s := range srcs {
-			s = resolve(s)
-			if s == nil || s.Kind != yaml.MappingNode {
-				continue
-			}
-			for _, kv := range mapEntries(s) {
-				if !seen[kv[0].Value] {
-					seen[kv[0].Value] = true
-					out = append(out, kv)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // keyed indexes the entries of the list or map at field by key; a later
