@@ -373,3 +373,46 @@ func TestLargeBodiesAreKeptForRetries(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionsComeBackToLoops: while a mirror share is set, a loop
+// hands connections to the goroutine path (which mirrors); once it is
+// cleared, a connection goes back to a loop between requests. Seen from
+// outside: only a loop releases a request at once when its client leaves.
+func TestConnectionsComeBackToLoops(t *testing.T) {
+	if os.Getenv("CUTOVER_DATAPLANE") == "goroutine" || !loopEnabled() {
+		t.Skip("no event loops in the goroutine data plane")
+	}
+	release := make(chan struct{})
+	defer close(release)
+	legacy := newSide(t, "legacy", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, "legacy")
+	})
+	newer := newSide(t, "new", nil)
+	p, url := startProxy(t, Config{Legacy: []string{legacy.url()}, New: []string{newer.url()}})
+	if err := p.SetMirror(100); err != nil {
+		t.Fatal(err)
+	}
+	c := dialProxy(t, url)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := rawResponse(t, br, "GET"); resp.StatusCode != 200 || body != "legacy" {
+		t.Fatalf("mirrored request: %d %q", resp.StatusCode, body)
+	}
+	waitFor(t, "the mirrored copy", func() bool { return newer.hits.Load() == 1 })
+	p.SetMirror(0)
+	// This request is still the goroutine's; the connection then goes
+	// back to a loop.
+	io.WriteString(c, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := rawResponse(t, br, "GET"); resp.StatusCode != 200 || body != "legacy" {
+		t.Fatalf("request after the mirror: %d %q", resp.StatusCode, body)
+	}
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	b := p.sides[SideLegacy].backends[0]
+	waitFor(t, "the slow request in flight", func() bool { return b.inflight.Load() == 1 })
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	waitFor(t, "a loop releasing the request of the client that left", func() bool { return b.inflight.Load() == 0 })
+}

@@ -48,6 +48,9 @@ type clientConn struct {
 	iov        net.Buffers
 	// seed is what an event loop read before handing the connection over.
 	seed []byte
+	// back: the loop handed the connection over for a mirror share or a
+	// fault drill; it goes back to a loop between requests once they end.
+	back bool
 }
 
 const (
@@ -160,6 +163,9 @@ func (cc *clientConn) serve() {
 			return
 		}
 		cc.requests++
+		if cc.back && cc.rb.len() == 0 && !cc.draining && cc.p.toLoop(cc) {
+			return
+		}
 	}
 }
 

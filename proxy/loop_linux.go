@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -43,6 +44,19 @@ type loop struct {
 	tags     int32
 	draining bool
 	stopped  func() // tells serveLoops the loop no longer accepts
+
+	// Connections the goroutine path gives back (adopt), and the eventfd
+	// that wakes the loop for them.
+	efd     int
+	mu      sync.Mutex
+	adopted []int
+	closed  bool
+}
+
+// loopSet is the loops of a Serve, for connections coming back to them.
+type loopSet struct {
+	loops []*loop
+	next  atomic.Uint32
 }
 
 // Deadline kinds of a client connection.
@@ -156,15 +170,19 @@ func (p *Proxy) serveLoops(ln *net.TCPListener) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
+	set := &loopSet{}
 	for _, fd := range fds {
 		wg.Add(1)
-		p.connWG.Add(1)
 		var once sync.Once
+		set.loops = append(set.loops, &loop{p: p, lfd: fd, efd: -1, conns: map[int]any{}, idle: map[*backend][]*lup{},
+			evs: make([]syscall.EpollEvent, 256), stopped: func() { once.Do(wg.Done) }})
+	}
+	p.loops.Store(set)
+	for _, l := range set.loops {
+		p.connWG.Add(1)
 		go func() {
 			defer p.connWG.Done()
 			runtime.LockOSThread()
-			l := &loop{p: p, lfd: fd, conns: map[int]any{}, idle: map[*backend][]*lup{},
-				evs: make([]syscall.EpollEvent, 256), stopped: func() { once.Do(wg.Done) }}
 			err := l.run()
 			l.stopped()
 			if err != nil {
@@ -217,6 +235,16 @@ func (l *loop) run() (err error) {
 		l.lfd = -1
 		return err
 	}
+	efd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdCloexec|efdNonblock, 0)
+	if e != 0 {
+		return os.NewSyscallError("eventfd2", e)
+	}
+	l.mu.Lock()
+	l.efd = int(efd)
+	l.mu.Unlock()
+	if err := l.ctl(syscall.EPOLL_CTL_ADD, l.efd, 0, syscall.EPOLLIN); err != nil {
+		return err
+	}
 	l.next = nanotime() + int64(loopTick)
 	for {
 		p := l.p
@@ -254,8 +282,11 @@ func (l *loop) run() (err error) {
 		for i := 0; i < n; i++ {
 			fd, ev, tag := int(l.evs[i].Fd), l.evs[i].Events, l.evs[i].Pad
 			if tag == 0 {
-				if fd == l.lfd && l.lfd >= 0 {
+				switch {
+				case fd == l.lfd && l.lfd >= 0:
 					l.accept()
+				case fd == l.efd:
+					l.takeAdopted()
 				}
 				continue
 			}
@@ -338,7 +369,9 @@ func (l *loop) expire(now int64) {
 // with Connection: close). It reports whether nothing is left.
 func (l *loop) drain() bool {
 	if !l.draining {
+		l.mu.Lock()
 		l.draining = true
+		l.mu.Unlock()
 		if l.lfd >= 0 {
 			l.ctl(syscall.EPOLL_CTL_DEL, l.lfd, 0, 0)
 			syscall.Close(l.lfd)
@@ -381,6 +414,17 @@ func (l *loop) closeAll() {
 		syscall.Close(l.lfd)
 		l.lfd = -1
 	}
+	l.mu.Lock()
+	l.closed = true
+	for _, fd := range l.adopted {
+		syscall.Close(fd)
+	}
+	l.adopted = nil
+	if l.efd >= 0 {
+		syscall.Close(l.efd)
+		l.efd = -1
+	}
+	l.mu.Unlock()
 }
 
 func (l *loop) accept() {
@@ -399,6 +443,11 @@ func (l *loop) accept() {
 		return
 	}
 	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	l.add(fd, sa)
+}
+
+// add makes fd, a connected non-blocking client socket, one of the loop's.
+func (l *loop) add(fd int, sa syscall.Sockaddr) {
 	c := &lconn{fd: fd, events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
 	c.rb.b = make([]byte, clientBufSize)
 	c.req.fields = make([]field, 0, 32)
@@ -646,8 +695,12 @@ func (l *loop) next2(c *lconn) {
 		return
 	}
 	if h.minor != 1 || h.chunked || h.expectContinue || (h.connUpgrade && len(h.upgrade) > 0) ||
-		h.contentLength > p.cfg.MaxReplayBody || p.faults.Load() != nil || p.mirrorPct.Load() > 0 {
+		h.contentLength > p.cfg.MaxReplayBody {
 		l.handoff(c)
+		return
+	}
+	if p.faults.Load() != nil || p.mirrorPct.Load() > 0 {
+		l.handoffFor(c, true)
 		return
 	}
 	if h.contentLength > 0 && int64(len(buf)) < int64(n)+h.contentLength {
@@ -1265,9 +1318,79 @@ func (l *loop) finish(u *lup, reusable bool) {
 	}
 }
 
+const (
+	efdCloexec  = 0x80000 // EFD_CLOEXEC
+	efdNonblock = 0x800   // EFD_NONBLOCK
+)
+
+// toLoop gives a connection of the goroutine path back to a loop, between
+// requests, when what made a loop hand it over (a mirror share, a fault
+// drill) has ended. true: a loop has the socket; the caller closes its own
+// descriptor.
+func (p *Proxy) toLoop(cc *clientConn) bool {
+	set := p.loops.Load()
+	if set == nil || cc.tcp == nil || p.faults.Load() != nil || p.mirrorPct.Load() > 0 || p.closing.Load() {
+		return false
+	}
+	rc, err := cc.tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	nfd := -1
+	rc.Control(func(fd uintptr) {
+		if d, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0); e == 0 {
+			nfd = int(d)
+		}
+	})
+	if nfd < 0 {
+		return false
+	}
+	l := set.loops[int(set.next.Add(1))%len(set.loops)]
+	if !l.adopt(nfd) {
+		syscall.Close(nfd)
+		return false
+	}
+	return true
+}
+
+// adopt queues a client socket for the loop and wakes it.
+func (l *loop) adopt(fd int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.draining || l.efd < 0 {
+		return false
+	}
+	l.adopted = append(l.adopted, fd)
+	one := [8]byte{1}
+	rawWrite(l.efd, one[:])
+	return true
+}
+
+// takeAdopted makes the queued sockets the loop's.
+func (l *loop) takeAdopted() {
+	var buf [8]byte
+	rawRead(l.efd, buf[:])
+	l.mu.Lock()
+	fds := l.adopted
+	l.adopted = nil
+	l.mu.Unlock()
+	for _, fd := range fds {
+		sa, err := syscall.Getpeername(fd)
+		if err != nil {
+			syscall.Close(fd)
+			continue
+		}
+		l.add(fd, sa)
+	}
+}
+
 // handoff gives the client connection, with the bytes it has buffered, to
 // the goroutine path. It happens between exchanges only.
-func (l *loop) handoff(c *lconn) {
+func (l *loop) handoff(c *lconn) { l.handoffFor(c, false) }
+
+// handoffFor hands c over; back says it may come back to a loop once the
+// reason (a mirror share, a fault drill) is gone.
+func (l *loop) handoffFor(c *lconn, back bool) {
 	l.ctl(syscall.EPOLL_CTL_DEL, c.fd, 0, 0)
 	delete(l.conns, c.fd)
 	f := os.NewFile(uintptr(c.fd), "")
@@ -1283,5 +1406,6 @@ func (l *loop) handoff(c *lconn) {
 		return
 	}
 	cc.seed = append([]byte(nil), c.rb.buffered()...)
+	cc.back = back
 	go cc.serve()
 }

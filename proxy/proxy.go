@@ -129,13 +129,15 @@ type Proxy struct {
 	closing atomic.Bool
 	// aborting: Shutdown's deadline passed; event loops close everything.
 	aborting atomic.Bool
-	mu       sync.Mutex
-	lns      map[*net.Listener]struct{}
-	conns    map[*clientConn]struct{}
-	connWG   sync.WaitGroup
-	serveWG  sync.WaitGroup // Serve loops
-	done     chan struct{}  // closed by Shutdown: stops the reaper
-	stopped  sync.Once
+	// loops are the event loops serving, when there are.
+	loops   atomic.Pointer[loopSet]
+	mu      sync.Mutex
+	lns     map[*net.Listener]struct{}
+	conns   map[*clientConn]struct{}
+	connWG  sync.WaitGroup
+	serveWG sync.WaitGroup // Serve loops
+	done    chan struct{}  // closed by Shutdown: stops the reaper
+	stopped sync.Once
 }
 
 // ErrClosed is returned by Serve after Shutdown.
