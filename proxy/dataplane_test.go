@@ -416,3 +416,69 @@ func TestConnectionsComeBackToLoops(t *testing.T) {
 	c.Close()
 	waitFor(t, "a loop releasing the request of the client that left", func() bool { return b.inflight.Load() == 0 })
 }
+
+// TestConcurrentFailuresDropNothing: 16 clients send GETs while the new
+// side resets a fifth of its connections mid-request and answers 503 to a
+// tenth: every client gets legacy's or new's 200, and when the load stops
+// nothing is counted in flight.
+func TestConcurrentFailuresDropNothing(t *testing.T) {
+	var n atomic.Int64
+	newer := newRawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, _, err := readReq(br); err != nil {
+				return
+			}
+			switch k := n.Add(1) % 10; {
+			case k < 2:
+				c.(*net.TCPConn).SetLinger(0) // a reset, the request unanswered
+				return
+			case k == 2:
+				io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew")
+			}
+		}
+	})
+	legacy := newSide(t, "legacy", nil)
+	p, url := startProxy(t, Config{Legacy: []string{legacy.url()}, New: []string{newer.url()},
+		Weights: Weights{Legacy: 50, New: 50}, RetryBudget: 1})
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		go func() {
+			c := newClient()
+			for i := 0; i < 150; i++ {
+				resp, err := c.Get(url + "/")
+				if err != nil {
+					errs <- err
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || (string(b) != "new" && string(b) != "legacy") {
+					errs <- fmt.Errorf("got %d %q", resp.StatusCode, b)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 16; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n.Load() < 100 {
+		t.Fatalf("the new side saw %d requests: the split did not reach it", n.Load())
+	}
+	// The last answers are out before the proxy counts them done.
+	waitFor(t, "nothing in flight after the load", func() bool {
+		k := int64(0)
+		for _, s := range []Side{SideLegacy, SideNew} {
+			k += p.stats.sides[s].inflight.Load()
+			for _, b := range p.sides[s].backends {
+				k += b.inflight.Load()
+			}
+		}
+		return k == 0
+	})
+}
