@@ -261,7 +261,8 @@ func (m *mapper) loadBalancing() error {
 			return inputErr(t, f+".containerPort", "container %q has no port mapping for port %d", lb.ContainerName, port)
 		}
 		if c != m.app {
-			t.Warn(f, "", fmt.Sprintf("a load balancer also sends traffic to container %s port %d; Kubernetes exposes the app container %s: add a Service port for it by hand", c.name, port, m.app.name))
+			c.reach(int32(port))
+			t.Warn(f, fmt.Sprintf("Service port %d → %s", port, c.target), fmt.Sprintf("a load balancer also sends traffic to container %s port %d, which the Service has too; routes and the load balancer's health check follow the app container %s", c.name, port, m.app.name))
 			continue
 		}
 		if m.expose == nil {
@@ -272,7 +273,7 @@ func (m *mapper) loadBalancing() error {
 			t.Warn(f+".containerPort", "Service targetPort", "a second load balancer sends to the same port: one Service takes both; add an Ingress for each entry point")
 			t.Use(f + ".containerName")
 		} else {
-			t.Warn(f+".containerPort", "", fmt.Sprintf("a second load balancer sends to port %d; the Service exposes port %d: add a Service port by hand", port, m.expose.Port))
+			t.Warn(f+".containerPort", fmt.Sprintf("Service port %d", port), fmt.Sprintf("a second load balancer sends to port %d, which the Service has too; routes and the load balancer's health check follow port %d", port, m.expose.Port))
 			t.Use(f + ".containerName")
 		}
 		switch {
@@ -322,6 +323,16 @@ func (m *mapper) loadBalancing() error {
 		}
 	}
 	return nil
+}
+
+// reach records that clients outside the task reached the container's
+// port.
+func (c *cinfo) reach(port int32) {
+	for i := range c.ports {
+		if c.out.Ports[c.ports[i].port].ContainerPort == port {
+			c.ports[i].reached = true
+		}
+	}
 }
 
 func hasPort(c *cinfo, port int32) bool {

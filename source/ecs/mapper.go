@@ -80,6 +80,8 @@ type cinfo struct {
 	wantInit    bool
 	wantSidecar bool
 	essential   bool
+	// ports are its port mappings that became container ports.
+	ports []portRow
 }
 
 func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {

@@ -393,6 +393,46 @@ func TestSecondLoadBalancerAndMissingTargetGroup(t *testing.T) {
 	}
 }
 
+// A load balancer that sent to a sidecar was reported as "add a Service
+// port for it by hand", and the Service lacked the port.
+func TestLoadBalancerToSidecarPutsItsPortOnTheService(t *testing.T) {
+	svcs := importFiles(t, map[string]string{
+		"td.json": `{"family": "web", "networkMode": "awsvpc", "containerDefinitions": [
+		  {"name": "app", "image": "registry.example/web:1.0", "memory": 512, "portMappings": [{"containerPort": 8080}],
+		   "dependsOn": [{"containerName": "envoy", "condition": "START"}]},
+		  {"name": "envoy", "image": "envoyproxy/envoy:v1.31.2", "memory": 128, "portMappings": [{"containerPort": 8443}, {"containerPort": 9901}]}]}`,
+		"svc.json": `{"serviceName": "web", "cluster": "prod", "taskDefinition": "web", "desiredCount": 2, "loadBalancers": [
+		  {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/1111111111111111", "containerName": "app", "containerPort": 8080},
+		  {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-tls/2222222222222222", "containerName": "envoy", "containerPort": 8443}]}`,
+	})
+	s := svcs[0]
+	if len(s.Sidecars) != 1 || s.Sidecars[0].Name != "envoy" {
+		t.Fatalf("sidecars = %+v, want envoy", s.Sidecars)
+	}
+	served := map[int32]bool{}
+	for _, p := range s.Sidecars[0].Ports {
+		served[p.ContainerPort] = p.Served
+	}
+	if !served[8443] || served[9901] {
+		t.Errorf("envoy's served ports = %v, want 8443 only: the load balancer sent to it, and 9901 was the task's own", served)
+	}
+	if len(findings(s, "by hand")) > 0 {
+		t.Errorf("a finding still says to add the port by hand:\n%s", strings.Join(findings(s, "by hand"), "\n"))
+	}
+	for _, words := range [][]string{
+		{"loadBalancers[1]", "Service port 8443 → sidecars[envoy]"},
+		{"containerDefinitions[1].portMappings[0].containerPort", "mapped", "Service port 8443"},
+		{"containerDefinitions[1].portMappings[0].containerPort", "sidecars[envoy].readinessProbe.tcpSocket"},
+	} {
+		if len(findings(s, words...)) == 0 {
+			t.Errorf("no finding with %q in:\n%s", words, strings.Join(findings(s), "\n"))
+		}
+	}
+	if f := findings(s, "containerDefinitions[1].portMappings[1].containerPort"); len(f) != 1 || strings.Contains(f[0], "Service") {
+		t.Errorf("port 9901 findings = %q, want one, not on the Service", f)
+	}
+}
+
 func TestDependsOnCycleIsRefused(t *testing.T) {
 	td := `{"family": "x", "containerDefinitions": [
 	  {"name": "a", "image": "a:1", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
