@@ -114,6 +114,14 @@ func (t *Tracker) Fill(field, target, msg string) {
 // whose fields are reported one by one, an identifier).
 func (t *Tracker) Use(field string) { t.full(field) }
 
+// Reported reports whether a call has covered field: the field itself,
+// an ancestor of it, or a field below it. What no call covered is what
+// Finish would report.
+func (t *Tracker) Reported(field string) bool {
+	f := JoinPath(t.Prefix, field)
+	return t.covered(f) || t.hasUsedDescendant(f)
+}
+
 // Finish reports every field under the tracker's prefix that has a value
 // and that no call covered (neither the field nor an ancestor) as dropped,
 // and returns how many it reported.

@@ -556,3 +556,40 @@ func TestTagsDoNotBlockConversion(t *testing.T) {
 		}
 	}
 }
+
+// describe-task-definition output whose metadata was of another type than
+// the API's (a hand-edited or re-serialised export) was refused with exit
+// 2 ("taskDefinition.taskDefinitionArn: want a string, found object"):
+// metadata is reported and ignored; a field cutover maps still fails,
+// naming file, line and field.
+func TestMetadataOfAnotherTypeIsNoError(t *testing.T) {
+	td := `{"taskDefinition": {
+  "taskDefinitionArn": {"Fn::Sub": "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:4"},
+  "family": "web",
+  "revision": ["4"],
+  "containerDefinitions": [{"name": "app", "image": %s, "memory": 256}],
+  "status": 1,
+  "registeredAt": {"$date": "2024-10-25T07:27:14Z"}
+}}`
+	svc := `{"services": [{"serviceName": "web", "serviceArn": 7, "clusterArn": ["prod"], "taskDefinition": "web", "desiredCount": 1}]}`
+	svcs := importFiles(t, map[string]string{"td.json": fmt.Sprintf(td, `"nginx:1.27"`), "svc.json": svc})
+	s := svcs[0]
+	for _, words := range [][]string{
+		{"taskDefinition.taskDefinitionArn", "dropped", "want an ARN, found an object"},
+		{"taskDefinition.revision", "dropped", "want a whole number, found a list"},
+		{"taskDefinition.status", "dropped", "set by AWS"},
+		{"taskDefinition.registeredAt", "dropped", "set by AWS"},
+		{"services[0].serviceArn", "dropped", "found a number"},
+		{"services[0].clusterArn", "dropped", "found a list"},
+	} {
+		if got := findings(s, words...); len(got) != 1 {
+			t.Errorf("%d findings with %q, want 1, in:\n%s", len(got), words, strings.Join(findings(s), "\n"))
+		}
+	}
+
+	_, err := Importer{}.Import(context.Background(), []source.File{{Path: "td.json", Data: []byte(fmt.Sprintf(td, `{"repo": "nginx"}`))}}, source.Options{})
+	var ie *source.InputError
+	if !errors.As(err, &ie) || ie.File != "td.json" || ie.Line != 5 || ie.Field != "taskDefinition.containerDefinitions.image" {
+		t.Errorf("an image that is an object: got %v, want an InputError at td.json:5 naming the image", err)
+	}
+}
