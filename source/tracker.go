@@ -61,6 +61,10 @@ func (t *Tracker) full(field string) string {
 // Line returns the line of field.
 func (t *Tracker) Line(field string) int { return t.Pos.Line(JoinPath(t.Prefix, field)) }
 
+// Holds reports whether the input holds field at all (whatever its
+// value): a row on a field it does not hold must say it was not set.
+func (t *Tracker) Holds(field string) bool { return t.Pos.Holds(JoinPath(t.Prefix, field)) }
+
 // Has reports whether the input gave field a non-null, non-empty value
 // (or any children).
 func (t *Tracker) Has(field string) bool {

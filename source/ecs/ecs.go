@@ -288,7 +288,15 @@ type svcDoc struct {
 	prefix  string // "services[i]" for describe output, "" for input
 	s       *ecsService
 	cluster string
+	// defaultCount is the task count the service runs when it sets no
+	// desiredCount: CloudFormation's default for a template's service;
+	// 0 for the CLI's files, where the chart's default applies.
+	defaultCount int32
 }
+
+// cfnDefaultCount is the DesiredCount CloudFormation gives a new service
+// whose template sets none.
+const cfnDefaultCount = 1
 
 type tgDoc struct {
 	*doc

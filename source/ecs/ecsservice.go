@@ -53,6 +53,9 @@ func (m *mapper) ecsService() error {
 		}
 		d := int32(v)
 		m.desired = &d
+	} else if m.sd.defaultCount > 0 {
+		d := m.sd.defaultCount
+		m.desired, m.desiredDefault = &d, true
 	}
 	switch lt := strings.ToUpper(s.LaunchType); lt {
 	case "":
@@ -373,7 +376,13 @@ func (m *mapper) readiness(tgd *tgDoc, trafficPort int32) error {
 	t := source.NewTracker(tgd.path, tgd.pos, &m.svc.Report).At(tgd.prefix)
 	m.aux = append(m.aux, t)
 	m.readinessTG = tgd
-	t.Mapped("TargetGroupArn", "joins service "+m.svc.Name)
+	if t.Holds("TargetGroupArn") {
+		t.Mapped("TargetGroupArn", "joins service "+m.svc.Name)
+	} else {
+		// A template's target group: the service's loadBalancers name its
+		// logical id, and its ARN is the stack's.
+		t.Use("TargetGroupArn")
+	}
 	target := m.app.target + ".readinessProbe"
 	if tg.HealthCheckEnabled != nil && !*tg.HealthCheckEnabled {
 		t.Warn("HealthCheckEnabled", target, "the load balancer did not check the targets; the readiness probe only checks that the port accepts connections")

@@ -47,6 +47,9 @@ type mapper struct {
 	expose           *service.Expose
 	readinessTG      *tgDoc // the target group whose check is the readiness probe
 	desired          *int32
+	// desiredDefault is set when desired is the default of a
+	// desiredCount the service does not set.
+	desiredDefault bool
 }
 
 // role says where a container goes in the pod.
@@ -307,6 +310,13 @@ func (m *mapper) identity() error {
 		name, field, t = m.sd.s.ServiceName, "serviceName", m.st
 		if td.Family != "" {
 			m.t.Use("family")
+		}
+		if !m.st.Holds(field) {
+			// A template's service without ServiceName: named says where
+			// the name came from.
+			m.svc.Name = service.SanitizeName(name)
+			m.st.Use(field)
+			t = nil
 		}
 	case hasPlaceholder(td.Family) && listName(td.ContainerDefinitions) >= 0:
 		// An unrendered template: the application's container names the

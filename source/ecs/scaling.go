@@ -23,7 +23,16 @@ func (m *mapper) scaling() error {
 		if m.byFam {
 			t.Warn("ResourceId", "", fmt.Sprintf("no ECS service in the input: matched to task definition family %s by name", m.td.td.Family))
 		} else {
-			t.Mapped("ResourceId", "joins service "+m.svc.Name)
+			switch {
+			case t.Holds("ResourceId"):
+				t.Mapped("ResourceId", "joins service "+m.svc.Name)
+			case t.Holds("ScalingTargetId"):
+				// A template's policy names its scalable target, whose
+				// ResourceId names the service.
+				t.Mapped("ScalingTargetId", "joins service "+m.svc.Name)
+			default:
+				t.Use("ResourceId")
+			}
 		}
 		t.Use("ServiceNamespace")
 		t.Use("ScalableDimension")
@@ -169,6 +178,9 @@ func (m *mapper) scaling() error {
 		case m.desired != nil && *m.desired == 0:
 			m.svc.Replicas = m.desired
 			m.st.Warn("desiredCount", "Deployment .spec.replicas", "0: the service ran no tasks (or the file is a CLI skeleton), so the Deployment runs no pods until replicas is raised in values/services/"+m.svc.Name+".yaml")
+		case m.desired != nil && m.desiredDefault:
+			m.svc.Replicas = m.desired
+			m.st.Warn("desiredCount", fmt.Sprintf("Deployment .spec.replicas %d", *m.desired), fmt.Sprintf("not set: CloudFormation's default of %d task applies", *m.desired))
 		case m.desired != nil:
 			m.svc.Replicas = m.desired
 			m.st.Mapped("desiredCount", "Deployment .spec.replicas")
@@ -199,7 +211,7 @@ func (m *mapper) scaling() error {
 	sc.MinReplicas, sc.MaxReplicas = int32(minC), int32(maxC)
 	sc.ScaleDownStabilizationSeconds = int32(scaleDown)
 	m.svc.Scaling = sc
-	if m.desired != nil {
+	if m.desired != nil && !m.desiredDefault {
 		m.st.Warn("desiredCount", "HorizontalPodAutoscaler", fmt.Sprintf("the autoscaler owns the replica count (%d when exported)", *m.desired))
 	}
 	return nil
@@ -233,6 +245,10 @@ func (m *mapper) finish() error {
 		m.svc.Kind = service.KindWorker
 		field, t := "family", m.t
 		switch {
+		case m.sd != nil && m.sd.named != nil && !m.st.Holds("serviceName"):
+			// A template's service without ServiceName: the row goes
+			// where the resource is, beside the one on its name.
+			field, t = m.sd.named.field, source.NewTracker(m.sd.path, m.sd.pos, &m.svc.Report)
 		case m.sd != nil:
 			field, t = "serviceName", m.st
 		case m.td.bare && m.app != nil:

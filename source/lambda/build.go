@@ -173,7 +173,7 @@ func (fn *function) fill(v val, name, def, reason string) string {
 		for _, x := range fn.svc.Values {
 			if x.Name == name {
 				if x.Reason == reason && x.Default == def {
-					v.t.Fill(v.field, "values fill."+name, reason)
+					v.t.Fill(v.field, "values fill."+name, v.unset(reason))
 					return name
 				}
 				clash = true
@@ -186,7 +186,7 @@ func (fn *function) fill(v val, name, def, reason string) string {
 		n++
 	}
 	fn.svc.AddValue(name, def, reason)
-	v.t.Fill(v.field, "values fill."+name, reason)
+	v.t.Fill(v.field, "values fill."+name, v.unset(reason))
 	return name
 }
 

@@ -80,9 +80,32 @@ func TestGolden(t *testing.T) {
 					t.Errorf("invalid service: %v", err)
 				}
 			}
+			assertFindingsNameInputFields(t, files, svcs)
 			golden.AssertJSON(t, filepath.Join(dir, "service.json"), svcs)
 			golden.Assert(t, filepath.Join(dir, "report.txt"), reportText(svcs))
 		})
+	}
+}
+
+// assertFindingsNameInputFields checks that a finding describes a field
+// the input holds, unless it says plainly that the field was not set and
+// which default applies.
+func assertFindingsNameInputFields(t *testing.T, files []source.File, svcs []*service.Service) {
+	t.Helper()
+	pos := map[string]*source.Positions{}
+	for _, f := range files {
+		if p, err := source.ParsePositions(f.Path, f.Data); err == nil {
+			pos[f.Path] = p
+		}
+	}
+	for _, s := range svcs {
+		for _, f := range s.Report.Findings {
+			p := pos[f.File]
+			if p == nil || f.Field == "" || p.Holds(f.Field) || strings.HasPrefix(f.Message, "not set") {
+				continue
+			}
+			t.Errorf("a finding on a field the input does not hold, without saying it was not set: %s", f)
+		}
 	}
 }
 
