@@ -515,6 +515,12 @@ type Value struct {
 	Default string
 	// Reason says why the user must fill it, for the report.
 	Reason string
+	// PerEnv holds the value of each environment the input gives one for
+	// (a Serverless value that depends on the stage each environment
+	// deploys as): environment → value. Renderers set it in that
+	// environment's overrides; an environment it does not name takes
+	// Default. Nil: one value for every environment.
+	PerEnv map[string]string `json:",omitempty"`
 }
 
 // AddValue adds a value to fill once (by name) and returns its name.

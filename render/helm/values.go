@@ -170,6 +170,7 @@ func (b *builder) build() ymap {
 	m.set("placement", b.placement())
 	m.set("metrics", b.metrics())
 	m.setc("fill", fillHead, b.fillValues())
+	b.envFills(ymap{envs})
 	m.setc("environments", environmentsHead, envs)
 	return m
 }
@@ -1544,6 +1545,21 @@ func (b *builder) placement() *yaml.Node {
 		b.drop("placement.os", "unknown operating system %q", p.OS)
 	}
 	return m.orNil()
+}
+
+// envFills sets, in each environment's overrides, the values to fill
+// that the input gives per environment (service.Value.PerEnv): a
+// Serverless value that depends on the stage. An environment the input
+// gives none keeps fill's empty value, which the chart refuses to render
+// until it is filled there.
+func (b *builder) envFills(envs ymap) {
+	for _, env := range b.opts.Envs {
+		for _, v := range b.fills {
+			if x, ok := v.PerEnv[env]; ok {
+				envs.child(env).child("fill").set(v.Name, str(x))
+			}
+		}
+	}
 }
 
 func (b *builder) fillValues() *yaml.Node {

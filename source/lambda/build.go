@@ -190,6 +190,44 @@ func (fn *function) fill(v val, name, def, reason string) string {
 	return name
 }
 
+// perEnvValue declares name, a value each environment of a serverless.yml
+// takes as the stage it deploys as gives it (vals; unknown are the environments that map to
+// no stage and fill it themselves), reports it at v, and returns its
+// name. what says what the value is.
+func (fn *function) perEnvValue(v val, name, what string, vals map[string]string, unknown []string) string {
+	var order []string
+	if r, ok := fn.res.(*sls); ok {
+		order = r.envs
+	}
+	var parts []string
+	for _, env := range order {
+		if x, ok := vals[env]; ok {
+			parts = append(parts, fmt.Sprintf("%s %q", env, x))
+		}
+	}
+	reason := what + " depends on the Serverless stage, which each deployment chose: each environment takes the value of the stage of its name"
+	if len(parts) > 0 {
+		reason += " (" + strings.Join(parts, ", ") + ")"
+	}
+	name = fn.svc.AddValue(name, "", reason)
+	for i := range fn.svc.Values {
+		if fn.svc.Values[i].Name == name {
+			fn.svc.Values[i].PerEnv = vals
+		}
+	}
+	target := "values environments.<env>.fill." + name
+	if len(unknown) > 0 {
+		who := "environment " + unknown[0] + " deploys"
+		if len(unknown) > 1 {
+			who = "environments " + strings.Join(unknown, ", ") + " deploy"
+		}
+		v.t.Fill(v.field, target, v.unset(fmt.Sprintf("%s; %s as no stage the file lists (stages:): fill environments.%s.fill.%s", reason, who, unknown[0], name)))
+		return name
+	}
+	v.t.Warn(v.field, target, v.unset(reason))
+	return name
+}
+
 // text resolves v; when it cannot, it declares a value to fill and
 // returns its name as ref. note is non-empty when the text was resolved
 // by an assumption the caller should report as a warning.
@@ -253,6 +291,10 @@ func (fn *function) addEnv(name string, v val) {
 		}
 		v.t.Warn(v.field, "ExternalSecret key "+name,
 			fmt.Sprintf("%s: cutover did not copy its value; store it in Secrets Manager as %q (or point the key elsewhere) and rotate it, since it was in plain text", why, key))
+	case s.ok && fn.stageDependent(v):
+		vals, unknown := fn.res.(*sls).perEnv(v)
+		ref := fn.perEnvValue(v, service.FillKey("env", name), "environment variable "+name, vals, unknown)
+		fn.env = append(fn.env, service.EnvVar{Name: name, ValueRef: ref})
 	default:
 		if fn.svc.Config == nil {
 			fn.svc.Config = map[string]string{}
@@ -272,6 +314,17 @@ func (fn *function) addEnv(name string, v val) {
 			v.t.Mapped(v.field, "ConfigMap key "+name)
 		}
 	}
+}
+
+// stageDependent reports whether v, a value of a serverless.yml, resolves
+// differently per environment's stage.
+func (fn *function) stageDependent(v val) bool {
+	r, ok := fn.res.(*sls)
+	if !ok {
+		return false
+	}
+	vals, unknown := r.perEnv(v)
+	return vals != nil || len(unknown) > 0
 }
 
 func (fn *function) secretKeyPrefix() string {

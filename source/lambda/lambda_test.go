@@ -24,7 +24,7 @@ func readCase(t testing.TB, dir string) []source.File {
 	}
 	var files []source.File
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "service.json" || e.Name() == "report.txt" {
+		if e.IsDir() || e.Name() == "service.json" || e.Name() == "report.txt" || e.Name() == caseEnvs {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -36,6 +36,10 @@ func readCase(t testing.TB, dir string) []source.File {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files
 }
+
+// caseEnvs names the file of a testdata case that lists the environments
+// of the output (source.Options.Envs), as convert passes them.
+const caseEnvs = "envs.txt"
 
 // reportText is the golden form of the services' reports: one Finding per
 // line, sorted, under a header per service.
@@ -71,7 +75,11 @@ func TestGolden(t *testing.T) {
 					t.Errorf("Detect(%s) = false", f.Path)
 				}
 			}
-			svcs, err := imp.Import(context.Background(), files, source.Options{})
+			var opts source.Options
+			if envs, err := os.ReadFile(filepath.Join(dir, caseEnvs)); err == nil {
+				opts.Envs = strings.Fields(string(envs))
+			}
+			svcs, err := imp.Import(context.Background(), files, opts)
 			if err != nil {
 				t.Fatalf("Import: %v", err)
 			}
