@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // Defaults ECS applies when a health check leaves a field out.
@@ -202,14 +203,14 @@ var (
 	secretNameRE = regexp.MustCompile(`(?i)(^|_)(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)(_|$)`)
 	// Names that end like this hold a reference to a secret, not one.
 	secretRefNameRE = regexp.MustCompile(`(?i)_(ARNS?|NAMES?|IDS?|PATHS?|FILES?|TTL|URLS?|URIS?|ENDPOINTS?|HEADERS?|EXPIRY|LENGTH|TIMEOUT)$`)
-	urlPasswordRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]+:[^/@\s]+@`)
 )
 
 func looksSecret(name, value string) bool {
 	if value == "" || strings.HasPrefix(value, "arn:") {
 		return false
 	}
-	if urlPasswordRE.MatchString(value) {
+	if source.SecretURL(name, value) {
+		// A URL with a password, or a webhook's, whose token is in it.
 		return true
 	}
 	if !secretNameRE.MatchString(name) || secretRefNameRE.MatchString(name) {

@@ -154,6 +154,9 @@ func TestLooksSecret(t *testing.T) {
 		{"ENABLE_TOKEN", "true", false},
 		{"SECRET", "", false},
 		{"LOG_LEVEL", "debug", false},
+		{"SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T000/B000/XXXX", true},
+		{"ORDERS_WEBHOOK_URL", "https://hooks.example.com/orders/9f8e7d6c5b4a", true},
+		{"ORDERS_WEBHOOK_URL", "https://hooks.example.com/orders", false},
 	}
 	for _, c := range cases {
 		if got := looksSecret(c.name, c.value); got != c.want {

@@ -257,7 +257,7 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, sec)
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		v.t.Mapped(v.field, fmt.Sprintf("ExternalSecret key %s (%s %s)", name, sec.Source, sec.Key))
-	case !s.ok && (secretName(name) || connectionName(name) || urlPasswordRE.MatchString(s.def) || s.sensitive):
+	case !s.ok && (secretName(name) || connectionName(name) || source.WebhookName(name) || source.SecretURL(name, s.def) || s.sensitive):
 		// A credential the input does not say must not become a value in
 		// a values file either, nor a connection URL, which usually
 		// carries one (and the fallback must not be written out when it
@@ -267,6 +267,8 @@ func (fn *function) addEnv(name string, v val) {
 		case secretName(name):
 		case s.sensitive:
 			why = "it comes from a file of secrets"
+		case source.WebhookName(name) || source.SecretURL(name, s.def) && !source.URLHasPassword(s.def):
+			why = "a webhook URL carries the token that lets anyone post to it"
 		default:
 			why = "a connection URL usually carries a password"
 		}
@@ -286,8 +288,11 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, service.Secret{Name: name, Source: service.SecretsManager, Key: key})
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		why := "the name looks like a credential"
-		if urlPasswordRE.MatchString(s.text) {
+		switch {
+		case source.URLHasPassword(s.text):
 			why = "the value is a URL with a password in it"
+		case source.SecretURL(name, s.text):
+			why = "the value is a webhook URL, whose token lets anyone post to it"
 		}
 		v.t.Warn(v.field, "ExternalSecret key "+name,
 			fmt.Sprintf("%s: cutover did not copy its value; store it in Secrets Manager as %q (or point the key elsewhere) and rotate it, since it was in plain text", why, key))
@@ -337,15 +342,11 @@ func (fn *function) secretKeyPrefix() string {
 // looksSecret reports whether an environment variable looks like a
 // credential by its name, and its value is not an identifier of one.
 func looksSecret(name, value string) bool {
-	if urlPasswordRE.MatchString(value) {
+	if source.SecretURL(name, value) {
 		return true
 	}
 	return secretName(name) && len(value) >= 8 && !strings.HasPrefix(value, "arn:") && !strings.HasPrefix(value, "/")
 }
-
-// urlPasswordRE matches a URL with a password in it:
-// postgres://app:pw@db/app, redis://:pw@cache:6379.
-var urlPasswordRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:[^/@\s]+@`)
 
 // connectionNameRE matches variables that hold a connection URL or DSN
 // (DATABASE_URL, MONGODB_URI, SENTRY_DSN, DB_CONNECTION_STRING).

@@ -128,3 +128,14 @@ func TestRegistered(t *testing.T) {
 }
 
 var _ = errors.As
+
+// A webhook URL in a function's environment (a console export's
+// decrypted value) went to the ConfigMap, token and all.
+func TestWebhookURLLooksSecret(t *testing.T) {
+	if !looksSecret("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T000/B000/XXXX") {
+		t.Error("a Slack webhook URL does not look secret")
+	}
+	if looksSecret("STATUS_PAGE_URL", "https://status.example.com/") {
+		t.Error("a plain URL looks secret")
+	}
+}
