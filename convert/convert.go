@@ -112,13 +112,17 @@ func Convert(ctx context.Context, paths []string, opts Options) (*Result, error)
 		}
 	}
 	sort.Strings(formats)
+	srcOpts := opts.Source
+	if srcOpts.Envs == nil {
+		srcOpts.Envs = opts.Render.Defaults().Envs
+	}
 	var imported []*service.Service
 	for _, format := range formats {
 		imp, err := source.Lookup(format)
 		if err != nil {
 			return nil, err
 		}
-		svcs, err := imp.Import(ctx, groups[format], opts.Source)
+		svcs, err := imp.Import(ctx, groups[format], srcOpts)
 		if err != nil {
 			return nil, err
 		}

@@ -228,6 +228,13 @@ type Port struct {
 	// and the Gateway and let the scraper reach it. False: a port clients
 	// reach.
 	Metrics bool `json:",omitempty"`
+	// Served is true for a sidecar's port that clients outside the pod
+	// reached before the move (an ECS load balancer or host port sent to
+	// it, such as an nginx in front of the app): renderers put it on the
+	// Service beside the main containers' ports. False on a sidecar: the
+	// port serves the pod's own containers only. The main containers'
+	// ports are on the Service whatever it says.
+	Served bool `json:",omitempty"`
 }
 
 // Resources holds requests and limits as Kubernetes quantity strings
@@ -508,6 +515,12 @@ type Value struct {
 	Default string
 	// Reason says why the user must fill it, for the report.
 	Reason string
+	// PerEnv holds the value of each environment the input gives one for
+	// (a Serverless value that depends on the stage each environment
+	// deploys as): environment → value. Renderers set it in that
+	// environment's overrides; an environment it does not name takes
+	// Default. Nil: one value for every environment.
+	PerEnv map[string]string `json:",omitempty"`
 }
 
 // AddValue adds a value to fill once (by name) and returns its name.

@@ -160,6 +160,17 @@ func (p *Positions) Line(path string) int {
 	return 0
 }
 
+// Holds reports whether the document has path: a key or a list item,
+// whatever its value. A report row on a field the input does not hold
+// must say so ("not set: …").
+func (p *Positions) Holds(path string) bool {
+	if p == nil {
+		return false
+	}
+	_, ok := p.lines[path]
+	return ok
+}
+
 // FieldAt returns the deepest field path whose key is on line, or "" when
 // none is; parsers that only know a line (yaml.v3 type errors) use it to
 // name the field.

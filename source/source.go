@@ -37,6 +37,12 @@ type Options struct {
 	Env map[string]string
 	// Profiles are the compose profiles to enable.
 	Profiles []string
+	// Envs are the environments the output renders, in promotion order
+	// (convert passes the render options'). An importer whose input
+	// resolves differently per deployment (a Serverless stage) resolves
+	// such values once per environment. Nil: no environment is known, and
+	// such values resolve for the input's default deployment.
+	Envs []string
 }
 
 // Importer turns the files of one format into services.

@@ -61,6 +61,10 @@ func (t *Tracker) full(field string) string {
 // Line returns the line of field.
 func (t *Tracker) Line(field string) int { return t.Pos.Line(JoinPath(t.Prefix, field)) }
 
+// Holds reports whether the input holds field at all (whatever its
+// value): a row on a field it does not hold must say it was not set.
+func (t *Tracker) Holds(field string) bool { return t.Pos.Holds(JoinPath(t.Prefix, field)) }
+
 // Has reports whether the input gave field a non-null, non-empty value
 // (or any children).
 func (t *Tracker) Has(field string) bool {
@@ -113,6 +117,14 @@ func (t *Tracker) Fill(field, target, msg string) {
 // Use marks field as handled without a finding of its own (a container
 // whose fields are reported one by one, an identifier).
 func (t *Tracker) Use(field string) { t.full(field) }
+
+// Reported reports whether a call has covered field: the field itself,
+// an ancestor of it, or a field below it. What no call covered is what
+// Finish would report.
+func (t *Tracker) Reported(field string) bool {
+	f := JoinPath(t.Prefix, field)
+	return t.covered(f) || t.hasUsedDescendant(f)
+}
 
 // Finish reports every field under the tracker's prefix that has a value
 // and that no call covered (neither the field nor an ancestor) as dropped,

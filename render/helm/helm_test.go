@@ -599,3 +599,37 @@ func TestAliasBombIsRefused(t *testing.T) {
 		t.Fatal("an alias bomb is still being expanded after 20s")
 	}
 }
+
+// A value the input gives per environment (a Serverless value that
+// depends on the stage) was one value for every environment, the dev
+// stage's: each environment now takes its own from environments.<env>,
+// and one the input gives none refuses to render until it is filled.
+func TestPerEnvironmentFillValues(t *testing.T) {
+	dir := "testdata/fill"
+	svcs := loadServices(t, filepath.Join(dir, "services.json"))
+	for i := range svcs[0].Values {
+		if v := &svcs[0].Values[i]; v.Name == "smtp-host" {
+			v.Default = ""
+			v.PerEnv = map[string]string{"prod": "smtp.prod.example.com"}
+		}
+	}
+	opts := loadOptions(t, dir)
+	tree := render.Tree{}
+	if err := Render(svcs, opts, tree); err != nil {
+		t.Fatal(err)
+	}
+	p := ServiceValuesFile("notifier")
+	tree[p] = fillValues(t, tree[p], map[string]string{"image": "registry.example.com/notifier:2.0.1", "metrics-image": "prom/statsd-exporter:v0.27.1"})
+	out, err := TemplateTree(context.Background(), tree, "notifier", "prod")
+	if err != nil {
+		t.Fatalf("prod: %v", err)
+	}
+	if !bytes.Contains(out, []byte("smtp.prod.example.com")) {
+		t.Errorf("prod does not render its own SMTP_HOST:\n%s", out)
+	}
+	_, err = TemplateTree(context.Background(), tree, "notifier", "dev")
+	var ie *source.InputError
+	if !errors.As(err, &ie) || ie.Field != "fill.smtp-host" {
+		t.Errorf("dev, which the input gives no value: want an InputError naming fill.smtp-host, got %v", err)
+	}
+}

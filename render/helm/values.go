@@ -170,6 +170,7 @@ func (b *builder) build() ymap {
 	m.set("placement", b.placement())
 	m.set("metrics", b.metrics())
 	m.setc("fill", fillHead, b.fillValues())
+	b.envFills(ymap{envs})
 	m.setc("environments", environmentsHead, envs)
 	return m
 }
@@ -739,7 +740,7 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 		}
 		ps = append(ps, pm.node())
 	}
-	if role == "main" && b.svc.Expose != nil && b.svc.Expose.Port > 0 && !hasPort(c, b.svc.Expose.Port) {
+	if role == "main" && b.svc.Expose != nil && b.svc.Expose.Port > 0 && !hasPort(c, b.svc.Expose.Port) && !podServes(b.svc, b.svc.Expose.Port) {
 		// The port traffic reaches must be a named container port for the
 		// Service and the probes.
 		ps = append(ps, newMap().set("name", str(exposedPortName(b.svc, ports))).set("containerPort", intNode(b.svc.Expose.Port)).node())
@@ -780,7 +781,7 @@ func (b *builder) container(c *service.Container, role string, i int, ports map[
 		}
 	} else {
 		readiness, derived := c.Readiness, false
-		if readiness == nil && role == "main" && b.long() && b.svc.Expose != nil && b.svc.Expose.Port > 0 {
+		if readiness == nil && role == "main" && b.long() && b.svc.Expose != nil && b.svc.Expose.Port > 0 && (hasPort(c, b.svc.Expose.Port) || !podServes(b.svc, b.svc.Expose.Port)) {
 			// A Service sends to a pod as soon as it is ready; without a
 			// probe that is as soon as it starts. The load balancer's check
 			// is the best evidence of what "ready" means.
@@ -1035,6 +1036,26 @@ func hasPort(c *service.Container, port int32) bool {
 	return false
 }
 
+// podServes reports whether a container of the pod declares port for
+// the Service: a main container, or a sidecar whose port is Served. Such
+// a port is that container's, not one to add to the application's, and
+// that container's readiness covers it.
+func podServes(s *service.Service, port int32) bool {
+	for i := range s.Containers {
+		if hasPort(&s.Containers[i], port) {
+			return true
+		}
+	}
+	for i := range s.Sidecars {
+		for _, p := range s.Sidecars[i].Ports {
+			if p.Served && p.ContainerPort == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // exposedPortName names the exposed port when no container declares it.
 func exposedPortName(s *service.Service, ports map[*service.Port]string) string {
 	used := map[string]bool{}
@@ -1123,37 +1144,50 @@ func (b *builder) serviceAndRoutes(m ymap, ports map[*service.Port]string) {
 	}
 	var sp []*yaml.Node
 	seen := map[int32]bool{}
+	// Every port of the main containers, and the sidecars' ports that
+	// clients reached before the move: the pod's containers share one
+	// network namespace, so the Service reaches a sidecar's port as it
+	// reaches the app's.
+	var serving []*service.Port
 	for ci := range s.Containers {
-		c := &s.Containers[ci]
-		for pi := range c.Ports {
-			p := &c.Ports[pi]
-			if p.Metrics {
-				// Scraped where the pod runs (see metrics), not a port
-				// for clients or the Gateway.
-				continue
-			}
-			key := p.ContainerPort
-			if strings.EqualFold(p.Protocol, "UDP") {
-				key = -key
-			}
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			pm := newMap().set("name", str(ports[p])).set("port", intNode(p.ContainerPort))
-			if p.Protocol != "" && p.Protocol != "TCP" {
-				pm.set("protocol", str(strings.ToUpper(p.Protocol)))
-			}
-			switch p.AppProtocol {
-			case "http":
-				pm.set("appProtocol", str("http"))
-			case "http2":
-				pm.set("appProtocol", str("kubernetes.io/h2c"))
-			case "grpc":
-				pm.set("appProtocol", str("grpc"))
-			}
-			sp = append(sp, pm.node())
+		for pi := range s.Containers[ci].Ports {
+			serving = append(serving, &s.Containers[ci].Ports[pi])
 		}
+	}
+	for ci := range s.Sidecars {
+		for pi := range s.Sidecars[ci].Ports {
+			if s.Sidecars[ci].Ports[pi].Served {
+				serving = append(serving, &s.Sidecars[ci].Ports[pi])
+			}
+		}
+	}
+	for _, p := range serving {
+		if p.Metrics {
+			// Scraped where the pod runs (see metrics), not a port
+			// for clients or the Gateway.
+			continue
+		}
+		key := p.ContainerPort
+		if strings.EqualFold(p.Protocol, "UDP") {
+			key = -key
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		pm := newMap().set("name", str(ports[p])).set("port", intNode(p.ContainerPort))
+		if p.Protocol != "" && p.Protocol != "TCP" {
+			pm.set("protocol", str(strings.ToUpper(p.Protocol)))
+		}
+		switch p.AppProtocol {
+		case "http":
+			pm.set("appProtocol", str("http"))
+		case "http2":
+			pm.set("appProtocol", str("kubernetes.io/h2c"))
+		case "grpc":
+			pm.set("appProtocol", str("grpc"))
+		}
+		sp = append(sp, pm.node())
 	}
 	if x.Port > 0 && !seen[x.Port] {
 		sp = append(sp, newMap().set("name", str(exposedPortName(s, ports))).set("port", intNode(x.Port)).node())
@@ -1511,6 +1545,21 @@ func (b *builder) placement() *yaml.Node {
 		b.drop("placement.os", "unknown operating system %q", p.OS)
 	}
 	return m.orNil()
+}
+
+// envFills sets, in each environment's overrides, the values to fill
+// that the input gives per environment (service.Value.PerEnv): a
+// Serverless value that depends on the stage. An environment the input
+// gives none keeps fill's empty value, which the chart refuses to render
+// until it is filled there.
+func (b *builder) envFills(envs ymap) {
+	for _, env := range b.opts.Envs {
+		for _, v := range b.fills {
+			if x, ok := v.PerEnv[env]; ok {
+				envs.child(env).child("fill").set(v.Name, str(x))
+			}
+		}
+	}
 }
 
 func (b *builder) fillValues() *yaml.Node {

@@ -44,6 +44,20 @@ func (m ymap) setc(key, comment string, v *yaml.Node) ymap {
 
 func (m ymap) node() *yaml.Node { return m.n }
 
+// child returns the mapping under key, appending an empty one when there
+// is none.
+func (m ymap) child(key string) ymap {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key && m.n.Content[i+1].Kind == yaml.MappingNode {
+			return ymap{m.n.Content[i+1]}
+		}
+	}
+	c := newMap()
+	m.n.Style &^= yaml.FlowStyle // {} until now
+	m.set(key, c.node())
+	return c
+}
+
 func (m ymap) empty() bool { return len(m.n.Content) == 0 }
 
 // orNil returns the mapping, or nil when it is empty.

@@ -21,16 +21,16 @@ var (
 	secretNameRe = regexp.MustCompile(`(?i)(passw(or)?d|passwd|_pass$|^pass$|secret|token|api_?key|private_?key|access_?key|credential|auth_?key|signing_?key|encryption_?key|_salt$|^salt$|dsn$)`)
 	// Names that hold where a secret is, not the secret.
 	notSecretRe = regexp.MustCompile(`(?i)(_file|_path|_dir|_url_?template|_arn|_id|_name|_ttl|_timeout|_expiry|_expires|_length|_rounds|_enabled|_header)$`)
-	// A URL with a password in it: postgres://user:pass@host/db.
-	urlPassRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:[^/@\s]+@`)
 )
 
 // secretLooking reports whether an environment variable holds a secret,
 // by its name (DB_PASSWORD, STRIPE_API_KEY) or its value (a URL with a
-// password). Such values are never copied into the output: the variable
-// becomes a reference to AWS Secrets Manager.
+// password, a webhook URL: source.SecretURL); "" is a value compose takes
+// from the shell, so a webhook's name says enough. Such values are never
+// copied into the output: the variable becomes a reference to AWS Secrets
+// Manager.
 func secretLooking(name, value string) bool {
-	if urlPassRe.MatchString(value) {
+	if source.SecretURL(name, value) || value == "" && source.WebhookName(name) {
 		return true
 	}
 	if strings.HasPrefix(value, "/run/secrets/") && !strings.ContainsAny(value, " \t\n") {

@@ -293,9 +293,6 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 				resolved["serviceName"] = name
 				named = &cfnNote{field: cfnTemplateName + "." + id, msg: fmt.Sprintf("named %s after its task definition: the template sets no ServiceName", name)}
 			}
-			if _, ok := resolved["desiredCount"]; !ok {
-				resolved["desiredCount"] = 1 // CloudFormation's default
-			}
 		}
 		body, notes, err := cfnDecodable(file, pos, prefix, resolved, c.Type)
 		if err != nil {
@@ -319,6 +316,9 @@ func (in *inputs) addTemplate(file string, src []byte) error {
 		var s ecsService
 		_ = json.Unmarshal(body, &s)
 		sd := &svcDoc{doc: d, prefix: prefix, s: &s}
+		if _, ok := resolved["desiredCount"]; !ok {
+			sd.defaultCount = cfnDefaultCount
+		}
 		in.addService(sd)
 		svcs[id] = sd
 	}

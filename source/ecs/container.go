@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 // Defaults ECS applies when a health check leaves a field out.
@@ -202,14 +203,14 @@ var (
 	secretNameRE = regexp.MustCompile(`(?i)(^|_)(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)(_|$)`)
 	// Names that end like this hold a reference to a secret, not one.
 	secretRefNameRE = regexp.MustCompile(`(?i)_(ARNS?|NAMES?|IDS?|PATHS?|FILES?|TTL|URLS?|URIS?|ENDPOINTS?|HEADERS?|EXPIRY|LENGTH|TIMEOUT)$`)
-	urlPasswordRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]+:[^/@\s]+@`)
 )
 
 func looksSecret(name, value string) bool {
 	if value == "" || strings.HasPrefix(value, "arn:") {
 		return false
 	}
-	if urlPasswordRE.MatchString(value) {
+	if source.SecretURL(name, value) {
+		// A URL with a password, or a webhook's, whose token is in it.
 		return true
 	}
 	if !secretNameRE.MatchString(name) || secretRefNameRE.MatchString(name) {
@@ -453,26 +454,68 @@ func (m *mapper) ports(c *cinfo) error {
 				c.t.Mapped(f+".name", c.target+".ports.name")
 			}
 		}
-		c.t.Mapped(f+".containerPort", c.target+".ports.containerPort")
-		if pm.HostPort.set {
-			hp, ok := pm.HostPort.int()
-			switch {
-			case !ok || hp < 0 || hp > 65535:
-				return inputErr(c.t, f+".hostPort", "want a port number, found %s", pm.HostPort.raw)
-			case hp == 0:
-				c.t.Drop(f+".hostPort", "a dynamic host port (bridge mode): each pod has its own IP, so no host port is needed")
-			case hp == p:
-				c.t.Drop(f+".hostPort", "each pod has its own IP, so no host port is needed")
-			default:
-				c.t.Drop(f+".hostPort", fmt.Sprintf("clients reached port %d on the host; on Kubernetes they reach the pod's port %d through a Service", hp, p))
-			}
+		row := portRow{field: f, port: len(c.out.Ports)}
+		mode := m.td.td.NetworkMode
+		hp, ok := pm.HostPort.int()
+		switch {
+		case !ok || hp < 0 || hp > 65535:
+			return inputErr(c.t, f+".hostPort", "want a port number, found %s", pm.HostPort.raw)
+		case mode == "host":
+			// Host networking bound every port on the instance, hostPort
+			// said or not.
+			row.reached = true
+			m.dropIf(c.t, f+".hostPort", fmt.Sprintf("clients reached port %d on the instance (host network mode); they reach the pod's port %d through the Service", p, p))
+		case !pm.HostPort.set:
+		case hp == 0:
+			c.t.Drop(f+".hostPort", "a dynamic host port (bridge mode): each pod has its own IP, so no host port is needed")
+		case hp == p && mode != "bridge":
+			c.t.Drop(f+".hostPort", "each pod has its own IP, so no host port is needed")
+		default:
+			// A fixed host port: bridge mode published the container's
+			// port on the instance (awsvpc refuses a host port of another
+			// number).
+			row.reached = true
+			c.t.Drop(f+".hostPort", fmt.Sprintf("clients reached port %d on the instance; they reach the pod's port %d through the Service", hp, p))
 		}
+		c.ports = append(c.ports, row)
 		if pm.ContainerPortRange != "" {
 			c.t.Drop(f+".containerPortRange", "Kubernetes has no port ranges: list the ports one by one")
 		}
 		c.out.Ports = append(c.out.Ports, port)
 	}
 	return nil
+}
+
+// portRow is a port mapping that became a container port. Its
+// containerPort's report row waits for finish, which knows whether the
+// pod has a Service and which ports are on it.
+type portRow struct {
+	field string // "portMappings[i]"
+	port  int    // index in the container's out.Ports
+	// reached is set when clients outside the task reached the port: a
+	// fixed host port, host networking or a load balancer sent to it.
+	// Unset when only the task's own containers did, or a dynamic host
+	// port that only a load balancer could have found.
+	reached bool
+}
+
+// reportPorts writes the row of each port mapping's containerPort: a
+// container port, and whether the Service has it. The Service takes every
+// port of the main containers, and each port of a sidecar that clients
+// reached before the move: the pod's containers share one network
+// namespace, so no host port is needed to reach it.
+func (m *mapper) reportPorts() {
+	for _, c := range m.cs {
+		for _, r := range c.ports {
+			p := c.out.Ports[r.port]
+			f := r.field + ".containerPort"
+			if m.expose != nil && (c.role == roleMain || p.Served) {
+				c.t.Mapped(f, fmt.Sprintf("%s.ports.containerPort, Service port %d", c.target, p.ContainerPort))
+			} else {
+				c.t.Mapped(f, c.target+".ports.containerPort")
+			}
+		}
+	}
 }
 
 // ianaName lowercases s and turns runs of other characters into one '-'.

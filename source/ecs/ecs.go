@@ -269,6 +269,9 @@ type tdDoc struct {
 	// bare is set for a list of container definitions without the task
 	// definition around them: container i is at "[i]".
 	bare bool
+	// badRevision, when not empty, is the JSON kind the revision held
+	// instead of a whole number; the revision is then the ARN's, if any.
+	badRevision string
 }
 
 // containerPath is the path of the i-th container definition.
@@ -285,7 +288,15 @@ type svcDoc struct {
 	prefix  string // "services[i]" for describe output, "" for input
 	s       *ecsService
 	cluster string
+	// defaultCount is the task count the service runs when it sets no
+	// desiredCount: CloudFormation's default for a template's service;
+	// 0 for the CLI's files, where the chart's default applies.
+	defaultCount int32
 }
+
+// cfnDefaultCount is the DesiredCount CloudFormation gives a new service
+// whose template sets none.
+const cfnDefaultCount = 1
 
 type tgDoc struct {
 	*doc
@@ -491,10 +502,17 @@ func (in *inputs) addTaskDef(td *tdDoc) error {
 	if td.td == nil {
 		return &source.InputError{File: td.path, Line: td.pos.Line("taskDefinition"), Field: "taskDefinition", Err: errors.New("taskDefinition is null: nothing to convert")}
 	}
-	if t := td.td; !t.Revision.set && t.TaskDefinitionArn != "" {
+	if t := td.td; t.Revision.set {
+		if _, ok := t.Revision.int(); !ok {
+			// Metadata AWS assigns: kept aside for the report, not a
+			// reason to refuse the file.
+			td.badRevision, t.Revision = jsonKind([]byte(t.Revision.raw)), num{}
+		}
+	}
+	if t := td.td; !t.Revision.set && t.TaskDefinitionArn.s != "" {
 		// The revision is also the last part of the ARN, and services
 		// name it.
-		if ref, err := parseTaskDefRef(t.TaskDefinitionArn); err == nil && ref.Revision != "" {
+		if ref, err := parseTaskDefRef(t.TaskDefinitionArn.s); err == nil && ref.Revision != "" {
 			t.Revision = num{raw: ref.Revision, set: true}
 		}
 	}
@@ -503,9 +521,9 @@ func (in *inputs) addTaskDef(td *tdDoc) error {
 }
 
 func (in *inputs) addService(sd *svcDoc) {
-	sd.cluster = clusterName(sd.s.ClusterArn)
-	if sd.s.ClusterArn == "" {
-		if c := clusterFromServiceARN(sd.s.ServiceArn); c != "" {
+	sd.cluster = clusterName(sd.s.ClusterArn.s)
+	if sd.s.ClusterArn.s == "" {
+		if c := clusterFromServiceARN(sd.s.ServiceArn.s); c != "" {
 			sd.cluster = c
 		} else {
 			sd.cluster = clusterName(sd.s.Cluster)

@@ -83,6 +83,7 @@ func TestGolden(t *testing.T) {
 					report.WriteString(f.String() + "\n")
 				}
 				assertEveryLeafReported(t, files, s)
+				assertFindingsNameInputFields(t, files, s)
 				c := *s
 				c.Report = service.Report{}
 				models = append(models, c)
@@ -137,6 +138,29 @@ var identifiers = map[string]bool{
 	"serviceArn": true, "clusterArn": true, "cluster": true,
 	"PolicyARN": true, "PolicyName": true, "PolicyType": true,
 	"ServiceNamespace": true, "ScalableDimension": true,
+}
+
+// assertFindingsNameInputFields checks the other side of the report's
+// promise: a finding describes a field the input holds (the field, or an
+// object or list above values), unless it says plainly that the field was
+// not set and which default applies.
+func assertFindingsNameInputFields(t *testing.T, files []source.File, s *service.Service) {
+	t.Helper()
+	held := map[string]map[string]bool{}
+	for _, f := range files {
+		held[f.Path] = map[string]bool{}
+		for _, leaf := range leafPaths(t, f) {
+			for p := leaf; p != ""; p = source.ParentPath(p) {
+				held[f.Path][p] = true
+			}
+		}
+	}
+	for _, f := range s.Report.Findings {
+		if held[f.File] == nil || f.Field == "" || held[f.File][f.Field] || strings.HasPrefix(f.Message, "not set") {
+			continue
+		}
+		t.Errorf("a finding on a field the input does not hold, without saying it was not set: %s", f)
+	}
 }
 
 // isOtherEntry reports whether leaf belongs to a list entry of an

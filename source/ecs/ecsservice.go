@@ -53,6 +53,9 @@ func (m *mapper) ecsService() error {
 		}
 		d := int32(v)
 		m.desired = &d
+	} else if m.sd.defaultCount > 0 {
+		d := m.sd.defaultCount
+		m.desired, m.desiredDefault = &d, true
 	}
 	switch lt := strings.ToUpper(s.LaunchType); lt {
 	case "":
@@ -261,7 +264,8 @@ func (m *mapper) loadBalancing() error {
 			return inputErr(t, f+".containerPort", "container %q has no port mapping for port %d", lb.ContainerName, port)
 		}
 		if c != m.app {
-			t.Warn(f, "", fmt.Sprintf("a load balancer also sends traffic to container %s port %d; Kubernetes exposes the app container %s: add a Service port for it by hand", c.name, port, m.app.name))
+			c.reach(int32(port))
+			t.Warn(f, fmt.Sprintf("Service port %d → %s", port, c.target), fmt.Sprintf("a load balancer also sends traffic to container %s port %d, which the Service has too; routes and the load balancer's health check follow the app container %s", c.name, port, m.app.name))
 			continue
 		}
 		if m.expose == nil {
@@ -272,7 +276,7 @@ func (m *mapper) loadBalancing() error {
 			t.Warn(f+".containerPort", "Service targetPort", "a second load balancer sends to the same port: one Service takes both; add an Ingress for each entry point")
 			t.Use(f + ".containerName")
 		} else {
-			t.Warn(f+".containerPort", "", fmt.Sprintf("a second load balancer sends to port %d; the Service exposes port %d: add a Service port by hand", port, m.expose.Port))
+			t.Warn(f+".containerPort", fmt.Sprintf("Service port %d", port), fmt.Sprintf("a second load balancer sends to port %d, which the Service has too; routes and the load balancer's health check follow port %d", port, m.expose.Port))
 			t.Use(f + ".containerName")
 		}
 		switch {
@@ -324,6 +328,16 @@ func (m *mapper) loadBalancing() error {
 	return nil
 }
 
+// reach records that clients outside the task reached the container's
+// port.
+func (c *cinfo) reach(port int32) {
+	for i := range c.ports {
+		if c.out.Ports[c.ports[i].port].ContainerPort == port {
+			c.ports[i].reached = true
+		}
+	}
+}
+
 func hasPort(c *cinfo, port int32) bool {
 	for _, p := range c.out.Ports {
 		if p.ContainerPort == port {
@@ -362,7 +376,13 @@ func (m *mapper) readiness(tgd *tgDoc, trafficPort int32) error {
 	t := source.NewTracker(tgd.path, tgd.pos, &m.svc.Report).At(tgd.prefix)
 	m.aux = append(m.aux, t)
 	m.readinessTG = tgd
-	t.Mapped("TargetGroupArn", "joins service "+m.svc.Name)
+	if t.Holds("TargetGroupArn") {
+		t.Mapped("TargetGroupArn", "joins service "+m.svc.Name)
+	} else {
+		// A template's target group: the service's loadBalancers name its
+		// logical id, and its ARN is the stack's.
+		t.Use("TargetGroupArn")
+	}
 	target := m.app.target + ".readinessProbe"
 	if tg.HealthCheckEnabled != nil && !*tg.HealthCheckEnabled {
 		t.Warn("HealthCheckEnabled", target, "the load balancer did not check the targets; the readiness probe only checks that the port accepts connections")

@@ -47,6 +47,9 @@ type mapper struct {
 	expose           *service.Expose
 	readinessTG      *tgDoc // the target group whose check is the readiness probe
 	desired          *int32
+	// desiredDefault is set when desired is the default of a
+	// desiredCount the service does not set.
+	desiredDefault bool
 }
 
 // role says where a container goes in the pod.
@@ -80,6 +83,8 @@ type cinfo struct {
 	wantInit    bool
 	wantSidecar bool
 	essential   bool
+	// ports are its port mappings that became container ports.
+	ports []portRow
 }
 
 func newMapper(in *inputs, td *tdDoc, sd *svcDoc) *mapper {
@@ -188,6 +193,7 @@ func (m *mapper) run() (*service.Service, error) {
 			return nil, err
 		}
 	}
+	m.unknownFields()
 	m.root.Finish()
 	if m.st != nil {
 		m.st.Finish()
@@ -199,6 +205,39 @@ func (m *mapper) run() (*service.Service, error) {
 		return nil, err
 	}
 	return m.svc, nil
+}
+
+// rootDrops are fields beside describe-task-definition's taskDefinition
+// that are not configuration, and why.
+var rootDrops = []struct{ field, why string }{
+	{"ResponseMetadata", "the API response's own metadata (request id, HTTP status), as boto3 and the SDKs print it"},
+}
+
+// unknownFields warns of each top-level field of the task definition, of
+// the file around it and of the ECS service that no step knew: a field
+// ECS added since, or one misspelt or misplaced. It is not converted, and
+// never a reason to refuse the file; the report names it and its line.
+func (m *mapper) unknownFields() {
+	const why = "cutover does not know this field (a field ECS added since, or a misspelt or misplaced one): nothing of it is converted; check whether it matters"
+	warn := func(t *source.Tracker) {
+		for _, k := range m.childKeys(t) {
+			if !t.Reported(k) {
+				t.Warn(k, "", why)
+			}
+		}
+	}
+	if !m.td.bare {
+		warn(m.t)
+		if m.root.Prefix != m.t.Prefix {
+			for _, d := range rootDrops {
+				m.dropIf(m.root, d.field, d.why)
+			}
+			warn(m.root)
+		}
+	}
+	if m.st != nil {
+		warn(m.st)
+	}
 }
 
 // inputErr builds an InputError for a field under t.
@@ -216,7 +255,10 @@ func (m *mapper) dropIf(t *source.Tracker, field, why string) {
 // childKeys returns the keys directly under t's path that hold a value,
 // sorted.
 func (m *mapper) childKeys(t *source.Tracker) []string {
-	prefix := t.Prefix + "."
+	prefix := ""
+	if t.Prefix != "" {
+		prefix = t.Prefix + "."
+	}
 	var out []string
 	for p := range m.present[t.Pos] {
 		if rest, ok := strings.CutPrefix(p, prefix); ok && !strings.ContainsAny(rest, ".[") {
@@ -258,8 +300,8 @@ func (m *mapper) identity() error {
 	}
 	m.svc.Origin.Files = files
 
-	m.t.Use("taskDefinitionArn")
-	m.t.Use("revision")
+	m.metadata(m.t, "taskDefinitionArn", td.TaskDefinitionArn.bad, "an ARN")
+	m.metadata(m.t, "revision", m.td.badRevision, "a whole number")
 
 	var name, field string
 	var t *source.Tracker
@@ -268,6 +310,13 @@ func (m *mapper) identity() error {
 		name, field, t = m.sd.s.ServiceName, "serviceName", m.st
 		if td.Family != "" {
 			m.t.Use("family")
+		}
+		if !m.st.Holds(field) {
+			// A template's service without ServiceName: named says where
+			// the name came from.
+			m.svc.Name = service.SanitizeName(name)
+			m.st.Use(field)
+			t = nil
 		}
 	case hasPlaceholder(td.Family) && listName(td.ContainerDefinitions) >= 0:
 		// An unrendered template: the application's container names the
@@ -303,8 +352,8 @@ func (m *mapper) identity() error {
 		}
 	}
 	if m.sd != nil {
-		m.st.Use("serviceArn")
-		m.st.Use("clusterArn")
+		m.metadata(m.st, "serviceArn", m.sd.s.ServiceArn.bad, "an ARN")
+		m.metadata(m.st, "clusterArn", m.sd.s.ClusterArn.bad, "an ARN")
 		m.st.Use("cluster")
 		ref, _ := parseTaskDefRef(m.sd.s.TaskDefinition)
 		switch {
@@ -319,6 +368,17 @@ func (m *mapper) identity() error {
 		}
 	}
 	return nil
+}
+
+// metadata covers a field AWS assigns that only names what the report
+// already names (an ARN, the revision): no row of its own, unless it held
+// bad, a JSON kind other than want, which is reported and ignored.
+func (m *mapper) metadata(t *source.Tracker, field, bad, want string) {
+	if bad == "" {
+		t.Use(field)
+		return
+	}
+	t.Drop(field, fmt.Sprintf("metadata AWS assigns, ignored: want %s, found %s", want, bad))
 }
 
 // listName picks the container that names a service read from a bare

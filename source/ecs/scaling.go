@@ -23,7 +23,16 @@ func (m *mapper) scaling() error {
 		if m.byFam {
 			t.Warn("ResourceId", "", fmt.Sprintf("no ECS service in the input: matched to task definition family %s by name", m.td.td.Family))
 		} else {
-			t.Mapped("ResourceId", "joins service "+m.svc.Name)
+			switch {
+			case t.Holds("ResourceId"):
+				t.Mapped("ResourceId", "joins service "+m.svc.Name)
+			case t.Holds("ScalingTargetId"):
+				// A template's policy names its scalable target, whose
+				// ResourceId names the service.
+				t.Mapped("ScalingTargetId", "joins service "+m.svc.Name)
+			default:
+				t.Use("ResourceId")
+			}
 		}
 		t.Use("ServiceNamespace")
 		t.Use("ScalableDimension")
@@ -169,6 +178,9 @@ func (m *mapper) scaling() error {
 		case m.desired != nil && *m.desired == 0:
 			m.svc.Replicas = m.desired
 			m.st.Warn("desiredCount", "Deployment .spec.replicas", "0: the service ran no tasks (or the file is a CLI skeleton), so the Deployment runs no pods until replicas is raised in values/services/"+m.svc.Name+".yaml")
+		case m.desired != nil && m.desiredDefault:
+			m.svc.Replicas = m.desired
+			m.st.Warn("desiredCount", fmt.Sprintf("Deployment .spec.replicas %d", *m.desired), fmt.Sprintf("not set: CloudFormation's default of %d task applies", *m.desired))
 		case m.desired != nil:
 			m.svc.Replicas = m.desired
 			m.st.Mapped("desiredCount", "Deployment .spec.replicas")
@@ -199,7 +211,7 @@ func (m *mapper) scaling() error {
 	sc.MinReplicas, sc.MaxReplicas = int32(minC), int32(maxC)
 	sc.ScaleDownStabilizationSeconds = int32(scaleDown)
 	m.svc.Scaling = sc
-	if m.desired != nil {
+	if m.desired != nil && !m.desiredDefault {
 		m.st.Warn("desiredCount", "HorizontalPodAutoscaler", fmt.Sprintf("the autoscaler owns the replica count (%d when exported)", *m.desired))
 	}
 	return nil
@@ -212,11 +224,31 @@ func (m *mapper) finish() error {
 	if m.expose == nil && len(app.out.Ports) > 0 {
 		m.expose = &service.Expose{Port: app.out.Ports[0].ContainerPort, Internal: true}
 	}
+	// A port that clients reached on the instance (a fixed host port,
+	// host networking) or through a load balancer is on the Service
+	// whichever container serves it; a sidecar's says so on the port.
+	for _, c := range m.cs {
+		for _, r := range c.ports {
+			if !r.reached {
+				continue
+			}
+			if c.role == roleSidecar {
+				c.out.Ports[r.port].Served = true
+			}
+			if m.expose == nil && (c.role == roleMain || c.role == roleSidecar) {
+				m.expose = &service.Expose{Port: c.out.Ports[r.port].ContainerPort, Internal: true}
+			}
+		}
+	}
 	m.svc.Expose = m.expose
 	if m.expose == nil {
 		m.svc.Kind = service.KindWorker
 		field, t := "family", m.t
 		switch {
+		case m.sd != nil && m.sd.named != nil && !m.st.Holds("serviceName"):
+			// A template's service without ServiceName: the row goes
+			// where the resource is, beside the one on its name.
+			field, t = m.sd.named.field, source.NewTracker(m.sd.path, m.sd.pos, &m.svc.Report)
 		case m.sd != nil:
 			field, t = "serviceName", m.st
 		case m.td.bare && m.app != nil:
@@ -227,7 +259,7 @@ func (m *mapper) finish() error {
 		t.Warn(field, "kind worker", "no load balancer, service registry or port mapping: a worker, a Deployment without a Service")
 	} else {
 		m.svc.Kind = service.KindServer
-		if app.out.Readiness == nil {
+		if app.out.Readiness == nil && (hasPort(app, m.expose.Port) || !m.served(m.expose.Port)) {
 			app.out.Readiness = &service.Probe{TCPPort: m.expose.Port}
 			if !(m.sd != nil && len(m.sd.s.LoadBalancers) > 0) {
 				field := "portMappings"
@@ -252,14 +284,22 @@ func (m *mapper) finish() error {
 			// It gets the app's preStop sleep too: endpoints stop
 			// sending to it before SIGTERM, as they stop for the app.
 			c.out.PreStopSleepSeconds = preStopSeconds
-			field := "portMappings"
-			for i, pm := range c.def.PortMappings {
-				if v, _ := pm.ContainerPort.int(); v == int64(p) && !m.skip(c.t, fmt.Sprintf("portMappings[%d]", i)) {
-					field = fmt.Sprintf("portMappings[%d].containerPort", i)
+			c.t.Warn(m.portField(c, p), c.target+".readinessProbe.tcpSocket", fmt.Sprintf("an essential container that serves port %d: the pod is ready once it accepts connections there too, and it sleeps before SIGTERM as the app does", p))
+		}
+		// A sidecar that serves the Service is checked as well; it needs
+		// no preStop sleep, since Kubernetes stops sidecars only after
+		// the main containers have stopped.
+		for _, c := range m.cs {
+			if c.role != roleSidecar || c.out.Readiness != nil {
+				continue
+			}
+			for _, p := range c.out.Ports {
+				if p.Served && p.Protocol != "UDP" {
+					c.out.Readiness = &service.Probe{TCPPort: p.ContainerPort}
+					c.t.Warn(m.portField(c, p.ContainerPort), c.target+".readinessProbe.tcpSocket", fmt.Sprintf("a sidecar that serves port %d on the Service: the pod is ready once it accepts connections there too", p.ContainerPort))
 					break
 				}
 			}
-			c.t.Warn(field, c.target+".readinessProbe.tcpSocket", fmt.Sprintf("an essential container that serves port %d: the pod is ready once it accepts connections there too, and it sleeps before SIGTERM as the app does", p))
 		}
 	}
 
@@ -281,6 +321,32 @@ func (m *mapper) finish() error {
 		stop += preStopSeconds
 	}
 	m.svc.TerminationGracePeriodSeconds = &stop
+	m.reportPorts()
 	m.place()
 	return nil
+}
+
+// served reports whether a container of the pod declares port for the
+// Service: a main container, or a sidecar whose port is Served. Its own
+// readiness probe covers that port.
+func (m *mapper) served(port int32) bool {
+	for _, c := range m.cs {
+		for _, p := range c.out.Ports {
+			if p.ContainerPort == port && (c.role == roleMain || p.Served) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// portField is the field of c's port mapping for port, for a report row;
+// "portMappings" when none is left to name.
+func (m *mapper) portField(c *cinfo, port int32) string {
+	for i, pm := range c.def.PortMappings {
+		if v, _ := pm.ContainerPort.int(); v == int64(port) && !m.skip(c.t, fmt.Sprintf("portMappings[%d]", i)) {
+			return fmt.Sprintf("portMappings[%d].containerPort", i)
+		}
+	}
+	return "portMappings"
 }

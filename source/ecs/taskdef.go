@@ -381,6 +381,7 @@ var taskDrops = []struct{ field, why string }{
 	{"registeredAt", "set by AWS at registration, not configuration"},
 	{"registeredBy", "set by AWS at registration, not configuration"},
 	{"deregisteredAt", "set by AWS at registration, not configuration"},
+	{"deleteRequestedAt", "set by AWS at registration, not configuration"},
 }
 
 // taskLevel maps the task definition's own fields.

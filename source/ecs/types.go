@@ -17,7 +17,7 @@ import (
 // taskDefinition is the taskDefinition object of describe-task-definition
 // output, or the whole of register-task-definition input.
 type taskDefinition struct {
-	TaskDefinitionArn       string         `json:"taskDefinitionArn"`
+	TaskDefinitionArn       metaText       `json:"taskDefinitionArn"`
 	Family                  string         `json:"family"`
 	Revision                num            `json:"revision"`
 	TaskRoleArn             string         `json:"taskRoleArn"`
@@ -40,6 +40,24 @@ type taskDefinition struct {
 	// Tags is register-task-definition input's own tags field;
 	// describe-task-definition prints them beside the task definition.
 	Tags tagList `json:"tags"`
+}
+
+// metaText is metadata AWS assigned and prints (an ARN), which the
+// importer reads only to join files: a value of another JSON type is no
+// reason to refuse the file, so UnmarshalJSON never fails. The mapper
+// reports what it could not read.
+type metaText struct {
+	s string
+	// bad, when not empty, is the JSON kind found instead of a string.
+	bad string
+}
+
+func (m *metaText) UnmarshalJSON(b []byte) error {
+	*m = metaText{}
+	if err := json.Unmarshal(b, &m.s); err != nil {
+		m.bad = jsonKind(b)
+	}
+	return nil
 }
 
 type tag struct {
@@ -281,9 +299,9 @@ type volume struct {
 // ecsService is one entry of describe-services output, or create-service
 // input (which names the cluster "cluster" rather than "clusterArn").
 type ecsService struct {
-	ServiceArn               string          `json:"serviceArn"`
+	ServiceArn               metaText        `json:"serviceArn"`
 	ServiceName              string          `json:"serviceName"`
-	ClusterArn               string          `json:"clusterArn"`
+	ClusterArn               metaText        `json:"clusterArn"`
 	Cluster                  string          `json:"cluster"`
 	TaskDefinition           string          `json:"taskDefinition"`
 	DesiredCount             num             `json:"desiredCount"`

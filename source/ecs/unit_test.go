@@ -154,6 +154,9 @@ func TestLooksSecret(t *testing.T) {
 		{"ENABLE_TOKEN", "true", false},
 		{"SECRET", "", false},
 		{"LOG_LEVEL", "debug", false},
+		{"SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T000/B000/XXXX", true},
+		{"ORDERS_WEBHOOK_URL", "https://hooks.example.com/orders/9f8e7d6c5b4a", true},
+		{"ORDERS_WEBHOOK_URL", "https://hooks.example.com/orders", false},
 	}
 	for _, c := range cases {
 		if got := looksSecret(c.name, c.value); got != c.want {
@@ -393,6 +396,46 @@ func TestSecondLoadBalancerAndMissingTargetGroup(t *testing.T) {
 	}
 }
 
+// A load balancer that sent to a sidecar was reported as "add a Service
+// port for it by hand", and the Service lacked the port.
+func TestLoadBalancerToSidecarPutsItsPortOnTheService(t *testing.T) {
+	svcs := importFiles(t, map[string]string{
+		"td.json": `{"family": "web", "networkMode": "awsvpc", "containerDefinitions": [
+		  {"name": "app", "image": "registry.example/web:1.0", "memory": 512, "portMappings": [{"containerPort": 8080}],
+		   "dependsOn": [{"containerName": "envoy", "condition": "START"}]},
+		  {"name": "envoy", "image": "envoyproxy/envoy:v1.31.2", "memory": 128, "portMappings": [{"containerPort": 8443}, {"containerPort": 9901}]}]}`,
+		"svc.json": `{"serviceName": "web", "cluster": "prod", "taskDefinition": "web", "desiredCount": 2, "loadBalancers": [
+		  {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/1111111111111111", "containerName": "app", "containerPort": 8080},
+		  {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-tls/2222222222222222", "containerName": "envoy", "containerPort": 8443}]}`,
+	})
+	s := svcs[0]
+	if len(s.Sidecars) != 1 || s.Sidecars[0].Name != "envoy" {
+		t.Fatalf("sidecars = %+v, want envoy", s.Sidecars)
+	}
+	served := map[int32]bool{}
+	for _, p := range s.Sidecars[0].Ports {
+		served[p.ContainerPort] = p.Served
+	}
+	if !served[8443] || served[9901] {
+		t.Errorf("envoy's served ports = %v, want 8443 only: the load balancer sent to it, and 9901 was the task's own", served)
+	}
+	if len(findings(s, "by hand")) > 0 {
+		t.Errorf("a finding still says to add the port by hand:\n%s", strings.Join(findings(s, "by hand"), "\n"))
+	}
+	for _, words := range [][]string{
+		{"loadBalancers[1]", "Service port 8443 → sidecars[envoy]"},
+		{"containerDefinitions[1].portMappings[0].containerPort", "mapped", "Service port 8443"},
+		{"containerDefinitions[1].portMappings[0].containerPort", "sidecars[envoy].readinessProbe.tcpSocket"},
+	} {
+		if len(findings(s, words...)) == 0 {
+			t.Errorf("no finding with %q in:\n%s", words, strings.Join(findings(s), "\n"))
+		}
+	}
+	if f := findings(s, "containerDefinitions[1].portMappings[1].containerPort"); len(f) != 1 || strings.Contains(f[0], "Service") {
+		t.Errorf("port 9901 findings = %q, want one, not on the Service", f)
+	}
+}
+
 func TestDependsOnCycleIsRefused(t *testing.T) {
 	td := `{"family": "x", "containerDefinitions": [
 	  {"name": "a", "image": "a:1", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
@@ -514,5 +557,42 @@ func TestTagsDoNotBlockConversion(t *testing.T) {
 		if !reflect.DeepEqual(v.Tags.tags, tc.want) || v.Tags.object != tc.object || v.Tags.bad != tc.bad {
 			t.Errorf("%s: got %+v, want tags %+v object %v bad %q", tc.in, v.Tags, tc.want, tc.object, tc.bad)
 		}
+	}
+}
+
+// describe-task-definition output whose metadata was of another type than
+// the API's (a hand-edited or re-serialised export) was refused with exit
+// 2 ("taskDefinition.taskDefinitionArn: want a string, found object"):
+// metadata is reported and ignored; a field cutover maps still fails,
+// naming file, line and field.
+func TestMetadataOfAnotherTypeIsNoError(t *testing.T) {
+	td := `{"taskDefinition": {
+  "taskDefinitionArn": {"Fn::Sub": "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:4"},
+  "family": "web",
+  "revision": ["4"],
+  "containerDefinitions": [{"name": "app", "image": %s, "memory": 256}],
+  "status": 1,
+  "registeredAt": {"$date": "2024-10-25T07:27:14Z"}
+}}`
+	svc := `{"services": [{"serviceName": "web", "serviceArn": 7, "clusterArn": ["prod"], "taskDefinition": "web", "desiredCount": 1}]}`
+	svcs := importFiles(t, map[string]string{"td.json": fmt.Sprintf(td, `"nginx:1.27"`), "svc.json": svc})
+	s := svcs[0]
+	for _, words := range [][]string{
+		{"taskDefinition.taskDefinitionArn", "dropped", "want an ARN, found an object"},
+		{"taskDefinition.revision", "dropped", "want a whole number, found a list"},
+		{"taskDefinition.status", "dropped", "set by AWS"},
+		{"taskDefinition.registeredAt", "dropped", "set by AWS"},
+		{"services[0].serviceArn", "dropped", "found a number"},
+		{"services[0].clusterArn", "dropped", "found a list"},
+	} {
+		if got := findings(s, words...); len(got) != 1 {
+			t.Errorf("%d findings with %q, want 1, in:\n%s", len(got), words, strings.Join(findings(s), "\n"))
+		}
+	}
+
+	_, err := Importer{}.Import(context.Background(), []source.File{{Path: "td.json", Data: []byte(fmt.Sprintf(td, `{"repo": "nginx"}`))}}, source.Options{})
+	var ie *source.InputError
+	if !errors.As(err, &ie) || ie.File != "td.json" || ie.Line != 5 || ie.Field != "taskDefinition.containerDefinitions.image" {
+		t.Errorf("an image that is an object: got %v, want an InputError at td.json:5 naming the image", err)
 	}
 }

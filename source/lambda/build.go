@@ -173,7 +173,7 @@ func (fn *function) fill(v val, name, def, reason string) string {
 		for _, x := range fn.svc.Values {
 			if x.Name == name {
 				if x.Reason == reason && x.Default == def {
-					v.t.Fill(v.field, "values fill."+name, reason)
+					v.t.Fill(v.field, "values fill."+name, v.unset(reason))
 					return name
 				}
 				clash = true
@@ -186,7 +186,45 @@ func (fn *function) fill(v val, name, def, reason string) string {
 		n++
 	}
 	fn.svc.AddValue(name, def, reason)
-	v.t.Fill(v.field, "values fill."+name, reason)
+	v.t.Fill(v.field, "values fill."+name, v.unset(reason))
+	return name
+}
+
+// perEnvValue declares name, a value each environment of a serverless.yml
+// takes as the stage it deploys as gives it (vals; unknown are the environments that map to
+// no stage and fill it themselves), reports it at v, and returns its
+// name. what says what the value is.
+func (fn *function) perEnvValue(v val, name, what string, vals map[string]string, unknown []string) string {
+	var order []string
+	if r, ok := fn.res.(*sls); ok {
+		order = r.envs
+	}
+	var parts []string
+	for _, env := range order {
+		if x, ok := vals[env]; ok {
+			parts = append(parts, fmt.Sprintf("%s %q", env, x))
+		}
+	}
+	reason := what + " depends on the Serverless stage, which each deployment chose: each environment takes the value of the stage of its name"
+	if len(parts) > 0 {
+		reason += " (" + strings.Join(parts, ", ") + ")"
+	}
+	name = fn.svc.AddValue(name, "", reason)
+	for i := range fn.svc.Values {
+		if fn.svc.Values[i].Name == name {
+			fn.svc.Values[i].PerEnv = vals
+		}
+	}
+	target := "values environments.<env>.fill." + name
+	if len(unknown) > 0 {
+		who := "environment " + unknown[0] + " deploys"
+		if len(unknown) > 1 {
+			who = "environments " + strings.Join(unknown, ", ") + " deploy"
+		}
+		v.t.Fill(v.field, target, v.unset(fmt.Sprintf("%s; %s as no stage the file lists (stages:): fill environments.%s.fill.%s", reason, who, unknown[0], name)))
+		return name
+	}
+	v.t.Warn(v.field, target, v.unset(reason))
 	return name
 }
 
@@ -219,7 +257,7 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, sec)
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		v.t.Mapped(v.field, fmt.Sprintf("ExternalSecret key %s (%s %s)", name, sec.Source, sec.Key))
-	case !s.ok && (secretName(name) || connectionName(name) || urlPasswordRE.MatchString(s.def) || s.sensitive):
+	case !s.ok && (secretName(name) || connectionName(name) || source.WebhookName(name) || source.SecretURL(name, s.def) || s.sensitive):
 		// A credential the input does not say must not become a value in
 		// a values file either, nor a connection URL, which usually
 		// carries one (and the fallback must not be written out when it
@@ -229,6 +267,8 @@ func (fn *function) addEnv(name string, v val) {
 		case secretName(name):
 		case s.sensitive:
 			why = "it comes from a file of secrets"
+		case source.WebhookName(name) || source.SecretURL(name, s.def) && !source.URLHasPassword(s.def):
+			why = "a webhook URL carries the token that lets anyone post to it"
 		default:
 			why = "a connection URL usually carries a password"
 		}
@@ -248,11 +288,18 @@ func (fn *function) addEnv(name string, v val) {
 		fn.svc.Secrets = append(fn.svc.Secrets, service.Secret{Name: name, Source: service.SecretsManager, Key: key})
 		fn.env = append(fn.env, service.EnvVar{Name: name, Secret: name})
 		why := "the name looks like a credential"
-		if urlPasswordRE.MatchString(s.text) {
+		switch {
+		case source.URLHasPassword(s.text):
 			why = "the value is a URL with a password in it"
+		case source.SecretURL(name, s.text):
+			why = "the value is a webhook URL, whose token lets anyone post to it"
 		}
 		v.t.Warn(v.field, "ExternalSecret key "+name,
 			fmt.Sprintf("%s: cutover did not copy its value; store it in Secrets Manager as %q (or point the key elsewhere) and rotate it, since it was in plain text", why, key))
+	case s.ok && fn.stageDependent(v):
+		vals, unknown := fn.res.(*sls).perEnv(v)
+		ref := fn.perEnvValue(v, service.FillKey("env", name), "environment variable "+name, vals, unknown)
+		fn.env = append(fn.env, service.EnvVar{Name: name, ValueRef: ref})
 	default:
 		if fn.svc.Config == nil {
 			fn.svc.Config = map[string]string{}
@@ -274,6 +321,17 @@ func (fn *function) addEnv(name string, v val) {
 	}
 }
 
+// stageDependent reports whether v, a value of a serverless.yml, resolves
+// differently per environment's stage.
+func (fn *function) stageDependent(v val) bool {
+	r, ok := fn.res.(*sls)
+	if !ok {
+		return false
+	}
+	vals, unknown := r.perEnv(v)
+	return vals != nil || len(unknown) > 0
+}
+
 func (fn *function) secretKeyPrefix() string {
 	if fn.name != "" {
 		return fn.name + "/"
@@ -284,15 +342,11 @@ func (fn *function) secretKeyPrefix() string {
 // looksSecret reports whether an environment variable looks like a
 // credential by its name, and its value is not an identifier of one.
 func looksSecret(name, value string) bool {
-	if urlPasswordRE.MatchString(value) {
+	if source.SecretURL(name, value) {
 		return true
 	}
 	return secretName(name) && len(value) >= 8 && !strings.HasPrefix(value, "arn:") && !strings.HasPrefix(value, "/")
 }
-
-// urlPasswordRE matches a URL with a password in it:
-// postgres://app:pw@db/app, redis://:pw@cache:6379.
-var urlPasswordRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:[^/@\s]+@`)
 
 // connectionNameRE matches variables that hold a connection URL or DSN
 // (DATABASE_URL, MONGODB_URI, SENTRY_DSN, DB_CONNECTION_STRING).

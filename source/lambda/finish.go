@@ -58,11 +58,11 @@ func (fn *function) finishKind() {
 	default:
 		svc.Kind = service.KindJob
 		if dropped := fn.droppedEvents(); len(dropped) > 0 {
-			fn.eventsAt.t.Warn(fn.eventsAt.field, "Job",
-				fmt.Sprintf("the function's event sources were dropped (%s, each reported with why), so nothing on Kubernetes invokes it; it becomes a Job that runs one invocation: keep those sources on AWS calling a server, or have their callers create Jobs", strings.Join(dropped, ", ")))
+			fn.eventsAt.t.Warn(fn.eventsAt.field, "Job", fn.eventsAt.unset(
+				fmt.Sprintf("the function's event sources were dropped (%s, each reported with why), so nothing on Kubernetes invokes it; it becomes a Job that runs one invocation: keep those sources on AWS calling a server, or have their callers create Jobs", strings.Join(dropped, ", "))))
 		} else {
-			fn.eventsAt.t.Warn(fn.eventsAt.field, "Job",
-				"the function has no event source: it ran when something invoked it (the Invoke API, S3, SNS, Step Functions, another function); it becomes a Job that runs one invocation, so those callers must now create Jobs or call a server")
+			fn.eventsAt.t.Warn(fn.eventsAt.field, "Job", fn.eventsAt.unset(
+				"the function has no event source: it ran when something invoked it (the Invoke API, S3, SNS, Step Functions, another function); it becomes a Job that runs one invocation, so those callers must now create Jobs or call a server"))
 		}
 	}
 	for _, tr := range fn.triggers {
@@ -288,7 +288,7 @@ func (fn *function) finishScaling() {
 		if fn.reserved != nil {
 			msg = fmt.Sprintf("reserved concurrency %d is not a replica count for a stream consumer: ", *fn.reserved) + msg
 		}
-		at.t.Warn(at.field, fmt.Sprintf("Deployment replicas %d, no autoscaler", n), msg)
+		at.t.Warn(at.field, fmt.Sprintf("Deployment replicas %d, no autoscaler", n), at.unset(msg))
 		if fn.provisioned > 0 {
 			fn.provisionedAt.t.Warn(fn.provisionedAt.field, "", fmt.Sprintf("provisioned concurrency %d: the standby replica is the warm capacity a stream consumer needs", fn.provisioned))
 		}
@@ -343,10 +343,9 @@ func (fn *function) finishScaling() {
 		msg = "one replica runs one request at a time, as a Lambda execution environment does; the HPA scales on 70% CPU, which lags Lambda's per-request scaling (KEDA's HTTP add-on scales on concurrency)"
 	}
 	if why != "" {
-		at.t.Warn(at.field, fmt.Sprintf("%s %d", target, max), why+"; "+msg)
-		return
+		msg = why + "; " + msg
 	}
-	at.t.Warn(at.field, fmt.Sprintf("%s %d", target, max), msg)
+	at.t.Warn(at.field, fmt.Sprintf("%s %d", target, max), at.unset(msg))
 }
 
 // finishEnv adds the environment the Lambda runtime set for the function,

@@ -36,6 +36,16 @@ func (v val) absent() bool {
 	return v.isEmpty() && (v.over == nil || v.over.absent())
 }
 
+// unset returns msg for a report row on v, said to be about a field the
+// input did not set when v is absent: the report describes the input's
+// fields, and a row on one it lacks names the default that applies.
+func (v val) unset(msg string) string {
+	if !v.absent() || strings.HasPrefix(msg, "not set") {
+		return msg
+	}
+	return "not set: " + msg
+}
+
 func (v val) isEmpty() bool {
 	if v.isNull() {
 		return true

@@ -24,8 +24,14 @@ type sls struct {
 	stage string
 	// stageNote is set when the stage came from a default.
 	stageNote string
-	region    string
-	cfn       *cfn
+	// pinned is set when provider.stage names one stage outright: every
+	// environment deploys as that stage. Otherwise each deployment chose
+	// its stage (--stage, ${opt:stage, …}), and envs deploy as their own.
+	pinned bool
+	// envs are the environments of the output (source.Options.Envs).
+	envs   []string
+	region string
+	cfn    *cfn
 	// svcUnknown says why the service name could not be resolved ("":
 	// it was).
 	svcUnknown string
@@ -155,6 +161,86 @@ func (r *sls) eval(whole, body string, depth int) scalar {
 	return scalar{reason: whole + ": " + last.reason, sensitive: last.sensitive}
 }
 
+// stageProbe is a stage no file names: a value that resolves to
+// something else under it than under the default stage depends on the
+// stage.
+const stageProbe = "cutover-stage-probe"
+
+// perDeployment reports whether the stage is chosen per deployment and
+// the output has environments to deploy: values that depend on the stage
+// then resolve once per environment.
+func (r *sls) perDeployment() bool { return !r.pinned && len(r.envs) > 0 }
+
+// stageFor returns the stage environment env deploys as: its own name,
+// as stages and environments are usually named alike, unless the file
+// lists its stages (stages:, beside default) and env is none of them;
+// ok is false then, and env's values are the user's to fill.
+func (r *sls) stageFor(env string) (stage string, ok bool) {
+	listed := false
+	for _, k := range r.doc.get("stages").keys() {
+		if k == env {
+			return env, true
+		}
+		listed = listed || k != "default"
+	}
+	return env, !listed
+}
+
+// stageList names each environment's stage for a report row.
+func (r *sls) stageList() string {
+	var parts []string
+	for _, env := range r.envs {
+		if st, ok := r.stageFor(env); ok {
+			parts = append(parts, env+": "+st)
+		} else {
+			parts = append(parts, env+": not among stages:")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// perEnv resolves v as each environment deploys it. vals is nil when v
+// does not depend on the stage (or the stage is pinned, or there are no
+// environments), or when it is no plain value under some stage; else it
+// holds each environment's value, and unknown the environments that map
+// to no stage.
+func (r *sls) perEnv(v val) (vals map[string]string, unknown []string) {
+	if !r.perDeployment() {
+		return nil, nil
+	}
+	stage, note := r.stage, r.stageNote
+	defer func() { r.stage, r.stageNote = stage, note }()
+	at := func(st string) (string, bool) {
+		r.stage, r.stageNote = st, ""
+		x := r.resolve(v)
+		return x.text, x.ok && x.secret == nil
+	}
+	base, ok := at(stage)
+	if !ok {
+		return nil, nil
+	}
+	probe, ok := at(stageProbe)
+	dependent := !ok || probe != base
+	vals = map[string]string{}
+	for _, env := range r.envs {
+		st, known := r.stageFor(env)
+		if !known {
+			unknown = append(unknown, env)
+			continue
+		}
+		x, ok := at(st)
+		if !ok {
+			return nil, nil
+		}
+		vals[env] = x
+		dependent = dependent || x != base
+	}
+	if !dependent {
+		return nil, nil
+	}
+	return vals, unknown
+}
+
 // splitTerms splits a variable body on commas outside quotes and
 // parentheses.
 func splitTerms(s string) []string {
@@ -214,6 +300,9 @@ func (r *sls) term(t string, depth int) scalar {
 	}
 	addr = strings.TrimSpace(addr)
 	switch {
+	case src == "self" && addr == "provider.stage" && !r.pinned:
+		// The stage the deployment chose, as ${sls:stage} says it.
+		return scalar{text: r.stage, ok: true, note: r.stageNote}
 	case src == "self":
 		n := r.lookup(addr)
 		if n.absent() {
@@ -455,7 +544,11 @@ func readServerless(p *part, opts source.Options) ([]*function, error) {
 			r.stage = x.text
 			r.stageNote = x.note
 		}
+		if s, ok := sv.raw(); ok && !strings.Contains(s, "${") {
+			r.pinned = true
+		}
 	}
+	r.envs = opts.Envs
 	r.region = "us-east-1"
 	regionNote := "the region is the Framework's default, us-east-1"
 	if rv := prov.get("region"); !rv.absent() {
@@ -550,7 +643,11 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 		report(v, "AWS_REGION", regionNote)
 	}
 	if v := prov.get("stage"); !v.absent() {
-		report(v, "AWS_LAMBDA_FUNCTION_NAME (the stage is part of it)", r.stageNote)
+		if r.perDeployment() {
+			v.t.Warn(v.field, "values environments.<env>.fill", fmt.Sprintf("each deployment chose its stage; each environment deploys as the stage of its name (%s), and the values that depend on the stage are resolved per environment", r.stageList()))
+		} else {
+			report(v, "AWS_LAMBDA_FUNCTION_NAME (the stage is part of it)", r.stageNote)
+		}
 	}
 
 	// The deployed name: name, else <service>-<stage>-<function>.
@@ -566,6 +663,17 @@ func readSlsFunction(fn *function, r *sls, svcName, key string, f, prov val, abs
 		fn.nameValue = fn.fill(f.get("name"), "functionName", "", fmt.Sprintf("the deployed function name, which the code reads from AWS_LAMBDA_FUNCTION_NAME: <service>-%s-%s, and the service name is not known when converting (%s)", r.stage, key, r.svcUnknown))
 	} else {
 		fn.name = svcName + "-" + r.stage + "-" + key
+		if r.perDeployment() {
+			vals, unknown := map[string]string{}, []string(nil)
+			for _, env := range r.envs {
+				if st, ok := r.stageFor(env); ok {
+					vals[env] = svcName + "-" + st + "-" + key
+				} else {
+					unknown = append(unknown, env)
+				}
+			}
+			fn.nameValue = fn.perEnvValue(f.get("name"), "functionName", "the deployed function name, <service>-<stage>-"+key+", which the code reads from AWS_LAMBDA_FUNCTION_NAME,", vals, unknown)
+		}
 	}
 
 	// pick returns the function's own setting, else the provider's.

@@ -10,19 +10,21 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/service"
+	"github.com/cutoverhq/cutover/source"
 )
 
 var (
 	secretNameRe = regexp.MustCompile(`(?i)(passw(or)?d|passwd|_pass$|^pass$|secret|token|api_?key|private_?key|access_?key|credential|auth_?key|signing_?key|encryption_?key|_salt$|^salt$|dsn$)`)
 	notSecretRe  = regexp.MustCompile(`(?i)(_file|_path|_dir|_arn|_id|_name|_ttl|_timeout|_length|_enabled|_header)$`)
-	urlPassRe    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:[^/@\s]+@`)
 	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // secretLooking reports whether a variable holds a secret, by name or by
-// value (a URL with a password); such values are never copied.
+// value (a URL with a password, a webhook URL: source.SecretURL); "" is a
+// value the service manager passes, so a webhook's name says enough. Such
+// values are never copied.
 func secretLooking(name, value string) bool {
-	if urlPassRe.MatchString(value) {
+	if source.SecretURL(name, value) || value == "" && source.WebhookName(name) {
 		return true
 	}
 	if notSecretRe.MatchString(name) {

@@ -298,3 +298,14 @@ func TestSecretValuesNeverLeave(t *testing.T) {
 		}
 	}
 }
+
+// A webhook URL in Environment= went into the ConfigMap, token and all;
+// PassEnvironment= of a webhook's name is a secret to store too.
+func TestWebhookLooksSecret(t *testing.T) {
+	if !secretLooking("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T000/B000/XXXX") || !secretLooking("DISCORD_WEBHOOK", "") {
+		t.Error("a webhook is not a secret")
+	}
+	if secretLooking("HEALTH_URL", "https://status.example.com/health") {
+		t.Error("a plain URL is a secret")
+	}
+}
