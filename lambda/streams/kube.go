@@ -357,6 +357,7 @@ func (s *Source) runElected(ctx context.Context, inv lambda.Invoker) error {
 	defer func() {
 		stopElection()
 		<-elDone
+		s.releaseLease(kube, ns, name)
 	}()
 	log := s.log.With("lease", ns+"/"+name, "identity", s.cfg.Identity)
 	log.Info("standing by until this replica holds the stream's lease")
@@ -379,6 +380,32 @@ func (s *Source) runElected(ctx context.Context, inv lambda.Invoker) error {
 		log.Info("releasing the lease")
 	}
 	return err
+}
+
+// releaseLease frees the Lease once the election has ended if this
+// replica still holds it. client-go releases on cancel but gives up on a
+// conflict, which happens when the cancel cut off a renew the API server
+// had already applied (seen in CI): a standby would then wait out the whole
+// LeaseDuration before taking the stream over.
+func (s *Source) releaseLease(kube kubernetes.Interface, ns, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	leases := kube.CoordinationV1().Leases(ns)
+	for range 3 {
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != s.cfg.Identity {
+			return
+		}
+		empty, one, now := "", int32(1), metav1.NewMicroTime(time.Now())
+		l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &empty, &one
+		l.Spec.AcquireTime, l.Spec.RenewTime = &now, &now
+		if _, err = leases.Update(ctx, l, metav1.UpdateOptions{}); err == nil || !apierrors.IsConflict(err) {
+			if err != nil {
+				s.log.Warn("could not release the lease; a standby takes over when it expires", "lease", ns+"/"+name, "error", err.Error())
+			}
+			return
+		}
+	}
 }
 
 // checkAccess asks the API server whether this replica may do what the
