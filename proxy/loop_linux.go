@@ -11,8 +11,8 @@ package proxy
 // non-blocking system calls, as HAProxy and NGINX do.
 //
 // A loop takes plain HTTP/1.1 exchanges: a request with no body or a
-// Content-Length body up to MaxReplayBody, no Upgrade, no Expect,
-// while no mirror and no fault drill is set, to plain-HTTP upstreams. Any
+// Content-Length body up to MaxReplayBody (answering Expect: 100-continue
+// itself), no Upgrade, while no mirror and no fault drill is set, to plain-HTTP upstreams. Any
 // other request hands its connection, with the bytes already read, to the
 // goroutine path (clientConn) before anything goes upstream, so no request
 // is sent twice. Routing, head rewriting, stats, the retry budget and the
@@ -85,6 +85,8 @@ type lconn struct {
 	dl     int64
 	dlKind uint8
 	need   int // bytes the read buffer must hold for the request coming
+	// sent100: the request coming was answered 100 Continue.
+	sent100 bool
 
 	busy      bool // an exchange is in flight
 	setCookie bool
@@ -694,7 +696,7 @@ func (l *loop) next2(c *lconn) {
 		l.handoff(c) // the goroutine path answers the error
 		return
 	}
-	if h.minor != 1 || h.chunked || h.expectContinue || (h.connUpgrade && len(h.upgrade) > 0) ||
+	if h.minor != 1 || h.chunked || (h.connUpgrade && len(h.upgrade) > 0) ||
 		h.contentLength > p.cfg.MaxReplayBody {
 		l.handoff(c)
 		return
@@ -707,10 +709,18 @@ func (l *loop) next2(c *lconn) {
 		// The body is on its way; the buffer grows to hold it (it is
 		// kept whole so that the request can be sent again).
 		c.need = n + int(h.contentLength)
+		if h.expectContinue && !c.sent100 {
+			// The client waits to be asked for its body. Expect is not
+			// forwarded, so the upstream never waits for a 100 of its own.
+			c.sent100 = true
+			if !l.write(c, continue100) {
+				return
+			}
+		}
 		l.clientDeadline(c, dlIdle, p.cfg.IdleTimeout)
 		return
 	}
-	c.need = 0
+	c.need, c.sent100 = 0, false
 	l.clientDeadline(c, dlNone, 0)
 	start := nanotime()
 	p.budget.request(start)

@@ -86,7 +86,7 @@
 // MaxReplayBody, with the same parser, routing, retry rules (retryState)
 // and stats as the rest. Any other connection (TLS, HTTP/2, upgrades,
 // streamed or chunked bodies,
-// Expect, HTTP/1.0) and every connection while a mirror or a fault drill is
+// HTTP/1.0) and every connection while a mirror or a fault drill is
 // set is handed, with the bytes already read, to a goroutine per connection
 // (clientConn) before anything goes upstream. CUTOVER_DATAPLANE=goroutine,
 // a TLS listener or an HTTPS upstream serve everything from goroutines; so
