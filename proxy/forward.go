@@ -158,7 +158,6 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 			}
 			return nil, &errUpstream{502, errNoUpstream}
 		}
-		ss := &p.stats.sides[side]
 		var f *fault
 		if set := p.faults.Load(); set != nil {
 			f = set.hit(side, now)
@@ -174,8 +173,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 				return nil, &errUpstream{f.status, &faultError{FaultErrors, fmt.Errorf("status %d", f.status)}}
 			}
 		}
-		ss.inflight.Add(1)
-		b.inflight.Add(1)
+		b.begin()
 		var uc *upConn
 		var err error
 		if f != nil && f.Kind == FaultRefuse {
@@ -185,8 +183,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 		}
 		if err != nil {
 			// Nothing was sent: any method may go elsewhere.
-			b.inflight.Add(-1)
-			ss.inflight.Add(-1)
+			b.end()
 			if st.unreached(p, b, now, err) {
 				continue
 			}
@@ -224,8 +221,7 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 					// it on legacy; the client never sees this answer.
 					p.stats.record(SideNew, nanotime(), ex.ttfb, ex.resp.status, false)
 					p.discard(uc)
-					b.inflight.Add(-1)
-					ss.inflight.Add(-1)
+					b.end()
 					continue
 				}
 				return uc, nil
@@ -234,16 +230,14 @@ func (p *Proxy) roundTrip(ex *exchange) (*upConn, error) {
 				// The upstream closed the pooled connection as the request
 				// went out: it was not processed; try a fresh one.
 				uc.close()
-				b.inflight.Add(-1)
-				ss.inflight.Add(-1)
+				b.end()
 				st.stale++
 				continue
 			}
 			sent = true
 		}
 		uc.close()
-		b.inflight.Add(-1)
-		ss.inflight.Add(-1)
+		b.end()
 		if isClientBodyErr(err) {
 			// The client broke off its own body: not the side's fault.
 			return nil, &errUpstream{400, err}
@@ -281,21 +275,7 @@ func (p *Proxy) markDown(b *backend, now int64, err error) {
 // did not get the whole head (so it cannot have acted on the request);
 // once the head is out, an upstream may act without reading the body.
 func (p *Proxy) send(ex *exchange, uc *upConn, b *backend) (sent bool, err error) {
-	buf := ex.buf[:ex.base]
-	if ex.needHost {
-		buf = append(buf, "Host: "...)
-		buf = append(buf, b.u.hostHdr...)
-		buf = append(buf, '\r', '\n')
-	}
-	switch {
-	case ex.chunked:
-		buf = append(buf, "Transfer-Encoding: chunked\r\n"...)
-	case ex.clen >= 0:
-		buf = append(buf, "Content-Length: "...)
-		buf = strconv.AppendInt(buf, ex.clen, 10)
-		buf = append(buf, '\r', '\n')
-	}
-	buf = append(buf, '\r', '\n')
+	buf := ex.attemptHead(b)
 	headLen := len(buf)
 	now := nanotime()
 	setDeadline(uc.c, &uc.wdl, now, p.cfg.WriteTimeout, false)
@@ -319,6 +299,26 @@ func (p *Proxy) send(ex *exchange, uc *upConn, b *backend) (sent bool, err error
 		}
 	}
 	return true, nil
+}
+
+// attemptHead completes the request head for an attempt on b: Host (when
+// needHost), the framing and the empty line after ex.buf[:ex.base].
+func (ex *exchange) attemptHead(b *backend) []byte {
+	buf := ex.buf[:ex.base]
+	if ex.needHost {
+		buf = append(buf, "Host: "...)
+		buf = append(buf, b.u.hostHdr...)
+		buf = append(buf, '\r', '\n')
+	}
+	switch {
+	case ex.chunked:
+		buf = append(buf, "Transfer-Encoding: chunked\r\n"...)
+	case ex.clen >= 0:
+		buf = append(buf, "Content-Length: "...)
+		buf = strconv.AppendInt(buf, ex.clen, 10)
+		buf = append(buf, '\r', '\n')
+	}
+	return append(buf, '\r', '\n')
 }
 
 // clientBodyError is a failure reading the client's body while streaming
@@ -387,23 +387,35 @@ func (p *Proxy) discard(uc *upConn) {
 // the upstream connection when reusable.
 func (p *Proxy) release(ex *exchange, uc *upConn, reusable bool, transportErr bool) {
 	now := nanotime()
-	ss := &p.stats.sides[ex.side]
-	p.stats.record(ex.side, now, ex.ttfb, ex.resp.status, transportErr)
-	ex.b.inflight.Add(-1)
-	ss.inflight.Add(-1)
-	if reusable && !ex.resp.connClose && !ex.resp.bothCLTE && uc.rb.len() == 0 {
+	p.answered(ex, now, transportErr)
+	if reusable && ex.keepUpstream(uc.rb.len(), &uc.maxIdle) {
 		uc.requests++
-		if t := ex.resp.keepAliveTimeout; t > 0 {
-			// Stay under the upstream's own idle limit.
-			lim := timeSeconds(t) * 3 / 4
-			if lim < uc.maxIdle {
-				uc.maxIdle = lim
-			}
-		}
 		ex.b.put(uc, now)
 		return
 	}
 	uc.close()
+}
+
+// answered ends an attempt that got an answer (whole, or broken off when
+// transportErr): it is recorded, and no longer counted in flight.
+func (p *Proxy) answered(ex *exchange, now int64, transportErr bool) {
+	p.stats.record(ex.side, now, ex.ttfb, ex.resp.status, transportErr)
+	ex.b.end()
+}
+
+// keepUpstream reports whether the upstream connection may serve another
+// request after ex's answer, buffered bytes being left unread on it; then
+// maxIdle is kept under the upstream's own keep-alive timeout.
+func (ex *exchange) keepUpstream(buffered int, maxIdle *time.Duration) bool {
+	if ex.resp.connClose || ex.resp.bothCLTE || buffered != 0 {
+		return false
+	}
+	if t := ex.resp.keepAliveTimeout; t > 0 {
+		if lim := timeSeconds(t) * 3 / 4; lim < *maxIdle {
+			*maxIdle = lim
+		}
+	}
+	return true
 }
 
 // isClosedConn: the peer closed or reset the connection.

@@ -23,7 +23,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -342,17 +341,13 @@ func (l *loop) expire(now int64) {
 				l.next = min(l.next, c.dl)
 				continue
 			}
-			switch c.dlKind {
-			case dlHead:
-				if !c.busy {
-					l.p.stats.localReply(408)
-					c.ob = appendLocal(c.ob[:0], 408, false, "")
-					l.write(c, c.ob)
-				}
-				l.closeClient(c)
-			default:
-				l.closeClient(c)
+			if c.dlKind == dlHead {
+				// A partial head, never during an exchange.
+				l.p.stats.localReply(408)
+				c.ob = appendLocal(c.ob[:0], 408, false, "")
+				l.write(c, c.ob)
 			}
+			l.closeClient(c)
 		case *lup:
 			if c.fd < 0 || c.dl == 0 {
 				continue
@@ -519,12 +514,11 @@ func (l *loop) closeClient(c *lconn) {
 		// The client left mid-exchange: the attempt ends without a
 		// verdict on the side, unless its answer had begun.
 		c.up = nil
-		ex := &c.ex
 		if u.state == usBody {
-			l.p.stats.record(ex.side, nanotime(), ex.ttfb, ex.resp.status, false)
+			l.p.answered(&c.ex, nanotime(), false)
+		} else {
+			u.b.end()
 		}
-		u.b.inflight.Add(-1)
-		l.p.stats.sides[c.rt.side].inflight.Add(-1)
 		l.closeUp(u)
 	}
 }
@@ -616,7 +610,7 @@ func (l *loop) idleOrNext(c *lconn) {
 		l.closeClient(c)
 		return
 	}
-	l.next2(c)
+	l.nextRequest(c)
 }
 
 func (l *loop) clientReadable(c *lconn) {
@@ -652,14 +646,14 @@ func (l *loop) clientReadable(c *lconn) {
 	}
 	rb.w += n
 	if !c.busy && len(c.out) == 0 {
-		l.next2(c)
+		l.nextRequest(c)
 	}
 }
 
-// next2 starts the exchange of the client's next buffered request, waits
+// nextRequest starts the exchange of the client's next buffered request, waits
 // for more of it, or hands the connection to the goroutine path when the
 // request is not one the loop takes.
-func (l *loop) next2(c *lconn) {
+func (l *loop) nextRequest(c *lconn) {
 	p := l.p
 	if c.events&syscall.EPOLLIN == 0 {
 		l.setEvents(c.fd, c.tag, &c.events, c.events|syscall.EPOLLIN|syscall.EPOLLRDHUP)
@@ -765,31 +759,17 @@ func (l *loop) attempt(c *lconn) {
 			l.fail(c, 502)
 			return
 		}
-		ss := &p.stats.sides[side]
-		ss.inflight.Add(1)
-		b.inflight.Add(1)
+		b.begin()
 		u, err := l.upstream(b, now)
 		if err != nil {
-			b.inflight.Add(-1)
-			ss.inflight.Add(-1)
+			b.end()
 			if c.rt.unreached(p, b, now, err) {
 				continue
 			}
 			l.fail(c, 502)
 			return
 		}
-		out := ex.buf[:ex.base]
-		if ex.needHost {
-			out = append(out, "Host: "...)
-			out = append(out, b.u.hostHdr...)
-			out = append(out, '\r', '\n')
-		}
-		if ex.clen >= 0 {
-			out = append(out, "Content-Length: "...)
-			out = strconv.AppendInt(out, ex.clen, 10)
-			out = append(out, '\r', '\n')
-		}
-		out = append(out, '\r', '\n')
+		out := ex.attemptHead(b)
 		u.headLen = len(out)
 		out = append(out, ex.body...)
 		ex.buf = out[:ex.base]
@@ -946,6 +926,9 @@ func zoneID(zone string) uint32 {
 }
 
 func (l *loop) upEvent(u *lup, ev uint32) {
+	if !l.owned(u) {
+		return
+	}
 	switch u.state {
 	case usConnecting:
 		if ev&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
@@ -995,17 +978,25 @@ func (l *loop) connected(u *lup) {
 	l.upWrite(u)
 }
 
+// owned checks what the rest relies on: an upstream connection that is not
+// idle serves a client (closeClient and closeUp keep it so). A breach would
+// be a bug; the connection is closed rather than the loop crashed.
+func (l *loop) owned(u *lup) bool {
+	if u.state != usIdle && u.cl == nil {
+		l.p.cfg.Logger.Error("event loop: an upstream connection in use has no client; closing it")
+		l.closeUp(u)
+		return false
+	}
+	return true
+}
+
 // unreachable: connecting u failed; nothing was sent.
 func (l *loop) unreachable(u *lup, err error) {
 	c, b := u.cl, u.b
 	l.closeUp(u)
-	if c == nil {
-		return
-	}
 	c.up = nil
 	p := l.p
-	b.inflight.Add(-1)
-	p.stats.sides[c.rt.side].inflight.Add(-1)
+	b.end()
 	if c.rt.unreached(p, b, nanotime(), err) {
 		l.attempt(c)
 		return
@@ -1042,6 +1033,9 @@ func (l *loop) upWrite(u *lup) {
 
 // upTimeout: an upstream deadline passed.
 func (l *loop) upTimeout(u *lup) {
+	if !l.owned(u) {
+		return
+	}
 	switch u.state {
 	case usConnecting:
 		l.unreachable(u, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
@@ -1062,14 +1056,10 @@ func (l *loop) upTimeout(u *lup) {
 func (l *loop) failed(u *lup, err error, sent, got bool) {
 	c, b, reused := u.cl, u.b, u.requests > 0
 	l.closeUp(u)
-	if c == nil {
-		return
-	}
 	c.up = nil
 	p := l.p
 	ex := &c.ex
-	b.inflight.Add(-1)
-	p.stats.sides[c.rt.side].inflight.Add(-1)
+	b.end()
 	if !sent {
 		if c.rt.notSent(p, reused) {
 			l.attempt(c)
@@ -1120,7 +1110,7 @@ func (l *loop) upReadable(u *lup) {
 		case usHead:
 			l.failed(u, err, true, rb.len() > 0)
 		case usBody:
-			if u.cl != nil && u.cl.relay == lrClose && e == 0 {
+			if u.cl.relay == lrClose && e == 0 {
 				l.finish(u, false) // the close ends the answer
 				return
 			}
@@ -1141,10 +1131,6 @@ func (l *loop) upReadable(u *lup) {
 // head parses the answer's head once it is whole and starts the relay.
 func (l *loop) head(u *lup) {
 	c := u.cl
-	if c == nil {
-		l.closeUp(u)
-		return
-	}
 	p := l.p
 	ex := &c.ex
 	rb := &u.rb
@@ -1185,8 +1171,7 @@ func (l *loop) head(u *lup) {
 		b := u.b
 		l.closeUp(u)
 		c.up = nil
-		b.inflight.Add(-1)
-		p.stats.sides[SideNew].inflight.Add(-1)
+		b.end()
 		l.attempt(c)
 		return
 	}
@@ -1220,10 +1205,6 @@ func (l *loop) relay(u *lup) { l.relayWith(u, nil) }
 // client's socket is full the upstream is not read.
 func (l *loop) relayWith(u *lup, pre []byte) {
 	c := u.cl
-	if c == nil {
-		l.closeUp(u)
-		return
-	}
 	rb := &u.rb
 	avail := rb.buffered()
 	k := 0
@@ -1280,15 +1261,7 @@ func (l *loop) relayWith(u *lup, pre []byte) {
 // head, loses the connection.
 func (l *loop) bodyFailed(u *lup) {
 	c := u.cl
-	if c == nil {
-		l.closeUp(u)
-		return
-	}
-	p := l.p
-	ex := &c.ex
-	p.stats.record(ex.side, nanotime(), ex.ttfb, ex.resp.status, true)
-	u.b.inflight.Add(-1)
-	p.stats.sides[ex.side].inflight.Add(-1)
+	l.p.answered(&c.ex, nanotime(), true)
 	c.up = nil
 	l.closeUp(u)
 	c.busy = false
@@ -1302,20 +1275,12 @@ func (l *loop) finish(u *lup, reusable bool) {
 	p := l.p
 	ex := &c.ex
 	now := nanotime()
-	p.stats.record(ex.side, now, ex.ttfb, ex.resp.status, false)
-	u.b.inflight.Add(-1)
-	p.stats.sides[ex.side].inflight.Add(-1)
+	p.answered(ex, now, false)
 	u.cl, c.up, c.busy = nil, nil, false
-	if reusable && !ex.resp.connClose && !ex.resp.bothCLTE && u.rb.len() == 0 && !p.closing.Load() &&
-		len(l.idle[u.b]) < p.cfg.MaxIdlePerUpstream {
+	if reusable && !p.closing.Load() && len(l.idle[u.b]) < p.cfg.MaxIdlePerUpstream &&
+		ex.keepUpstream(u.rb.len(), &u.maxIdle) {
 		u.requests++
 		u.rb.r, u.rb.w = 0, 0
-		if t := ex.resp.keepAliveTimeout; t > 0 {
-			// Stay under the upstream's own idle limit.
-			if lim := timeSeconds(t) * 3 / 4; lim < u.maxIdle {
-				u.maxIdle = lim
-			}
-		}
 		u.state, u.idleSince, u.paused = usIdle, now, false
 		l.setEvents(u.fd, u.tag, &u.events, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 		l.deadline(&u.dl, now+int64(u.maxIdle))

@@ -168,6 +168,18 @@ type backend struct {
 	resolving atomic.Bool
 }
 
+// begin and end count an attempt in flight on b, for b (least-loaded
+// picking) and for its side (the in-flight gauge).
+func (b *backend) begin() {
+	b.p.stats.sides[b.side].inflight.Add(1)
+	b.inflight.Add(1)
+}
+
+func (b *backend) end() {
+	b.inflight.Add(-1)
+	b.p.stats.sides[b.side].inflight.Add(-1)
+}
+
 // A pooled connection is checked before reuse (one non-blocking
 // MSG_PEEK) for a close by the upstream, so that a request of any method
 // never goes onto a dead connection. Measured: no difference in
