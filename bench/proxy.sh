@@ -142,10 +142,14 @@ EOF
 
 echo "bench: building the proxy" >&2
 go build -o "$work/cutover" ./cmd/cutover
-cmd=${PROXY_CMD:-"$work/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10"}
-cmd=${cmd//\{listen\}/127.0.0.1:$P_OURS}
-cmd=${cmd//\{legacy\}/http://127.0.0.1:$UP_LEGACY}
-cmd=${cmd//\{new\}/http://127.0.0.1:$UP_NEW}
+# proxy_cmd PORT: the command that runs our proxy on PORT.
+proxy_cmd() {
+  local c=${PROXY_CMD:-"$work/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10"}
+  c=${c//\{listen\}/127.0.0.1:$1}
+  c=${c//\{legacy\}/http://127.0.0.1:$UP_LEGACY}
+  echo "${c//\{new\}/http://127.0.0.1:$UP_NEW}"
+}
+cmd=$(proxy_cmd "$P_OURS")
 
 declare -A pid
 "$NGINX" -c "$work/nginx-up/nginx.conf" -e "$work/nginx-up/error.log" & pids+=($!); pid[direct]=$!
@@ -163,10 +167,7 @@ fi
 if [[ " ${targets[*]} " == *" goroutine "* ]]; then
   # cutover with its goroutine data plane only (CUTOVER_DATAPLANE=goroutine),
   # which serves what the event loops hand over (TLS, HTTP/2, upgrades...).
-  gcmd=${PROXY_CMD:-"$work/cutover proxy --listen {listen} --admin= --legacy {legacy} --new {new} --new-weight 10"}
-  gcmd=${gcmd//\{listen\}/127.0.0.1:$P_GOROUTINE}
-  gcmd=${gcmd//\{legacy\}/http://127.0.0.1:$UP_LEGACY}
-  gcmd=${gcmd//\{new\}/http://127.0.0.1:$UP_NEW}
+  gcmd=$(proxy_cmd "$P_GOROUTINE")
   # Its own directory: the audit log (cutover-audit.log) takes one writer.
   mkdir -p "$work/goroutine"
   (cd "$work/goroutine" && CUTOVER_DATAPLANE=goroutine exec $gcmd) > "$work/goroutine.log" 2>&1 & pids+=($!); pid[goroutine]=$!
@@ -262,25 +263,22 @@ printf '%-9s %12s %10s %10s %12s %8s\n' target "req/s" "p50 ms" "p99 ms" "CPU us
 for t in "${targets[@]}"; do
   printf '%-9s %12.0f %10.3f %10.3f %12.1f %8d\n' "$t" "$(median "${rps[$t]}")" "$(median "${p50[$t]}")" "$(median "${p99[$t]}")" "$(median "${cpu[$t]}")" "${errs[$t]}"
 done
-tput=$(awk -v a="$(median "${rps[cutover]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-lat=$(awk -v a="$(median "${p99[cutover]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
+# ratio METRIC TARGET: TARGET's median over HAProxy's.
+ratio() {
+  local -n m=$1
+  awk -v a="$(median "${m[$2]}")" -v b="$(median "${m[haproxy]}")" 'BEGIN {printf "%.2f", a/b}'
+}
 echo
-eff=$(awk -v a="$(median "${cpu[cutover]}")" -v b="$(median "${cpu[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-echo "cutover/haproxy: throughput ${tput}x (target >= 0.90), p99 ${lat}x (target <= 1.20), CPU per request ${eff}x"
-if [ -n "${rps[fasthttp]:-}" ]; then
-  ftput=$(awk -v a="$(median "${rps[fasthttp]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-  flat=$(awk -v a="$(median "${p99[fasthttp]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-  echo "fasthttp/haproxy: throughput ${ftput}x, p99 ${flat}x (the Go peer: what the runtime reaches here without cutover's features)"
-fi
-if [ -n "${rps[evloop]:-}" ]; then
-  etput=$(awk -v a="$(median "${rps[evloop]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-  elat=$(awk -v a="$(median "${p99[evloop]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-  echo "evloop/haproxy: throughput ${etput}x, p99 ${elat}x (Go as an epoll event loop, no goroutine per connection)"
-fi
-if [ -n "${rps[goroutine]:-}" ]; then
-  gtput=$(awk -v a="$(median "${rps[goroutine]}")" -v b="$(median "${rps[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-  glat=$(awk -v a="$(median "${p99[goroutine]}")" -v b="$(median "${p99[haproxy]}")" 'BEGIN {printf "%.2f", a/b}')
-  echo "goroutine/haproxy: throughput ${gtput}x, p99 ${glat}x (cutover with CUTOVER_DATAPLANE=goroutine: a goroutine per connection)"
-fi
+echo "cutover/haproxy: throughput $(ratio rps cutover)x (target >= 0.90), p99 $(ratio p99 cutover)x (target <= 1.20), CPU per request $(ratio cpu cutover)x"
+declare -A about=(
+  [fasthttp]="the Go peer: what the runtime reaches here without cutover's features"
+  [evloop]="Go as an epoll event loop, no goroutine per connection"
+  [goroutine]="cutover with CUTOVER_DATAPLANE=goroutine: a goroutine per connection"
+)
+for t in fasthttp evloop goroutine; do
+  if [ -n "${rps[$t]:-}" ]; then
+    echo "$t/haproxy: throughput $(ratio rps "$t")x, p99 $(ratio p99 "$t")x (${about[$t]})"
+  fi
+done
 echo "(direct = the legacy upstream without a proxy; CPU us/req = the proxy's own user+system time per request)"
 echo "($CONNS connections, $THREADS wrk threads, $DURATION x $ROUNDS round(s), $(nproc) CPUs, HAProxy/NGINX threads $HAPROXY_THREADS, GOMAXPROCS ${GOMAXPROCS:-default}, load average $(cut -d' ' -f1-3 /proc/loadavg))"
