@@ -99,17 +99,20 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// PostJSON sends one call of a JSON-protocol service (X-Amz-Target
-// target, Content-Type contentType) to url, with the Authorization header
-// auth when it is not "", and returns the status and the body: for tests
-// of what a stub refuses before the SDK would ever send it.
-func PostJSON(t testing.TB, url, target, contentType, body, auth string) (int, string) {
+// Post sends one call to url: a JSON-protocol one with X-Amz-Target
+// target, or a query-protocol one when target is "", with Content-Type
+// contentType and the Authorization header auth when it is not "". It
+// returns the status and the body: for tests of what a stub refuses before
+// the SDK would ever send it.
+func Post(t testing.TB, url, target, contentType, body, auth string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Amz-Target", target)
+	if target != "" {
+		req.Header.Set("X-Amz-Target", target)
+	}
 	req.Header.Set("Content-Type", contentType)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)

@@ -3,7 +3,6 @@ package awsstub
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -141,19 +140,7 @@ func TestProtocolFaults(t *testing.T) {
 func TestRefusesUnsignedAndUnknownCalls(t *testing.T) {
 	s := Start(t)
 	post := func(body string, auth string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b := new(strings.Builder)
-		_, _ = io.Copy(b, resp.Body)
-		return resp.StatusCode, b.String()
+		return Post(t, s.URL(), "", "application/x-www-form-urlencoded", body, auth)
 	}
 	if code, body := post("Action=DescribeRules&Version=2015-12-01", ""); code != http.StatusForbidden || !strings.Contains(body, "<Code>IncompleteSignature</Code>") {
 		t.Fatalf("unsigned: %d %s", code, body)

@@ -330,7 +330,7 @@ func TestProtocolRefusesAnotherServicesSignature(t *testing.T) {
 		if c.scope != "" {
 			auth = "AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/" + s.Region + "/" + c.scope + "/aws4_request, SignedHeaders=host, Signature=00"
 		}
-		status, b := awsstub.PostJSON(t, s.URL, c.target, "application/x-amz-json-1.1", `{}`, auth)
+		status, b := awsstub.Post(t, s.URL, c.target, "application/x-amz-json-1.1", `{}`, auth)
 		if status != 400 || !strings.Contains(b, "MissingAuthenticationToken") {
 			t.Errorf("%s signed for %q: %d %s", c.target, c.scope, status, b)
 		}

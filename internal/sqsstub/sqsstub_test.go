@@ -474,7 +474,7 @@ func TestProtocolRefusesAnotherServicesSignature(t *testing.T) {
 		"",
 		"AWS4-HMAC-SHA256 Credential=AKIDSTUB/20261122/" + s.Region + "/kinesis/aws4_request, SignedHeaders=host, Signature=00",
 	} {
-		status, b := awsstub.PostJSON(t, s.URL, "AmazonSQS.GetQueueAttributes", "application/x-amz-json-1.0", `{"QueueUrl":"`+url+`"}`, auth)
+		status, b := awsstub.Post(t, s.URL, "AmazonSQS.GetQueueAttributes", "application/x-amz-json-1.0", `{"QueueUrl":"`+url+`"}`, auth)
 		if status != 400 || !strings.Contains(b, "MissingAuthenticationToken") {
 			t.Errorf("Authorization %q: %d %s", auth, status, b)
 		}
