@@ -98,3 +98,20 @@ func token(s string) bool {
 // URL: when its value is unknown (a variable the deployment sets), what
 // will be filled in is a credential, as a connection URL's is.
 func WebhookName(name string) bool { return webhookURLNameRE.MatchString(name) }
+
+// secretNameRE matches variable names of the usual secrets of env files
+// and units: DB_PASSWORD, STRIPE_API_KEY, SESSION_SECRET, SENTRY_DSN.
+var secretNameRE = regexp.MustCompile(`(?i)(passw(or)?d|passwd|_pass$|^pass$|secret|token|api_?key|private_?key|access_?key|credential|auth_?key|signing_?key|encryption_?key|_salt$|^salt$|dsn$)`)
+
+// SecretName reports whether a variable's name says it holds a secret
+// (the importers of env files, compose and systemd, first rule out names
+// that say where a secret is: DB_PASSWORD_FILE).
+func SecretName(name string) bool { return secretNameRE.MatchString(name) }
+
+// SecretValue reports whether a variable holds a secret whatever else its
+// name says: its value is a SecretURL, or its value is not known ("", to
+// be given when the service runs) and its name says it holds a webhook's
+// URL.
+func SecretValue(name, value string) bool {
+	return SecretURL(name, value) || value == "" && WebhookName(name)
+}

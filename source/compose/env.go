@@ -18,7 +18,6 @@ import (
 )
 
 var (
-	secretNameRe = regexp.MustCompile(`(?i)(passw(or)?d|passwd|_pass$|^pass$|secret|token|api_?key|private_?key|access_?key|credential|auth_?key|signing_?key|encryption_?key|_salt$|^salt$|dsn$)`)
 	// Names that hold where a secret is, not the secret.
 	notSecretRe = regexp.MustCompile(`(?i)(_file|_path|_dir|_url_?template|_arn|_id|_name|_ttl|_timeout|_expiry|_expires|_length|_rounds|_enabled|_header)$`)
 )
@@ -30,7 +29,7 @@ var (
 // copied into the output: the variable becomes a reference to AWS Secrets
 // Manager.
 func secretLooking(name, value string) bool {
-	if source.SecretURL(name, value) || value == "" && source.WebhookName(name) {
+	if source.SecretValue(name, value) {
 		return true
 	}
 	if strings.HasPrefix(value, "/run/secrets/") && !strings.ContainsAny(value, " \t\n") {
@@ -41,7 +40,7 @@ func secretLooking(name, value string) bool {
 	if notSecretRe.MatchString(name) && !strings.HasSuffix(strings.ToLower(name), "_key_id") {
 		return false
 	}
-	return secretNameRe.MatchString(name)
+	return source.SecretName(name)
 }
 
 // withheldIn reports whether s holds a secret the interpolator withheld.

@@ -14,9 +14,8 @@ import (
 )
 
 var (
-	secretNameRe = regexp.MustCompile(`(?i)(passw(or)?d|passwd|_pass$|^pass$|secret|token|api_?key|private_?key|access_?key|credential|auth_?key|signing_?key|encryption_?key|_salt$|^salt$|dsn$)`)
-	notSecretRe  = regexp.MustCompile(`(?i)(_file|_path|_dir|_arn|_id|_name|_ttl|_timeout|_length|_enabled|_header)$`)
-	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	notSecretRe = regexp.MustCompile(`(?i)(_file|_path|_dir|_arn|_id|_name|_ttl|_timeout|_length|_enabled|_header)$`)
+	envNameRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // secretLooking reports whether a variable holds a secret, by name or by
@@ -24,13 +23,13 @@ var (
 // value the service manager passes, so a webhook's name says enough. Such
 // values are never copied.
 func secretLooking(name, value string) bool {
-	if source.SecretURL(name, value) || value == "" && source.WebhookName(name) {
+	if source.SecretValue(name, value) {
 		return true
 	}
 	if notSecretRe.MatchString(name) {
 		return false
 	}
-	return secretNameRe.MatchString(name)
+	return source.SecretName(name)
 }
 
 // secretKey is the Secrets Manager entry proposed for a unit's secrets:
