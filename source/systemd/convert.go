@@ -980,5 +980,3 @@ func shellJoin(args []string) string {
 	}
 	return strings.Join(out, " ")
 }
-
-func baseName(p string) string { return filepath.Base(p) }
