@@ -216,8 +216,10 @@ func (st *Stats) Counters(side Side) Counters {
 // Window is what one side did over an interval.
 type Window struct {
 	// Since and Until are the interval actually covered: the requested
-	// one widened to whole slots (100 ms within the last minute, 10 s
-	// before) and cut to the last ten minutes.
+	// one in whole slots (100 ms within the last minute, 10 s before),
+	// its start rounded up to a 100 ms slot (so no request before since
+	// counts, unless coarse slots widen it), its end widened, and cut to
+	// the last ten minutes.
 	Since, Until time.Time
 	// Requests is attempts that ended in the interval.
 	Requests uint64
@@ -264,7 +266,10 @@ func (st *Stats) Window(side Side, since, until time.Time) Window {
 func (st *Stats) window(side Side, since, until time.Time, now int64) Window {
 	ss := &st.sides[side]
 	cur := now / int64(fineSlot)
-	a := clockOf(since) / int64(fineSlot)
+	// The start rounds up: a slot that began before since holds requests
+	// the caller did not ask for (a shift step judged on the failures
+	// that ended the previous run, 100 ms before its weight was set).
+	a := (clockOf(since) + int64(fineSlot) - 1) / int64(fineSlot)
 	u := clockOf(until)
 	b := (u+int64(fineSlot)-1)/int64(fineSlot) - 1
 	if b > cur {
